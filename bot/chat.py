@@ -1,0 +1,198 @@
+"""The boundary between the service and a chat platform.
+
+Neutral types (who asked, where, a posted message, buttons) and the small ``ChatAdapter``
+protocol that Discord, Slack, the console and the test fakes all implement. Only adapters
+know what a platform looks like; the service speaks these types and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+BUTTON_PREFIX = "animatebot"
+ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind a command or a click.
+
+    ``platform_admin`` is what the adapter learned from the platform itself (Discord's Manage
+    Server permission, a Slack workspace admin or owner); ``roles`` are platform role ids.
+    The service alone decides who is an admin, from these and the configured ids.
+    """
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+    platform_admin: bool = False
+    roles: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """A user id unique across platforms: ``discord:1234``."""
+        return f"{self.platform}:{self.user_id}"
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.user_id
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a message lives: a channel, optionally a thread in it.
+
+    Discord: ``channel_id`` is the channel, ``thread_id`` a thread channel id.
+    Slack: ``channel_id`` is the conversation, ``thread_id`` the parent message ``ts``.
+    """
+
+    platform: str
+    channel_id: str
+    workspace_id: str = ""
+    thread_id: str | None = None
+    is_dm: bool = False
+
+    def in_thread(self, thread_id: str | None) -> Place:
+        return Place(self.platform, self.channel_id, self.workspace_id, thread_id, self.is_dm)
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message the bot posted, enough to edit it later (also after a restart)."""
+
+    place: Place
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """A clickable action on a clip; its id carries the job id so it works after restarts."""
+
+    action: str
+    job_id: int
+    label: str
+    style: str = "secondary"  # primary | secondary | success | danger
+
+    @property
+    def custom_id(self) -> str:
+        return f"{BUTTON_PREFIX}:{self.action}:{self.job_id}"
+
+
+def parse_custom_id(custom_id: str) -> tuple[str, int] | None:
+    """``"animatebot:approve:12"`` -> ``("approve", 12)``; anything else -> None."""
+    parts = custom_id.split(":")
+    if len(parts) != 3 or parts[0] != BUTTON_PREFIX or parts[1] not in ACTIONS:
+        return None
+    try:
+        job_id = int(parts[2])
+    except ValueError:
+        return None
+    return (parts[1], job_id) if job_id > 0 else None
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    value: str
+    inline: bool = True
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to show; each adapter renders it natively (embed, Block Kit, plain text)."""
+
+    text: str
+    title: str | None = None
+    fields: tuple[Field, ...] = ()
+    buttons: tuple[Button, ...] = ()
+    progress: float | None = None  # 0..1 while a job runs
+    tone: str = "info"  # info | ok | error
+    footer: str | None = None
+
+    def plain(self) -> str:
+        """The message as plain text, for consoles, logs and notification fallbacks."""
+        lines = [f"**{self.title}**"] if self.title else []
+        if self.text:
+            lines.append(self.text)
+        lines.extend(f"{f.name}: {f.value}" for f in self.fields)
+        if self.footer:
+            lines.append(self.footer)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """An encoded clip file ready to upload."""
+
+    path: Path
+    mime_type: str
+    size: int
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+class UploadTooLarge(Exception):
+    """The platform refused an upload as too large (HTTP 413 or its equivalent)."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        super().__init__(f"upload refused as too large (limit {limit} bytes)" if limit else "upload too large")
+        self.limit = limit
+
+
+class NotInChannel(Exception):
+    """The bot cannot post in that channel (not invited, or missing permission)."""
+
+
+@runtime_checkable
+class ChatAdapter(Protocol):
+    """What the service needs from a platform. Every method may raise; the service copes."""
+
+    platform: str
+    max_upload_bytes: int
+
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        """Post a message in a channel or thread (bot token, never an interaction token)."""
+        ...
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        """Replace a message the bot posted."""
+        ...
+
+    async def start_thread(self, ref: MessageRef, name: str) -> Place | None:
+        """A thread under ``ref``; None where threads are impossible (DMs, missing permission)."""
+        ...
+
+    async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
+        """Upload a clip with its message and buttons; raises UploadTooLarge when refused for size."""
+        ...
+
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        """Tell one person something only they should see (ephemeral where the platform has it)."""
+        ...
+
+    def link(self, ref: MessageRef) -> str | None:
+        """A URL to a message or thread, where the platform has one."""
+        ...
+
+
+class Responder(Protocol):
+    """How to answer the command being handled (an interaction follow-up, a Slack respond, stdout)."""
+
+    async def reply(self, message: Message, *, ephemeral: bool = False) -> MessageRef | None:
+        """Answer the command. Public replies return a ref the service can edit and thread under."""
+        ...
+
+
+@dataclass
+class Invocation:
+    """One command or click, as an adapter hands it to the service."""
+
+    actor: Actor
+    place: Place
+    responder: Responder
+    upload_limit: int | None = None  # bytes, where the platform says (Discord's attachment_size_limit)
+    extras: dict[str, str] = field(default_factory=dict)

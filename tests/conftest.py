@@ -1,0 +1,17 @@
+"""Shared test setup: tiny pipeline, few CPU threads, nothing from the network."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ANIMATEBOT_PIPELINE", "tiny")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+try:
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:  # pragma: no cover - torch is a hard dependency, but parsing tests need none
+    pass
