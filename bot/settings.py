@@ -1,0 +1,110 @@
+"""Typed settings, read once from the environment and ``.env``.
+
+This is the only module that touches the environment. Everything else receives plain values.
+Secrets are ``SecretStr``: they never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting the bot has; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    # --- generation -------------------------------------------------------------------------
+    pipeline: Literal["real", "tiny"] = Field("real", alias="ANIMATEBOT_PIPELINE")
+    base_model: str = Field("epicrealism", alias="ANIMATEBOT_BASE_MODEL")
+    device: str | None = Field(None, alias="ANIMATEBOT_DEVICE")
+    dtype: Literal["float16", "bfloat16", "float32"] | None = Field(None, alias="ANIMATEBOT_DTYPE")
+    compile: bool = Field(False, alias="ANIMATEBOT_COMPILE")
+    lightning_source: str | None = Field(None, alias="ANIMATEBOT_LIGHTNING_SOURCE")
+    motion_lora_source: str | None = Field(None, alias="ANIMATEBOT_MOTION_LORA_SOURCE")
+    cache_dir: str | None = Field(None, alias="ANIMATEBOT_CACHE_DIR")
+    job_timeout_s: float = Field(600.0, gt=0, alias="ANIMATEBOT_JOB_TIMEOUT_S")
+    max_attempts: int = Field(3, ge=1, alias="ANIMATEBOT_MAX_ATTEMPTS")
+
+    # --- storage ------------------------------------------------------------------------------
+    database_url: str = Field("sqlite:///data/animatebot.db", alias="ANIMATEBOT_DATABASE_URL")
+    media_dir: Path = Field(Path("data/clips"), alias="ANIMATEBOT_MEDIA_DIR")
+
+    # --- limits (defaults; admins change them from chat, the database then wins) --------------
+    max_active_per_user: int = Field(2, ge=1, alias="ANIMATEBOT_MAX_ACTIVE_PER_USER")
+    max_per_hour: int = Field(20, ge=1, alias="ANIMATEBOT_MAX_PER_HOUR")
+    queue_cap: int = Field(100, ge=1, alias="ANIMATEBOT_QUEUE_CAP")
+    upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, alias="ANIMATEBOT_UPLOAD_LIMIT_BYTES")
+
+    # --- who is an admin ----------------------------------------------------------------------
+    admin_ids: CommaList = Field((), alias="ANIMATEBOT_ADMIN_IDS")
+    log_level: str = Field("INFO", alias="ANIMATEBOT_LOG_LEVEL")
+
+    # --- Discord --------------------------------------------------------------------------------
+    discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
+    discord_guild_ids: CommaList = Field((), alias="DISCORD_GUILD_IDS")
+    discord_admin_role_ids: CommaList = Field((), alias="DISCORD_ADMIN_ROLE_IDS")
+    discord_admin_user_ids: CommaList = Field((), alias="DISCORD_ADMIN_USER_IDS")
+    discord_api_base_url: str | None = Field(None, alias="DISCORD_API_BASE_URL")
+    discord_gateway_url: str | None = Field(None, alias="DISCORD_GATEWAY_URL")
+
+    # --- Slack ------------------------------------------------------------------------------------
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_mode: Literal["socket", "http"] = Field("socket", alias="SLACK_MODE")
+    slack_port: int = Field(3000, ge=1, le=65535, alias="SLACK_PORT")
+    slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
+    slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
+
+    @field_validator(
+        "admin_ids",
+        "discord_guild_ids",
+        "discord_admin_role_ids",
+        "discord_admin_user_ids",
+        "slack_admin_user_ids",
+        mode="before",
+    )
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split(value)
+
+    @field_validator("device", "dtype", "lightning_source", "motion_lora_source", "cache_dir", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None and bool(self.discord_token.get_secret_value())
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and bool(self.slack_bot_token.get_secret_value())
+
+    def admin_user_keys(self) -> frozenset[str]:
+        """Configured admins as platform-qualified ids (``discord:123``, ``slack:U123``, ``console:alice``)."""
+        keys = {key if ":" in key else f"console:{key}" for key in self.admin_ids}
+        keys.update(f"discord:{uid}" for uid in self.discord_admin_user_ids)
+        keys.update(f"slack:{uid}" for uid in self.slack_admin_user_ids)
+        return frozenset(keys)
+
+    def admin_role_keys(self) -> frozenset[str]:
+        return frozenset(f"discord:{rid}" for rid in self.discord_admin_role_ids)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and ``.env``; raises pydantic.ValidationError naming each bad value."""
+    return Settings(**overrides)  # type: ignore[arg-type]
