@@ -1,0 +1,314 @@
+"""The durable fair queue: every decision about who runs next lives here, on top of storage.
+
+A job row is written (status ``queued``) before anyone is told about it. Fairness is
+round-robin across users with waiting jobs (the user whose last job started longest ago goes
+next), FIFO within one user; it is derived from the rows, so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from generation import ratelimit
+from generation.params import GenerationParams
+from generation.ratelimit import Limits
+from storage.models import Job, JobStatus, utcnow
+from storage.repository import ACTIVE, DuplicateRequest, Repository, hours_ago
+
+log = logging.getLogger("animatebot.queue")
+
+LIMITS_KEY = "limits"
+PAUSED_KEY = "paused"
+DEFAULT_SECONDS_PER_STEP = 1.0  # at 16 frames; replaced by measurements as soon as jobs finish
+DEFAULT_OVERHEAD_S = 2.0
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated request plus who asked and where the answer goes."""
+
+    params: GenerationParams
+    user_key: str
+    user_name: str
+    platform: str
+    channel_id: str = ""
+    workspace_id: str = ""
+    thread_id: str | None = None
+    max_bytes: int = 10 * 1024 * 1024
+    parent_id: int | None = None
+    lineage: str | None = None
+    request_key: str | None = None
+    tiny: bool = False
+
+
+@dataclass(frozen=True)
+class Accepted:
+    job: Job
+    position: int  # 1 = next to run
+    eta_s: float
+
+
+class Refused(Exception):
+    """A submission the limits turn away; ``str(e)`` tells the user why and when to retry."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Timing:
+    seconds_per_step: float = DEFAULT_SECONDS_PER_STEP
+    overhead_s: float = DEFAULT_OVERHEAD_S
+    measured: bool = False
+
+
+@dataclass
+class JobQueue:
+    repo: Repository
+    default_limits: Limits = field(default_factory=Limits)
+    max_attempts: int = 3
+    clock: Callable[[], float] = time.time
+    _timing: _Timing = field(default_factory=_Timing)
+    _cancel: set[int] = field(default_factory=set)
+    _listeners: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        stats = self.repo.stats()
+        if stats.mean_seconds_per_step is not None:
+            self._timing = _Timing(stats.mean_seconds_per_step, stats.mean_overhead_s or DEFAULT_OVERHEAD_S, True)
+
+    # --- limits and pause ---------------------------------------------------------------------------
+    @property
+    def limits(self) -> Limits:
+        stored = self.repo.get_setting(LIMITS_KEY)
+        if not stored:
+            return self.default_limits
+        return Limits(**{**self.default_limits.__dict__, **stored})
+
+    def set_limits(self, **values: int) -> Limits:
+        unknown = set(values) - set(Limits.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown limit {sorted(unknown)[0]!r}; known: {', '.join(Limits.__dataclass_fields__)}")
+        merged = {**self.limits.__dict__, **values}
+        self.repo.set_setting(LIMITS_KEY, merged)
+        return Limits(**merged)
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.repo.get_setting(PAUSED_KEY, False))
+
+    def set_paused(self, paused: bool) -> None:
+        self.repo.set_setting(PAUSED_KEY, paused)
+        if not paused:
+            self._notify()
+
+    # --- accepting -------------------------------------------------------------------------------------
+    def check(self, user_key: str, *, exempt: bool = False) -> ratelimit.Decision:
+        """Would a submission by this user be accepted now? Writes nothing."""
+        now = self.clock()
+        submissions = [t.timestamp() for t in self.repo.submission_times(user_key, hours_ago(2))]
+        return ratelimit.check(
+            self.limits,
+            now=now,
+            submissions=submissions,
+            active_for_user=self.repo.active_count(user_key),
+            queue_size=self.repo.count_status(JobStatus.QUEUED.value),
+            exempt=exempt,
+        )
+
+    def accept(self, sub: Submission, *, exempt: bool = False) -> Accepted:
+        """Check the limits, write the job row, and say where it stands.
+
+        Raises Refused (nothing written) when a limit says no, and storage.repository.DuplicateRequest
+        when ``sub.request_key`` was accepted before.
+        """
+        if sub.request_key:
+            existing = self.repo.job_by_request_key(sub.request_key)
+            if existing is not None:
+                raise DuplicateRequest(existing)
+        with self._lock:  # check-then-insert must not interleave within this process
+            decision = self.check(sub.user_key, exempt=exempt)
+            if not decision.allowed:
+                raise Refused(decision.message, decision.retry_after_s)
+            p = sub.params
+            job = self.repo.add_job(
+                Job(
+                    parent_id=sub.parent_id,
+                    lineage=sub.lineage,
+                    request_key=sub.request_key,
+                    platform=sub.platform,
+                    workspace_id=sub.workspace_id,
+                    channel_id=sub.channel_id,
+                    thread_id=sub.thread_id,
+                    user_key=sub.user_key,
+                    user_name=sub.user_name,
+                    prompt=p.prompt,
+                    negative_prompt=p.negative_prompt,
+                    params=p.to_dict(),
+                    steps=p.steps,
+                    frames=p.frames,
+                    requested_model=p.model,
+                    format=p.format,
+                    max_bytes=sub.max_bytes,
+                    seed=p.seed,
+                    tiny=sub.tiny,
+                    created_at=datetime.fromtimestamp(self.clock()).astimezone(),
+                )
+            )
+        position = self.position(job.id) or 1
+        self._notify()
+        return Accepted(job, position, self.eta(job.id))
+
+    # --- dispatch ------------------------------------------------------------------------------------------
+    def order(self) -> list[Job]:
+        """Every queued job in the order they will run (round-robin across users, FIFO per user)."""
+        queued = self.repo.jobs_with_status(JobStatus.QUEUED.value)
+        per_user: dict[str, list[Job]] = {}
+        for job in queued:
+            per_user.setdefault(job.user_key, []).append(job)
+        last = {user: started.timestamp() for user, started in self.repo.last_started().items()}
+        order: list[Job] = []
+        tick = 1e18  # later than any real start time: a user just served goes to the back
+        while per_user:
+            # Never-served users first (-inf), then whoever was served longest ago; ties by oldest job.
+            user = min(per_user, key=lambda u: (last.get(u, float("-inf")), per_user[u][0].id))
+            order.append(per_user[user].pop(0))
+            if not per_user[user]:
+                del per_user[user]
+            last[user] = tick
+            tick += 1
+        return order
+
+    def next_job(self) -> Job | None:
+        """Claim the next job (status running, attempts + 1, a seed fixed if none), or None."""
+        if self.paused:
+            return None
+        for job in self.order():
+            started = utcnow()
+            claimed = self.repo.transition(
+                job.id,
+                [JobStatus.QUEUED.value],
+                status=JobStatus.RUNNING.value,
+                attempts=job.attempts + 1,
+                started_at=started,
+                progress_step=0,
+            )
+            if claimed:
+                return self.repo.job(job.id)
+        return None
+
+    def position(self, job_id: int) -> int | None:
+        """1-based place among waiting jobs; 0 when running; None when finished or unknown."""
+        job = self.repo.job(job_id)
+        if job is None:
+            return None
+        if job.status == JobStatus.RUNNING.value:
+            return 0
+        for index, queued in enumerate(self.order(), start=1):
+            if queued.id == job_id:
+                return index
+        return None
+
+    def estimate(self, job: Job) -> float:
+        t = self._timing
+        return t.seconds_per_step * job.steps * job.frames / 16 + t.overhead_s
+
+    def eta(self, job_id: int) -> float:
+        """Seconds until ``job_id`` should be finished, from measured seconds per step."""
+        total = 0.0
+        for running in self.repo.jobs_with_status(JobStatus.RUNNING.value):
+            done = running.progress_step / max(1, running.steps)
+            total += self.estimate(running) * (1 - done)
+            if running.id == job_id:
+                return total
+        for job in self.order():
+            total += self.estimate(job)
+            if job.id == job_id:
+                return total
+        return 0.0
+
+    def record_timing(self, steps: int, frames: int, denoise_s: float, overhead_s: float) -> None:
+        """Fold a finished job's timings into the estimates (an exponential moving average)."""
+        per_step = denoise_s / max(1, steps) / max(1, frames) * 16
+        t = self._timing
+        if not t.measured:
+            self._timing = _Timing(per_step, overhead_s, True)
+        else:
+            self._timing = _Timing(
+                0.7 * t.seconds_per_step + 0.3 * per_step, 0.7 * t.overhead_s + 0.3 * overhead_s, True
+            )
+
+    # --- cancel and finish ------------------------------------------------------------------------------------
+    def cancel(self, job_id: int) -> str:
+        """'cancelled' (was queued), 'stopping' (running: stops at its next step) or 'finished' (too late)."""
+        if self.repo.transition(
+            job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
+        ):
+            return "cancelled"
+        if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
+            self._cancel.add(job_id)
+            return "stopping"
+        return "finished"
+
+    def cancel_requested(self, job_id: int) -> bool:
+        return job_id in self._cancel
+
+    def finish(self, job_id: int, status: JobStatus, **values: object) -> bool:
+        """Move a running job to a terminal state exactly once; False when it was not running."""
+        self._cancel.discard(job_id)
+        return self.repo.transition(
+            job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
+        )
+
+    def requeue(self, job_id: int, *, count_attempt: bool) -> None:
+        """Put a running job back in line (shutdown: not its fault, so the attempt is given back)."""
+        job = self.repo.job(job_id)
+        if job is None:
+            return
+        attempts = job.attempts if count_attempt else max(0, job.attempts - 1)
+        self._cancel.discard(job_id)
+        self.repo.transition(job_id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value, attempts=attempts)
+        self._notify()
+
+    def recover(self) -> tuple[list[int], list[int]]:
+        """At startup: jobs left ``running`` by a crash are requeued, or failed after max_attempts.
+
+        Returns (requeued ids, failed ids). A job whose cancel was requested is cancelled instead.
+        """
+        requeued, failed = [], []
+        for job in self.repo.jobs_with_status(JobStatus.RUNNING.value):
+            if job.cancel_requested:
+                self.finish(job.id, JobStatus.CANCELLED)
+                failed.append(job.id)
+            elif job.attempts >= self.max_attempts:
+                self.finish(
+                    job.id,
+                    JobStatus.FAILED,
+                    error=f"the bot stopped while making this clip {job.attempts} times; giving up on it",
+                )
+                failed.append(job.id)
+            else:
+                self.repo.transition(job.id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value)
+                requeued.append(job.id)
+        if requeued or failed:
+            log.info("recovered after restart: requeued %s, ended %s", requeued, failed)
+        return requeued, failed
+
+    def active_jobs(self) -> list[Job]:
+        return self.repo.jobs_with_status(*ACTIVE)
+
+    # --- wake-ups for the worker ------------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from any thread) whenever new work may be available."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            callback()

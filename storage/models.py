@@ -1,0 +1,164 @@
+"""SQLAlchemy 2 tables: jobs, votes, settings, the admin audit log, bans.
+
+Every type here is portable to PostgreSQL: no SQLite-only behaviour. Times are stored as
+UTC-aware datetimes; statuses as their string values.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    lineage: Mapped[str | None] = mapped_column(String(16))  # reroll | remix
+    request_key: Mapped[str | None] = mapped_column(
+        String(200), unique=True
+    )  # platform request id, de-duplicates retries
+
+    # who and where
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64), default="")
+    channel_id: Mapped[str] = mapped_column(String(64), default="")
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    user_key: Mapped[str] = mapped_column(String(100), index=True)  # platform:user_id
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+
+    # what was asked
+    prompt: Mapped[str] = mapped_column(Text)
+    negative_prompt: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # GenerationParams.to_dict()
+    steps: Mapped[int] = mapped_column(Integer)
+    frames: Mapped[int] = mapped_column(Integer)
+    requested_model: Mapped[str | None] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(8), default="gif")
+    max_bytes: Mapped[int] = mapped_column(BigInteger)
+
+    # what happened
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)
+    progress_step: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    model_used: Mapped[str | None] = mapped_column(String(300))
+    steps_used: Mapped[int | None] = mapped_column(Integer)
+    motions_used: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    output_path: Mapped[str | None] = mapped_column(Text)
+    output_format: Mapped[str | None] = mapped_column(String(8))
+    output_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    delivery: Mapped[str] = mapped_column(
+        String(32), default="pending"
+    )  # pending | clip | clip-reencoded | message | failed
+    deleted: Mapped[bool] = mapped_column(default=False)
+    tiny: Mapped[bool] = mapped_column(default=False)
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    load_s: Mapped[float | None] = mapped_column(Float)
+    denoise_s: Mapped[float | None] = mapped_column(Float)
+    decode_s: Mapped[float | None] = mapped_column(Float)
+    encode_s: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (
+        Index("ix_jobs_status_user", "status", "user_key", "id"),
+        Index("ix_jobs_channel", "platform", "channel_id", "id"),
+    )
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+
+class Vote(Base):
+    __tablename__ = "votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    user_key: Mapped[str] = mapped_column(String(100))
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    value: Mapped[str] = mapped_column(String(16))  # approve | reject
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("job_id", "user_key", name="uq_votes_job_user"),)
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_key: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    allowed: Mapped[bool] = mapped_column(default=True)
+
+
+class Ban(Base):
+    __tablename__ = "bans"
+
+    user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    banned_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,250 @@
+"""The queries the use cases need, each in its own short transaction.
+
+Returned ORM objects are detached snapshots (sessions never expire on commit): read them
+freely, change rows only through these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.models import AuditEntry, Ban, Job, JobStatus, Setting, Vote, utcnow
+
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+class DuplicateRequest(Exception):
+    """A job for this platform request id exists already (a retried delivery)."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"request already accepted as job #{job.id}")
+        self.job = job
+
+
+@dataclass(frozen=True)
+class Tally:
+    approve: int = 0
+    reject: int = 0
+
+    @property
+    def decided(self) -> bool:
+        return self.approve + self.reject > 0
+
+
+@dataclass(frozen=True)
+class Stats:
+    by_status: dict[str, int]
+    mean_seconds_per_step: float | None
+    mean_overhead_s: float | None
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- jobs --------------------------------------------------------------------------------
+    def add_job(self, job: Job) -> Job:
+        """Insert a job; raises DuplicateRequest when its request_key was seen before."""
+        try:
+            with self.db.session() as s:
+                s.add(job)
+                s.flush()
+        except IntegrityError:
+            if job.request_key is None:
+                raise
+            existing = self.job_by_request_key(job.request_key)
+            if existing is None:
+                raise
+            raise DuplicateRequest(existing) from None
+        return job
+
+    def job(self, job_id: int) -> Job | None:
+        with self.db.session() as s:
+            return s.get(Job, job_id)
+
+    def job_by_request_key(self, key: str) -> Job | None:
+        with self.db.session() as s:
+            return s.scalars(select(Job).where(Job.request_key == key)).first()
+
+    def update_job(self, job_id: int, **values: Any) -> None:
+        with self.db.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**values))
+
+    def transition(self, job_id: int, from_status: Sequence[str], **values: Any) -> bool:
+        """Change a job only if it is still in one of ``from_status``; True when it was."""
+        with self.db.session() as s:
+            result = s.execute(update(Job).where(Job.id == job_id, Job.status.in_(from_status)).values(**values))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def jobs_with_status(self, *statuses: str) -> list[Job]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Job).where(Job.status.in_(statuses)).order_by(Job.id)))
+
+    def count_status(self, *statuses: str) -> int:
+        with self.db.session() as s:
+            return s.scalar(select(func.count()).select_from(Job).where(Job.status.in_(statuses))) or 0
+
+    def active_count(self, user_key: str) -> int:
+        with self.db.session() as s:
+            stmt = select(func.count()).select_from(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE))
+            return s.scalar(stmt) or 0
+
+    def submission_times(self, user_key: str, since: datetime) -> list[datetime]:
+        with self.db.session() as s:
+            stmt = select(Job.created_at).where(Job.user_key == user_key, Job.created_at >= since)
+            return list(s.scalars(stmt))
+
+    def last_started(self) -> dict[str, datetime]:
+        """For each user with waiting jobs, when any of their jobs last started (absent: never)."""
+        with self.db.session() as s:
+            waiting = select(Job.user_key).where(Job.status == JobStatus.QUEUED.value).distinct()
+            stmt = (
+                select(Job.user_key, func.max(Job.started_at))
+                .where(Job.user_key.in_(waiting), Job.started_at.is_not(None))
+                .group_by(Job.user_key)
+            )
+            return {user: started for user, started in s.execute(stmt) if started is not None}
+
+    def latest_active_job(self, user_key: str) -> Job | None:
+        with self.db.session() as s:
+            stmt = select(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE)).order_by(Job.id.desc())
+            return s.scalars(stmt).first()
+
+    def history(
+        self,
+        *,
+        user_key: str | None = None,
+        platform: str | None = None,
+        channel_id: str | None = None,
+        search: str | None = None,
+        limit: int = 10,
+        offset: int = 0,
+    ) -> list[Job]:
+        """Newest first; ``search`` matches words of the prompt (case-insensitive, all words must match)."""
+        stmt = select(Job).where(Job.deleted.is_(False))
+        if user_key:
+            stmt = stmt.where(or_(Job.user_key == user_key, Job.user_name == user_key.split(":", 1)[-1]))
+        if platform:
+            stmt = stmt.where(Job.platform == platform)
+        if channel_id:
+            stmt = stmt.where(Job.channel_id == channel_id)
+        for word in (search or "").split():
+            escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(func.lower(Job.prompt).like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.order_by(Job.id.desc()).limit(limit).offset(offset)
+        with self.db.session() as s:
+            return list(s.scalars(stmt))
+
+    def awaiting_review(self, platform: str, channel_id: str, limit: int = 10) -> list[Job]:
+        """Succeeded, undeleted clips in a channel that nobody has voted on yet, oldest first."""
+        voted = select(Vote.job_id)
+        stmt = (
+            select(Job)
+            .where(
+                Job.platform == platform,
+                Job.channel_id == channel_id,
+                Job.status == JobStatus.SUCCEEDED.value,
+                Job.deleted.is_(False),
+                Job.id.not_in(voted),
+            )
+            .order_by(Job.id)
+            .limit(limit)
+        )
+        with self.db.session() as s:
+            return list(s.scalars(stmt))
+
+    def undelivered(self) -> list[Job]:
+        """Finished jobs whose outcome never reached the chat (the process stopped in between)."""
+        terminal = [s.value for s in JobStatus if s.terminal]
+        with self.db.session() as s:
+            stmt = select(Job).where(Job.status.in_(terminal), Job.delivery == "pending").order_by(Job.id)
+            return list(s.scalars(stmt))
+
+    def stats(self, recent: int = 20) -> Stats:
+        with self.db.session() as s:
+            by_status = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
+            rows = s.execute(
+                select(Job.denoise_s, Job.steps_used, Job.frames, Job.load_s, Job.decode_s, Job.encode_s)
+                .where(Job.status == JobStatus.SUCCEEDED.value, Job.denoise_s.is_not(None))
+                .order_by(Job.id.desc())
+                .limit(recent)
+            ).all()
+        per_step = [d / max(1, st) / max(1, fr) * 16 for d, st, fr, *_ in rows if d is not None]
+        overhead = [(dec or 0) + (enc or 0) for *_, _load, dec, enc in rows]
+        return Stats(
+            by_status={str(k): int(v) for k, v in by_status.items()},
+            mean_seconds_per_step=sum(per_step) / len(per_step) if per_step else None,
+            mean_overhead_s=sum(overhead) / len(overhead) if overhead else None,
+        )
+
+    # --- votes -----------------------------------------------------------------------------------
+    def vote(self, job_id: int, user_key: str, user_name: str, value: str) -> Tally:
+        """One vote per person per job; voting again changes it. Returns the new tally."""
+        with self.db.session() as s:
+            existing = s.scalars(select(Vote).where(Vote.job_id == job_id, Vote.user_key == user_key)).first()
+            if existing is None:
+                s.add(Vote(job_id=job_id, user_key=user_key, user_name=user_name, value=value))
+            else:
+                existing.value = value
+                existing.updated_at = utcnow()
+        return self.tally(job_id)
+
+    def tally(self, job_id: int) -> Tally:
+        with self.db.session() as s:
+            counts = dict(s.execute(select(Vote.value, func.count()).where(Vote.job_id == job_id).group_by(Vote.value)))
+        return Tally(approve=int(counts.get("approve", 0)), reject=int(counts.get("reject", 0)))
+
+    # --- settings -------------------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        with self.db.session() as s:
+            row = s.get(Setting, key)
+            return default if row is None else row.value
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.db.session() as s:
+            row = s.get(Setting, key)
+            if row is None:
+                s.add(Setting(key=key, value=value))
+            else:
+                row.value = value
+                row.updated_at = utcnow()
+
+    # --- audit and bans ---------------------------------------------------------------------------------
+    def audit(self, actor_key: str, actor_name: str, action: str, detail: str, *, allowed: bool) -> None:
+        with self.db.session() as s:
+            s.add(AuditEntry(actor_key=actor_key, actor_name=actor_name, action=action, detail=detail, allowed=allowed))
+
+    def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        with self.db.session() as s:
+            return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
+
+    def ban(self, user_key: str, reason: str, by: str) -> None:
+        with self.db.session() as s:
+            row = s.get(Ban, user_key)
+            if row is None:
+                s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
+            else:
+                row.reason, row.banned_by, row.at = reason, by, utcnow()
+
+    def unban(self, user_key: str) -> bool:
+        with self.db.session() as s:
+            row = s.get(Ban, user_key)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
+
+    def ban_of(self, user_key: str) -> Ban | None:
+        with self.db.session() as s:
+            return s.get(Ban, user_key)
+
+
+def hours_ago(hours: float) -> datetime:
+    return utcnow() - timedelta(hours=hours)
