@@ -153,6 +153,7 @@ class ChatAdapter(Protocol):
 
     platform: str
     max_upload_bytes: int
+    supports_remix: bool  # can show a form to edit a clip's prompt (Discord modals)
 
     async def post(self, place: Place, message: Message) -> MessageRef:
         """Post a message in a channel or thread (bot token, never an interaction token)."""
@@ -168,6 +169,10 @@ class ChatAdapter(Protocol):
 
     async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
         """Upload a clip with its message and buttons; raises UploadTooLarge when refused for size."""
+        ...
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Remove a message the bot posted (a deleted clip)."""
         ...
 
     async def notify(self, place: Place, user_id: str, message: Message) -> None:

@@ -70,7 +70,8 @@ class Job(Base):
     workspace_id: Mapped[str] = mapped_column(String(64), default="")
     channel_id: Mapped[str] = mapped_column(String(64), default="")
     thread_id: Mapped[str | None] = mapped_column(String(64))
-    message_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))  # the parent "queued" message
+    clip_message_id: Mapped[str | None] = mapped_column(String(64))
     user_key: Mapped[str] = mapped_column(String(100), index=True)  # platform:user_id
     user_name: Mapped[str] = mapped_column(String(200), default="")
 

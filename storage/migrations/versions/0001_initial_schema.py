@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 04:06:13.048409
+Create Date: 2026-11-25 04:08:45.616692
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sa.String(length=64), nullable=False),
         sa.Column("thread_id", sa.String(length=64), nullable=True),
         sa.Column("message_id", sa.String(length=64), nullable=True),
+        sa.Column("clip_message_id", sa.String(length=64), nullable=True),
         sa.Column("user_key", sa.String(length=100), nullable=False),
         sa.Column("user_name", sa.String(length=200), nullable=False),
         sa.Column("prompt", sa.Text(), nullable=False),

@@ -1,0 +1,239 @@
+"""Getting job outcomes into chat: progress edits, the clip upload, the parent's final state.
+
+Every job event becomes a small task; a per-job lock keeps one job's edits in order while
+different jobs deliver side by side. Nothing here decides policy: it renders and retries.
+A reply is never lost: an upload refused for size is re-encoded smaller, any other failure
+falls back to a plain message, and the job row records what was delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import imageio.v3 as iio
+from generation.encode import EncodeError, encode_clip
+
+from bot import render
+from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from generation.params import GenerationParams
+from generation.worker import JobEvent
+from storage.models import Job, JobStatus
+from storage.repository import Repository
+
+log = logging.getLogger("animatebot.delivery")
+
+PROGRESS_EVERY_S = 2.0
+ATTACH_WAIT_S = 30.0
+REENCODE_TRIES = 3
+
+
+def place_of(job: Job, *, thread: bool) -> Place:
+    return Place(job.platform, job.channel_id, job.workspace_id, job.thread_id if thread else None)
+
+
+def parent_ref(job: Job) -> MessageRef | None:
+    return MessageRef(place_of(job, thread=False), job.message_id) if job.message_id else None
+
+
+def read_frames(path: Path) -> list:  # type: ignore[type-arg]
+    """The frames of an encoded clip, for re-encoding it smaller."""
+    plugin = "pyav" if path.suffix == ".mp4" else "pillow"
+    frames = iio.imread(path, index=None, plugin=plugin)
+    return [frame[..., :3] for frame in frames]
+
+
+class Delivery:
+    def __init__(self, repo: Repository, adapters: dict[str, ChatAdapter]) -> None:
+        self.repo = repo
+        self.adapters = adapters
+        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._ready: dict[int, asyncio.Event] = {}
+        self._last_edit: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    def expect(self, job_id: int) -> None:
+        """The parent message of ``job_id`` is being posted: hold its events until ``attached``."""
+        self._ready[job_id] = asyncio.Event()
+
+    def attached(self, job_id: int) -> None:
+        event = self._ready.pop(job_id, None)
+        if event is not None:
+            event.set()
+
+    def submit(self, event: JobEvent) -> None:
+        task = asyncio.get_running_loop().create_task(self._handle(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _handle(self, event: JobEvent) -> None:
+        ready = self._ready.get(event.job_id)
+        if ready is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), ATTACH_WAIT_S)
+        async with self._locks[event.job_id]:
+            try:
+                await self._deliver(event)
+            except Exception:
+                log.exception("delivering %s failed", event)
+        if event.kind not in ("started", "progress"):
+            self._locks.pop(event.job_id, None)
+            self._last_edit.pop(event.job_id, None)
+
+    async def _deliver(self, event: JobEvent) -> None:
+        job = self.repo.job(event.job_id)
+        if job is None:
+            return
+        adapter = self.adapters.get(job.platform)
+        if adapter is None:
+            return  # delivered when that platform is connected again (see Service.start)
+        if event.kind in ("started", "progress"):
+            await self._progress(adapter, job, event)
+        elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
+            return  # stale, or delivered already
+        elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
+            ref = await self.post_clip(adapter, place_of(job, thread=True), job)
+            await self._finish_parent(adapter, self.repo.job(job.id) or job, ref)
+        else:
+            await self._finish_parent(adapter, job, None)
+
+    async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
+        ref = parent_ref(job)
+        if ref is None or job.status != JobStatus.RUNNING.value:
+            return
+        now = time.monotonic()
+        if event.kind == "progress" and now - self._last_edit.get(job.id, 0.0) < PROGRESS_EVERY_S:
+            return
+        self._last_edit[job.id] = now
+        try:
+            await adapter.edit(ref, render.running(job, event.step, event.total or job.steps))
+        except Exception as exc:  # progress is best effort; the outcome is not
+            log.warning("progress edit for #%s failed: %s", job.id, exc)
+
+    async def _finish_parent(self, adapter: ChatAdapter, job: Job, clip_ref: MessageRef | None) -> None:
+        link = adapter.link(clip_ref) if clip_ref else None
+        message = render.finished_parent(job, link)
+        ref = parent_ref(job)
+        delivered = job.delivery if job.delivery != "pending" else "message"
+        try:
+            if ref is not None:
+                await adapter.edit(ref, message)
+            elif clip_ref is None:
+                await adapter.post(place_of(job, thread=True), message)
+        except Exception:
+            log.exception("could not report the end of #%s", job.id)
+            if clip_ref is None:
+                delivered = "failed"
+        self.repo.update_job(job.id, delivery=delivered)
+
+    async def post_clip(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
+        """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text."""
+        path = Path(job.output_path or "")
+        how = "clip"
+        for attempt in range(REENCODE_TRIES + 2):
+            message = render.clip(job, self.repo.tally(job.id), remix=adapter.supports_remix)
+            clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0)
+            try:
+                if not path.exists():
+                    raise FileNotFoundError(f"the clip file {path} is missing")
+                if clip.size > adapter.max_upload_bytes:
+                    raise UploadTooLarge(adapter.max_upload_bytes)
+                ref = await adapter.post_clip(place, message, clip)
+            except UploadTooLarge as exc:
+                if attempt >= REENCODE_TRIES:
+                    break
+                job = await self._shrink(job, path, exc.limit or adapter.max_upload_bytes)
+                if job is None:
+                    break
+                path, how = Path(job.output_path or ""), "clip-reencoded"
+                continue
+            except NotInChannel:
+                break
+            except Exception as exc:
+                log.warning("uploading #%s failed (try %d): %s", job.id, attempt + 1, exc)
+                if attempt == 0:
+                    await asyncio.sleep(1.0)
+                    continue
+                break
+            self.repo.update_job(job.id, clip_message_id=ref.message_id, delivery=how)
+            return ref
+        return await self._fallback(adapter, place, job)
+
+    async def _shrink(self, job: Job, path: Path, limit: int) -> Job | None:
+        budget = int(min(limit, job.output_bytes or limit) * 0.8)
+        params = GenerationParams.from_dict(job.params)
+        try:
+            frames = await asyncio.to_thread(read_frames, path)
+            clip = await asyncio.to_thread(
+                encode_clip, frames, format=job.output_format or "gif", fps=params.fps, max_bytes=budget
+            )
+        except (EncodeError, OSError, ValueError) as exc:
+            log.warning("could not re-encode #%s under %d bytes: %s", job.id, budget, exc)
+            return None
+        path.write_bytes(clip.data)
+        notes = "\n".join(
+            [*(job.notes or "").splitlines(), f"re-encoded to fit the upload limit: {', '.join(clip.changes)}"]
+        )
+        self.repo.update_job(job.id, output_bytes=clip.size, notes=notes)
+        log.info("re-encoded #%s to %d bytes to fit %d", job.id, clip.size, limit)
+        return self.repo.job(job.id)
+
+    async def _fallback(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
+        text = f"#{job.id} is ready, but the clip could not be uploaded here; it is kept on the bot's host as {job.output_path}"
+        try:
+            ref = await adapter.post(
+                place, Message(text, title=f"#{job.id}", fields=render.describe(job), tone="error")
+            )
+        except Exception:
+            log.exception("could not even post a message for #%s", job.id)
+            self.repo.update_job(job.id, delivery="failed")
+            return None
+        self.repo.update_job(job.id, delivery="message")
+        return ref
+
+    async def refresh_clip(self, job_id: int) -> None:
+        """Redraw a clip's message (the review tally changed)."""
+        job = self.repo.job(job_id)
+        adapter = self.adapters.get(job.platform) if job else None
+        if job is None or adapter is None or not job.clip_message_id:
+            return
+        ref = MessageRef(place_of(job, thread=True), job.clip_message_id)
+        try:
+            await adapter.edit(ref, render.clip(job, self.repo.tally(job.id), remix=adapter.supports_remix))
+        except Exception as exc:
+            log.warning("could not update the clip message of #%s: %s", job.id, exc)
+
+    async def delete_clip(self, job: Job, *, by: str) -> None:
+        self.repo.update_job(job.id, deleted=True)
+        if job.output_path:
+            Path(job.output_path).unlink(missing_ok=True)
+        adapter = self.adapters.get(job.platform)
+        if adapter is None:
+            return
+        if job.clip_message_id:
+            try:
+                await adapter.delete(MessageRef(place_of(job, thread=True), job.clip_message_id))
+            except Exception as exc:
+                log.warning("could not delete the clip message of #%s: %s", job.id, exc)
+        ref = parent_ref(job)
+        if ref is not None:
+            with contextlib.suppress(Exception):
+                await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _mime(path: Path) -> str:
+    return {".gif": "image/gif", ".mp4": "video/mp4", ".webp": "image/webp"}.get(
+        path.suffix, "application/octet-stream"
+    )

@@ -1,0 +1,197 @@
+"""How jobs look in chat: every user-facing wording of the service, as neutral chat.Messages.
+
+Adapters turn these into embeds, Block Kit or plain text; nothing here knows a platform.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bot.chat import Button, Field, Message
+from generation.catalog import BASE_MODELS, find_base_model
+from generation.params import GenerationParams
+from generation.ratelimit import Limits
+from storage.models import Job, JobStatus
+from storage.repository import Tally
+
+TINY_NOTE = "made by the tiny test model (random weights): the frames are noise"
+BAR_WIDTH = 16
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "?"
+    if value < 90:
+        return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+    return f"{math.ceil(value / 60)} min"
+
+
+def excerpt(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def progress_bar(fraction: float) -> str:
+    filled = max(0, min(BAR_WIDTH, round(fraction * BAR_WIDTH)))
+    return "█" * filled + "░" * (BAR_WIDTH - filled)
+
+
+def thread_name(job: Job) -> str:
+    return excerpt(f"#{job.id} {job.prompt}", 90)
+
+
+def _params(job: Job) -> GenerationParams:
+    return GenerationParams.from_dict(job.params)
+
+
+def describe(job: Job) -> tuple[Field, ...]:
+    """The parameters of a clip as it was made (or as asked, before it ran)."""
+    p = _params(job)
+    motions = job.motions_used or p.motion_text
+    model = job.model_used or job.requested_model or "active model"
+    fields = [
+        Field("Motion", motions),
+        Field("Steps", str(job.steps_used or job.steps)),
+        Field("Frames", f"{job.frames} @ {p.fps} fps"),
+        Field("Seed", str(job.seed) if job.seed is not None else "random"),
+        Field("Model", model),
+        Field("Size", f"{p.width}x{p.height} ({p.aspect})"),
+    ]
+    if p.guidance != 1.0:
+        fields.append(Field("Guidance", f"{p.guidance:g}"))
+    if p.negative_prompt:
+        fields.append(Field("Negative", excerpt(p.negative_prompt, 100), inline=False))
+    if job.denoise_s is not None:
+        total = (job.load_s or 0) + job.denoise_s + (job.decode_s or 0) + (job.encode_s or 0)
+        fields.append(Field("Time", seconds(total)))
+    return tuple(fields)
+
+
+def queued(job: Job, position: int, eta_s: float, notes: Sequence[str] = (), paused: bool = False) -> Message:
+    where = "next in line" if position <= 1 else f"position {position}"
+    text = f"queued #{job.id}, {where}, about {seconds(eta_s)}"
+    if paused:
+        text += " (the queue is paused by an admin; it starts when they resume it)"
+    lines = [text, f"> {excerpt(job.prompt, 200)}", *(f"note: {n}" for n in notes)]
+    return Message("\n".join(lines), tone="info")
+
+
+def running(job: Job, step: int, total: int) -> Message:
+    fraction = step / total if total else 0.0
+    text = f"#{job.id} generating {progress_bar(fraction)} step {step}/{total}"
+    return Message(f"{text}\n> {excerpt(job.prompt, 200)}", progress=fraction)
+
+
+def finished_parent(job: Job, link: str | None) -> Message:
+    """The parent message once a job has ended."""
+    status = job.job_status
+    where = f" — {link}" if link else ""
+    if status is JobStatus.SUCCEEDED:
+        text = f"done #{job.id}: clip posted{where}"
+        tone = "ok"
+    elif status is JobStatus.CANCELLED:
+        text, tone = f"cancelled #{job.id}", "info"
+    else:
+        text, tone = f"failed #{job.id}: {job.error or 'unknown error'}", "error"
+    return Message(f"{text}\n> {excerpt(job.prompt, 200)}", tone=tone)
+
+
+def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
+    items = [Button("reroll", job_id, "Reroll", "primary")]
+    if remix:
+        items.append(Button("remix", job_id, "Remix", "secondary"))
+    items += [
+        Button("approve", job_id, "Approve", "success"),
+        Button("reject", job_id, "Reject", "danger"),
+        Button("delete", job_id, "Delete", "secondary"),
+    ]
+    return tuple(items)
+
+
+def clip(job: Job, tally: Tally, *, remix: bool = True) -> Message:
+    """The message that carries the clip, with its parameters, review tally and actions."""
+    lineage = f" ({job.lineage} of #{job.parent_id})" if job.parent_id else ""
+    fields = [*describe(job), Field("Review", review_text(tally))]
+    notes = [n for n in (job.notes or "").splitlines() if n]
+    if job.tiny:
+        notes.insert(0, TINY_NOTE)
+    footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
+    return Message(
+        excerpt(job.prompt, 300),
+        title=f"#{job.id}{lineage}",
+        fields=tuple(fields),
+        buttons=buttons(job.id, remix=remix),
+        tone="ok",
+        footer=footer,
+    )
+
+
+def review_text(tally: Tally) -> str:
+    if not tally.decided:
+        return "awaiting review"
+    return f"✅ {tally.approve} approve · ❌ {tally.reject} reject"
+
+
+def job_line(job: Job) -> str:
+    status = job.status
+    if job.status == JobStatus.SUCCEEDED.value and job.output_bytes:
+        status = f"{job.output_format} {job.output_bytes / 1024:.0f} KiB"
+    who = job.user_name or job.user_key
+    return f"#{job.id} [{status}] {excerpt(job.prompt, 50)} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
+
+
+def queue_view(running_jobs: Sequence[Job], waiting: Sequence[tuple[Job, float]], paused: bool) -> Message:
+    lines = []
+    if paused:
+        lines.append("The queue is paused: nothing new starts until an admin resumes it.")
+    for job in running_jobs:
+        lines.append(f"▶ #{job.id} step {job.progress_step}/{job.steps} {excerpt(job.prompt, 50)} — {job.user_name}")
+    for position, (job, eta) in enumerate(waiting, start=1):
+        lines.append(f"{position}. #{job.id} {excerpt(job.prompt, 50)} — {job.user_name}, about {seconds(eta)}")
+    if not lines:
+        lines.append("The queue is empty: /animate something!")
+    return Message("\n".join(lines), title=f"Queue: {len(running_jobs)} running, {len(waiting)} waiting")
+
+
+def history(jobs: Sequence[Job], title: str) -> Message:
+    if not jobs:
+        return Message("No clips found.", title=title)
+    return Message("\n".join(job_line(j) for j in jobs), title=title)
+
+
+def job_detail(job: Job, tally: Tally) -> Message:
+    lines = [excerpt(job.prompt, 300), f"status: {job.status}"]
+    if job.error:
+        lines.append(f"error: {job.error}")
+    if job.output_path and job.status == JobStatus.SUCCEEDED.value:
+        lines.append(f"file: {job.output_path}")
+    return Message("\n".join(lines), title=f"#{job.id}", fields=(*describe(job), Field("Review", review_text(tally))))
+
+
+def models(active: str, is_tiny: bool) -> Message:
+    lines = []
+    for m in BASE_MODELS:
+        mark = "▶" if find_base_model(active) is m else "·"
+        lines.append(f"{mark} {m.alias} — {m.title} ({m.style}), {m.repo_id}")
+    if find_base_model(active) is None:
+        lines.append(f"▶ {active} (custom)")
+    if is_tiny:
+        lines.append("(this bot runs the tiny test model: every choice makes noise)")
+    return Message("\n".join(lines), title="Base models")
+
+
+def limits(current: Limits) -> Message:
+    return Message(
+        f"per_user:{current.max_active_per_user} per_hour:{current.max_per_hour} queue_cap:{current.queue_cap}\n"
+        f"({current.describe()}; admins are exempt)",
+        title="Limits",
+    )
+
+
+def error(text: str) -> Message:
+    return Message(text, tone="error")
+
+
+def info(text: str, title: str | None = None) -> Message:
+    return Message(text, title=title)

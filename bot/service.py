@@ -1,0 +1,368 @@
+"""The use cases, neutral to platform: animate, reroll, remix, cancel, delete, queue, history,
+show, review, admin. Adapters hand in an ``Invocation`` and a command; replies go back through
+the invocation's responder and the platform's ``ChatAdapter``.
+
+Who is an admin is decided here (configured ids plus what the platform reports), never by
+what a chat client shows or hides.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from bot import render
+from bot.chat import Actor, ChatAdapter, Invocation, Message, MessageRef, parse_custom_id
+from bot.commands import Command, CommandError, help_text, parse_animate, parse_command
+from bot.delivery import Delivery
+from generation.catalog import BASE_MODELS, find_base_model
+from generation.params import GenerationParams
+from generation.queue import JobQueue, Refused, Submission
+from generation.worker import JobEvent, Worker
+from storage.models import Job, JobStatus
+from storage.repository import DuplicateRequest, Repository
+
+log = logging.getLogger("animatebot.service")
+
+BASE_MODEL_KEY = "base_model"
+HISTORY_LIMIT = 10
+
+
+@dataclass
+class Service:
+    repo: Repository
+    queue: JobQueue
+    worker: Worker
+    default_model: str = "epicrealism"
+    admin_user_keys: Collection[str] = frozenset()
+    admin_role_keys: Collection[str] = frozenset()
+    upload_limit_bytes: int = 10 * 1024 * 1024
+    adapters: dict[str, ChatAdapter] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.delivery = Delivery(self.repo, self.adapters)
+
+    # --- wiring ----------------------------------------------------------------------------------------
+    def add_adapter(self, adapter: ChatAdapter) -> None:
+        self.adapters[adapter.platform] = adapter
+
+    @property
+    def active_model(self) -> str:
+        return str(self.repo.get_setting(BASE_MODEL_KEY) or self.default_model)
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The worker's event sink: hand chat work to the delivery side without waiting for it."""
+        self.delivery.submit(event)
+
+    async def start(self) -> None:
+        """Recover the queue after a restart, start the worker, finish deliveries cut short."""
+        _requeued, ended = self.queue.recover()
+        for job_id in ended:
+            self.delivery.submit(JobEvent("failed", job_id))
+        await self.worker.start()
+        for job in self.repo.undelivered():
+            self.delivery.submit(JobEvent(job.status, job.id))
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        await self.worker.stop(grace_s)
+        await self.delivery.drain()
+
+    async def wait_idle(self) -> None:
+        """Return when every accepted job has ended and its outcome has been delivered."""
+        while True:
+            await self.worker.wait_idle()
+            await self.delivery.drain()
+            if not self.queue.active_jobs() and not self.delivery.pending:
+                return
+
+    # --- who may do what ---------------------------------------------------------------------------------
+    def is_admin(self, actor: Actor) -> bool:
+        if actor.platform_admin or actor.key in self.admin_user_keys:
+            return True
+        return any(f"{actor.platform}:{role}" in self.admin_role_keys for role in actor.roles)
+
+    def _banned(self, actor: Actor) -> Message | None:
+        ban = self.repo.ban_of(actor.key)
+        if ban is None:
+            return None
+        reason = f" ({ban.reason})" if ban.reason else ""
+        return render.error(f"you are banned from making clips here{reason}; ask an admin")
+
+    # --- entry points for adapters ------------------------------------------------------------------------------
+    async def precheck(
+        self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
+    ) -> Message | None:
+        """An error or refusal to show privately, or None when the command will go ahead. Writes nothing."""
+        try:
+            command = parse_command(name, text, options)
+        except CommandError as exc:
+            return render.error(str(exc))
+        if command.name != "animate" or command.animate is None:
+            return None
+        return self._animate_refusal(inv.actor, command.animate.params)
+
+    def _animate_refusal(self, actor: Actor, params: GenerationParams) -> Message | None:
+        banned = self._banned(actor)
+        if banned:
+            return banned
+        if params.model and find_base_model(params.model) is None and not self.is_admin(actor):
+            allowed = ", ".join(m.alias for m in BASE_MODELS)
+            return render.error(f"only admins may use models outside the catalog; allowed: {allowed}")
+        decision = self.queue.check(actor.key, exempt=self.is_admin(actor))
+        return None if decision.allowed else render.error(decision.message)
+
+    async def handle_command(
+        self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
+    ) -> None:
+        """Run one command and answer through ``inv.responder``. Never raises."""
+        try:
+            command = parse_command(name, text, options)
+        except CommandError as exc:
+            await self._reply(inv, render.error(str(exc)), ephemeral=True)
+            return
+        try:
+            await self._dispatch(inv, command)
+        except Exception:
+            log.exception("command %s failed", command.name)
+            await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
+
+    async def handle_button(self, inv: Invocation, custom_id: str) -> None:
+        parsed = parse_custom_id(custom_id)
+        if parsed is None:
+            await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
+            return
+        action, job_id = parsed
+        job = self.repo.job(job_id)
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return
+        try:
+            if action == "reroll":
+                params = GenerationParams.from_dict(job.params).with_changes(seed=None)
+                await self._animate(inv, params, (), parent=job, lineage="reroll")
+            elif action in ("approve", "reject"):
+                await self._vote(inv, job, action)
+            elif action == "delete":
+                await self._delete(inv, job)
+            elif action == "remix":
+                prompt, motion = self.remix_defaults(job_id) or (job.prompt, "")
+                await self.handle_remix(inv, job_id, prompt, motion)
+        except Exception:
+            log.exception("button %s failed", custom_id)
+            await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
+
+    async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
+        """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
+        parent = self.repo.job(job_id)
+        if parent is None or parent.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return
+        base = GenerationParams.from_dict(parent.params)
+        text = prompt.strip()
+        if motion is not None and motion.strip() and "motion:" not in text.lower():
+            text += f" motion:{motion.strip()}"
+        if motion is not None and not motion.strip():
+            base = base.with_changes(motions=())
+        try:
+            request = parse_animate(text, base=base.with_changes(seed=None))
+        except CommandError as exc:
+            await self._reply(inv, render.error(str(exc)), ephemeral=True)
+            return
+        await self._animate(inv, request.params, request.notes, parent=parent, lineage="remix")
+
+    def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
+        job = self.repo.job(job_id)
+        if job is None:
+            return None
+        params = GenerationParams.from_dict(job.params)
+        return params.prompt, "+".join(str(m) for m in params.motions)
+
+    def model_choices(self, current: str) -> list[tuple[str, str]]:
+        needle = current.strip().lower()
+        return [
+            (f"{m.alias} — {m.title}", m.alias)
+            for m in BASE_MODELS
+            if not needle or needle in m.alias or needle in m.title.lower() or needle in m.repo_id.lower()
+        ]
+
+    # --- commands -----------------------------------------------------------------------------------------------------
+    async def _dispatch(self, inv: Invocation, command: Command) -> None:
+        if command.name == "animate":
+            assert command.animate is not None
+            await self._animate(inv, command.animate.params, command.animate.notes)
+        elif command.name == "queue":
+            await self._reply(inv, self._queue_view(), ephemeral=True)
+        elif command.name == "cancel":
+            await self._cancel(inv, command.job_id)
+        elif command.name == "history":
+            await self._history(inv, command)
+        elif command.name == "show":
+            await self._show(inv, command.job_id)
+        elif command.name == "review":
+            jobs = self.repo.awaiting_review(inv.place.platform, inv.place.channel_id)
+            await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
+        elif command.name == "help":
+            await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
+        elif command.name == "admin":
+            from bot.admin import run_admin
+
+            await run_admin(self, inv, command)
+
+    async def _animate(
+        self,
+        inv: Invocation,
+        params: GenerationParams,
+        notes: tuple[str, ...],
+        *,
+        parent: Job | None = None,
+        lineage: str | None = None,
+    ) -> None:
+        refusal = self._animate_refusal(inv.actor, params)
+        if refusal is not None:
+            await self._reply(inv, refusal, ephemeral=True)
+            return
+        if params.model:
+            entry = find_base_model(params.model)
+            params = params.with_changes(model=entry.alias if entry else params.model)
+        adapter = self.adapters.get(inv.place.platform)
+        limit = min(inv.upload_limit or self.upload_limit_bytes, self.upload_limit_bytes)
+        if adapter is not None:
+            limit = min(limit, adapter.max_upload_bytes)
+        submission = Submission(
+            params=params,
+            user_key=inv.actor.key,
+            user_name=inv.actor.name,
+            platform=inv.place.platform,
+            channel_id=inv.place.channel_id,
+            workspace_id=inv.place.workspace_id,
+            thread_id=inv.place.thread_id,
+            max_bytes=limit,
+            parent_id=parent.id if parent else None,
+            lineage=lineage,
+            request_key=inv.extras.get("request_id"),
+            tiny=getattr(self.worker.engine, "is_tiny", False),
+        )
+        try:
+            accepted = self.queue.accept(submission, exempt=self.is_admin(inv.actor))
+        except Refused as exc:
+            await self._reply(inv, render.error(str(exc)), ephemeral=True)
+            return
+        except DuplicateRequest as exc:
+            log.info("ignored a repeated request for job #%s", exc.job.id)
+            return
+        job = accepted.job
+        self.delivery.expect(job.id)  # events wait until the parent message is known
+        all_notes = list(notes)
+        if job.tiny:
+            all_notes.append(render.TINY_NOTE)
+        message = render.queued(job, accepted.position, accepted.eta_s, all_notes, paused=self.queue.paused)
+        ref = await self._reply(inv, message)
+        if ref is None:
+            self.delivery.attached(job.id)  # no parent to edit: outcomes are posted in the channel
+            return
+        await self._attach(job, ref, adapter)
+
+    async def _attach(self, job: Job, ref: MessageRef, adapter: ChatAdapter | None) -> None:
+        """Remember the job's parent message and open its thread (unless we are in one already)."""
+        thread_id = ref.place.thread_id
+        if thread_id is None and adapter is not None:
+            try:
+                thread = await adapter.start_thread(ref, render.thread_name(job))
+            except Exception:
+                log.warning("could not start a thread for job #%s; replying in the channel", job.id, exc_info=True)
+                thread = None
+            thread_id = thread.thread_id if thread else None
+        self.repo.update_job(
+            job.id,
+            channel_id=ref.place.channel_id,
+            workspace_id=ref.place.workspace_id,
+            message_id=ref.message_id,
+            thread_id=thread_id,
+        )
+        self.delivery.attached(job.id)
+
+    async def _cancel(self, inv: Invocation, job_id: int | None) -> None:
+        job = self.repo.job(job_id) if job_id is not None else self.repo.latest_active_job(inv.actor.key)
+        if job is None:
+            text = f"there is no job #{job_id}" if job_id is not None else "you have nothing queued or running"
+            await self._reply(inv, render.error(text), ephemeral=True)
+            return
+        if job.user_key != inv.actor.key and not self.is_admin(inv.actor):
+            await self._reply(
+                inv, render.error(f"#{job.id} is not yours; only its owner or an admin can cancel it"), True
+            )
+            return
+        outcome = self.queue.cancel(job.id)
+        if outcome == "cancelled":
+            self.delivery.submit(JobEvent("cancelled", job.id))
+            text = f"cancelled #{job.id}"
+        elif outcome == "stopping":
+            text = f"#{job.id} is running; it stops after the current step"
+        else:
+            text = f"#{job.id} has already {job.status}"
+        await self._reply(inv, render.info(text), ephemeral=True)
+
+    async def _history(self, inv: Invocation, command: Command) -> None:
+        user_key, title = None, "Recent clips in this channel"
+        channel: str | None = inv.place.channel_id
+        if command.user in ("me", "mine"):
+            user_key, title, channel = inv.actor.key, "Your recent clips", None
+        elif command.user:
+            user = command.user
+            user_key = user if ":" in user else f"{inv.place.platform}:{user}"
+            title, channel = f"Recent clips by {user}", None
+        if command.search:
+            title += f" matching “{command.search}”"
+        jobs = self.repo.history(
+            user_key=user_key,
+            platform=inv.place.platform,
+            channel_id=channel,
+            search=command.search,
+            limit=HISTORY_LIMIT,
+        )
+        await self._reply(inv, render.history(jobs, title), ephemeral=True)
+
+    async def _show(self, inv: Invocation, job_id: int | None) -> None:
+        job = self.repo.job(job_id) if job_id is not None else None
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
+            return
+        adapter = self.adapters.get(inv.place.platform)
+        if job.status == JobStatus.SUCCEEDED.value and job.output_path and adapter is not None:
+            ref = await self.delivery.post_clip(adapter, inv.place, job)
+            if ref is not None:
+                await self._reply(inv, render.info(f"#{job.id} posted again"), ephemeral=True)
+                return
+        await self._reply(inv, render.job_detail(job, self.repo.tally(job.id)), ephemeral=True)
+
+    def _queue_view(self) -> Message:
+        running = self.repo.jobs_with_status(JobStatus.RUNNING.value)
+        waiting = [(job, self.queue.eta(job.id)) for job in self.queue.order()]
+        return render.queue_view(running, waiting, self.queue.paused)
+
+    # --- review -----------------------------------------------------------------------------------------------------------------
+    async def _vote(self, inv: Invocation, job: Job, value: str) -> None:
+        if job.status != JobStatus.SUCCEEDED.value:
+            await self._reply(inv, render.error(f"#{job.id} has no clip to review ({job.status})"), ephemeral=True)
+            return
+        tally = self.repo.vote(job.id, inv.actor.key, inv.actor.name, value)
+        await self.delivery.refresh_clip(job.id)
+        await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
+
+    async def _delete(self, inv: Invocation, job: Job) -> None:
+        if job.user_key != inv.actor.key and not self.is_admin(inv.actor):
+            await self._reply(inv, render.error(f"only the owner of #{job.id} or an admin can delete it"), True)
+            return
+        if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+            self.queue.cancel(job.id)
+        await self.delivery.delete_clip(job, by=inv.actor.name)
+        await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
+
+    # --- helpers -----------------------------------------------------------------------------------------------------------------
+    async def _reply(self, inv: Invocation, message: Message, ephemeral: bool = False) -> MessageRef | None:
+        try:
+            return await inv.responder.reply(message, ephemeral=ephemeral)
+        except Exception:
+            log.exception("could not answer %s in %s", inv.actor.key, inv.place)
+            return None

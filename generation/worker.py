@@ -1,0 +1,303 @@
+"""The one GPU worker: claims jobs from the queue, generates, encodes, reports events.
+
+Generation runs on one dedicated thread (the engine is not thread-safe and CUDA likes one
+thread), so the event loop never blocks. Encoding runs on another thread and overlaps the
+next job's denoising. One failing job never stops the worker.
+
+The worker's face to the rest of the bot is small: it takes jobs from a ``JobQueue`` and
+reports ``JobEvent``s to one callback. A pool of remote workers can implement the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from generation.encode import EncodeError, encode_clip
+from generation.params import GenerationParams
+from generation.queue import JobQueue
+from storage.models import Job, JobStatus
+
+log = logging.getLogger("animatebot.worker")
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """What happened to a job. ``kind``: started | progress | succeeded | failed | cancelled."""
+
+    kind: str
+    job_id: int
+    step: int = 0
+    total: int = 0
+    message: str = ""
+    output_path: str | None = None
+
+
+class Engine(Protocol):
+    """What the worker needs from generation.pipeline.Engine (a fake in tests and benchmarks)."""
+
+    @property
+    def active_model(self) -> str: ...
+    @property
+    def is_tiny(self) -> bool: ...
+    def load(self) -> None: ...
+    def switch_model(self, name: str) -> str: ...
+    def generate(
+        self,
+        params: GenerationParams,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> Any: ...
+    def close(self) -> None: ...
+
+
+EventSink = Callable[[JobEvent], Awaitable[None]]
+
+
+def clip_filename(job_id: int, prompt: str, extension: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "clip"
+    return f"{job_id:06d}-{slug}{extension}"
+
+
+class Worker:
+    def __init__(
+        self,
+        queue: JobQueue,
+        engine: Engine,
+        *,
+        media_dir: Path,
+        on_event: EventSink,
+        job_timeout_s: float = 600.0,
+        active_model: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self.queue = queue
+        self.engine = engine
+        self.media_dir = Path(media_dir)
+        self.on_event = on_event
+        self.job_timeout_s = job_timeout_s
+        self.active_model = active_model  # the admin's choice, read before every job
+        self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
+        self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._encodes: set[asyncio.Task[None]] = set()
+        self._side_tasks: set[asyncio.Future[None]] = set()
+        self._running: Job | None = None
+        self._shutdown_cancel = False
+        self._deadline: float | None = None
+        self.loaded = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load the model once (on the generation thread) and start taking jobs."""
+        loop = asyncio.get_running_loop()
+        self.queue.subscribe(lambda: loop.call_soon_threadsafe(self._wake.set))
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        await loop.run_in_executor(self._gen, self._load)
+        self.loaded = True
+        self._task = asyncio.create_task(self._loop(), name="animatebot-worker")
+
+    def _load(self) -> None:
+        self.engine.load()
+        wanted = self.active_model()
+        if wanted and wanted != self.engine.active_model:
+            try:
+                self.engine.switch_model(wanted)
+            except Exception as exc:  # the configured default stays usable
+                log.error("could not switch to the stored base model %r: %s", wanted, exc)
+
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Take no more jobs; let the running one finish within ``grace_s``, else requeue it."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+            except TimeoutError:
+                self._shutdown_cancel = True  # stops at the next denoising step and goes back in line
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._task, 60)
+        if self._encodes:
+            await asyncio.gather(*self._encodes, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._gen, self.engine.close)
+        self._gen.shutdown(wait=True)
+        self._enc.shutdown(wait=True)
+
+    async def validate_model(self, name: str) -> str:
+        """Load ``name`` on the generation thread (between jobs); raises the engine's ModelLoadError."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._gen, self.engine.switch_model, name)
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or bool(self._encodes)
+
+    async def wait_idle(self) -> None:
+        """Return once nothing is queued, running or encoding."""
+        while True:
+            if not self.busy and not self.queue.active_jobs():
+                return
+            await asyncio.sleep(0.05)
+
+    # --- the loop ------------------------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                job = self.queue.next_job()
+            except Exception:
+                log.exception("could not read the queue; retrying")
+                job = None
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                continue
+            try:
+                await self._run(job)
+            except Exception:  # never let one job stop the worker
+                log.exception("job #%s crashed the worker loop", job.id)
+                await self._fail(job, "an internal error stopped this job; it has been logged")
+            finally:
+                self._running = None
+
+    async def _run(self, job: Job) -> None:
+        self._running = job
+        loop = asyncio.get_running_loop()
+        params = GenerationParams.from_dict(job.params)
+        if params.seed is None:
+            # Fix the seed before generating: a rerun after a crash then makes the same clip.
+            params = params.with_changes(seed=job.seed if job.seed is not None else secrets.randbelow(2**32))
+            self.queue.repo.update_job(job.id, seed=params.seed)
+        if params.model is None:
+            params = params.with_changes(model=self.active_model())
+        await self._emit(JobEvent("started", job.id, 0, params.steps))
+
+        def progress(step: int, total: int) -> None:
+            loop.call_soon_threadsafe(self._progress, job.id, step, total)
+
+        def should_cancel() -> bool:
+            return (
+                self._shutdown_cancel
+                or self.queue.cancel_requested(job.id)
+                or (self._deadline is not None and time.monotonic() > self._deadline)
+            )
+
+        self._deadline = time.monotonic() + self.job_timeout_s
+        try:
+            result = await loop.run_in_executor(
+                self._gen, lambda: self.engine.generate(params, progress=progress, should_cancel=should_cancel)
+            )
+        except Exception as exc:
+            timed_out = self._deadline is not None and time.monotonic() > self._deadline
+            self._deadline = None
+            await self._generation_failed(job, exc, timed_out=timed_out)
+            return
+        self._deadline = None
+        self.queue.repo.update_job(
+            job.id,
+            seed=result.seed,
+            model_used=result.model,
+            steps_used=result.steps,
+            motions_used="+".join(str(m) for m in result.motions) or "none",
+            load_s=result.timings.load_s,
+            denoise_s=result.timings.denoise_s,
+            decode_s=result.timings.decode_s,
+            notes="\n".join(result.notes) or None,
+            tiny=result.tiny,
+        )
+        # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
+        task = asyncio.create_task(self._encode(job, params, result))
+        self._encodes.add(task)
+        task.add_done_callback(self._encodes.discard)
+
+    def _progress(self, job_id: int, step: int, total: int) -> None:
+        task = asyncio.ensure_future(self._emit(JobEvent("progress", job_id, step, total)))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _generation_failed(self, job: Job, exc: Exception, *, timed_out: bool) -> None:
+        from generation.pipeline import GenerationCancelled
+
+        if isinstance(exc, GenerationCancelled) and timed_out:
+            await self._fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
+        elif isinstance(exc, GenerationCancelled) and self._shutdown_cancel:
+            self.queue.requeue(job.id, count_attempt=False)
+            log.info("job #%s put back in line for the next start", job.id)
+        elif isinstance(exc, GenerationCancelled):
+            if self.queue.finish(job.id, JobStatus.CANCELLED):
+                await self._emit(JobEvent("cancelled", job.id, message="cancelled while generating"))
+        else:
+            log.warning("job #%s failed: %s", job.id, exc, exc_info=not _is_user_error(exc))
+            await self._fail(job, _user_message(exc))
+
+    async def _encode(self, job: Job, params: GenerationParams, result: Any) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            clip, path = await loop.run_in_executor(self._enc, self._encode_and_write, job, params, result)
+        except EncodeError as exc:
+            await self._fail(job, f"could not encode the clip: {exc}")
+            return
+        except Exception as exc:
+            log.exception("job #%s: encoding failed", job.id)
+            await self._fail(job, f"could not encode the clip: {exc}")
+            return
+        overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
+        self.queue.record_timing(result.steps, len(result.frames), result.timings.denoise_s, overhead)
+        notes = "\n".join((*result.notes, *clip.changes)) or None
+        finished = self.queue.finish(
+            job.id,
+            JobStatus.SUCCEEDED,
+            output_path=str(path),
+            output_format=clip.format,
+            output_bytes=clip.size,
+            encode_s=clip.encode_s,
+            notes=notes,
+        )
+        if finished:
+            await self._emit(JobEvent("succeeded", job.id, output_path=str(path)))
+        else:  # cancelled or taken away meanwhile: the file is not wanted
+            path.unlink(missing_ok=True)
+
+    def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, Path]:
+        clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
+        path = self.media_dir / clip_filename(job.id, job.prompt, clip.extension)
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(clip.data)
+        tmp.replace(path)  # atomic: a crash never leaves half a clip under the real name
+        return clip, path
+
+    async def _fail(self, job: Job, message: str) -> None:
+        if self.queue.finish(job.id, JobStatus.FAILED, error=message):
+            await self._emit(JobEvent("failed", job.id, message=message))
+
+    async def _emit(self, event: JobEvent) -> None:
+        if event.kind == "progress":
+            self.queue.repo.update_job(event.job_id, progress_step=event.step)
+        try:
+            await self.on_event(event)
+        except Exception:
+            log.exception("event handler failed for %s", event)
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from generation.pipeline import GenerationError
+
+    return isinstance(exc, GenerationError)
+
+
+def _user_message(exc: Exception) -> str:
+    if _is_user_error(exc):
+        return str(exc)
+    return f"generation failed ({type(exc).__name__}: {exc})"
