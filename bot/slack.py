@@ -1,0 +1,294 @@
+"""The Slack adapter: slash commands, buttons and the remix modal in; messages, edits and clips out.
+
+Translation only. Bolt (``AsyncApp``) receives requests either over Socket Mode (the default;
+an outbound WebSocket, no public URL) or over HTTP at ``/slack/events`` with every request's
+signature checked. Each request is acknowledged within Slack's 3 seconds (with the service's
+refusal as an ephemeral answer when there is one) and the real work runs afterwards as a task.
+Everything going out uses one ``AsyncWebClient`` whose retry handlers wait out ``ratelimited``
+(429 + ``Retry-After``), 5xx answers and dropped connections, so a reply is not lost to a blip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.chat import Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.settings import Settings
+from bot.slack_inbound import SlackInbound
+from bot.slack_render import blocks, fallback_text, headline
+
+log = logging.getLogger("animatebot.slack")
+
+EVENTS_PATH = "/slack/events"
+SLACK_MAX_UPLOAD = 1024 * 1024 * 1024  # Slack accepts files up to 1 GB
+_NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
+_TOO_LARGE = frozenset({"file_too_large", "file_uploads_exceeded"})
+_CONNECT_TIMEOUT_S = 30.0
+
+
+def build_web_client(settings: Settings) -> AsyncWebClient:
+    """The Web API client: bot token, optional base URL (proxies, tests), retries for 429, 5xx and resets."""
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    base_url = settings.slack_api_base_url or AsyncWebClient.BASE_URL
+    if not base_url.endswith("/"):
+        base_url += "/"
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def _check_settings(settings: Settings) -> None:
+    bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    if not bot_token.startswith("xoxb-"):
+        raise ValueError("SLACK_BOT_TOKEN must be set to the app's bot token (it starts with xoxb-)")
+    if settings.slack_mode == "http":
+        if not settings.slack_signing_secret or not settings.slack_signing_secret.get_secret_value():
+            raise ValueError(
+                "SLACK_SIGNING_SECRET must be set when SLACK_MODE=http (Basic Information > App Credentials)"
+            )
+    else:
+        app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+        if not app_token.startswith("xapp-"):
+            raise ValueError(
+                "SLACK_APP_TOKEN must be set to an app-level token with connections:write (it starts with xapp-) "
+                "for SLACK_MODE=socket, or set SLACK_MODE=http"
+            )
+
+
+class SlackAdapter:
+    """``ChatAdapter`` for Slack; ``await start()`` to receive commands, ``await close()`` to stop.
+
+    ``host``/``port`` only matter in HTTP mode (``port`` defaults to ``SLACK_PORT``; 0 picks a free
+    one, see ``self.port`` after ``start()``). The caller registers the adapter with the service.
+    """
+
+    platform = "slack"
+    max_upload_bytes = SLACK_MAX_UPLOAD
+    supports_remix = True  # a modal with the prompt and motion prefilled
+
+    def __init__(self, service: Any, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None) -> None:
+        _check_settings(settings)
+        self._settings = settings
+        self._host = host
+        self.port = settings.slack_port if port is None else port
+        self.client = build_web_client(settings)
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        self.app = AsyncApp(client=self.client, signing_secret=secret, name="animatebot")
+        self.inbound = SlackInbound(self, service, settings)
+        self.inbound.register(self.app)
+        self.bot_user_id = ""
+        self.bot_name = "animatebot"
+        self._team_url: str | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Check the bot token (auth.test), then listen (HTTP) or connect (Socket Mode).
+
+        Returns once requests can arrive. Raises RuntimeError saying what Slack refused or what
+        could not be reached; tokens are never part of the message.
+        """
+        try:
+            auth = await self.client.auth_test()
+        except SlackApiError as e:
+            raise RuntimeError(f"Slack refused SLACK_BOT_TOKEN in auth.test: {e.response.get('error')}") from None
+        except Exception as e:
+            raise RuntimeError(f"cannot reach the Slack Web API at {self.client.base_url}: {e!r}") from None
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_name = str(auth.get("user") or self.bot_name)
+        self._team_url = auth.get("url")
+        log.info("Slack auth ok: bot @%s (%s) in team %s", self.bot_name, self.bot_user_id, auth.get("team_id"))
+        if self._settings.slack_mode == "http":
+            await self._listen()
+        else:
+            await self._connect()
+
+    async def _listen(self) -> None:
+        self._runner = web.AppRunner(self.app.web_app(path=EVENTS_PATH, port=self.port))
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self.port)
+        try:
+            await site.start()
+        except OSError as e:
+            await self._runner.cleanup()
+            self._runner = None
+            raise RuntimeError(f"cannot listen on {self._host}:{self.port} for Slack (SLACK_PORT): {e}") from None
+        server = site._server
+        if server is not None and getattr(server, "sockets", None):
+            self.port = server.sockets[0].getsockname()[1]
+        log.info("Slack HTTP mode: listening on http://%s:%s%s", self._host, self.port, EVENTS_PATH)
+
+    async def _connect(self) -> None:
+        assert self._settings.slack_app_token is not None
+        app_token = self._settings.slack_app_token.get_secret_value()
+        self._socket = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+        try:
+            # Asking for the URL here, not inside connect(), turns a bad app token into an error
+            # instead of the socket client's endless retry loop.
+            opened = await self.client.apps_connections_open(app_token=app_token)
+            self._socket.client.wss_uri = opened["url"]
+            await asyncio.wait_for(self._socket.connect_async(), _CONNECT_TIMEOUT_S)
+        except SlackApiError as e:
+            await self._close_socket()
+            raise RuntimeError(
+                f"Slack refused SLACK_APP_TOKEN in apps.connections.open: {e.response.get('error')}"
+            ) from None
+        except TimeoutError:
+            await self._close_socket()
+            raise RuntimeError(f"no Socket Mode connection to Slack after {_CONNECT_TIMEOUT_S:.0f}s") from None
+        log.info("Slack Socket Mode: connected")
+
+    async def _close_socket(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+
+    async def close(self) -> None:
+        """Stop receiving, let running hand-offs to the service finish briefly, then cancel the rest."""
+        await self._close_socket()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` after the ack; failures are logged, never lost silently."""
+        task = asyncio.create_task(work, name=f"slack {what}")
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- ChatAdapter: out ----------------------------------------------------------------------
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        """Post in a channel or thread with the bot token; raises NotInChannel when Slack says so."""
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=place.channel_id,
+                thread_ts=place.thread_id,
+                text=fallback_text(message),
+                blocks=blocks(message),
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as e:
+            raise _translate(e, place) from e
+        return MessageRef(place, str(resp["ts"]))
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        """Replace the text and blocks of a message the bot posted (chat.update)."""
+        try:
+            await self.client.chat_update(
+                channel=ref.place.channel_id, ts=ref.message_id, text=fallback_text(message), blocks=blocks(message)
+            )
+        except SlackApiError as e:
+            raise _translate(e, ref.place) from e
+
+    async def start_thread(self, ref: MessageRef, name: str) -> Place | None:
+        """Slack threads need no creating: replies with ``thread_ts`` = the parent's ``ts`` form one."""
+        return ref.place.in_thread(ref.message_id)
+
+    async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
+        """Upload the clip into ``place`` (three-step external upload), then the message and buttons.
+
+        Returns the message holding the buttons. Raises UploadTooLarge when Slack refuses the size,
+        NotInChannel when the bot may not share files there.
+        """
+        if clip.size > self.max_upload_bytes:
+            raise UploadTooLarge(self.max_upload_bytes)
+        try:
+            await self.client.files_upload_v2(
+                channel=place.channel_id,
+                thread_ts=place.thread_id,
+                file=str(clip.path),
+                filename=clip.filename,
+                title=clip.filename,
+                initial_comment=headline(message) or clip.filename,
+            )
+        except SlackApiError as e:
+            if e.response.get("error") in _TOO_LARGE:
+                raise UploadTooLarge(self.max_upload_bytes) from e
+            raise _translate(e, place) from e
+        except SlackRequestError as e:
+            # The upload step reports HTTP failures only as text ("status: 413, ...").
+            if "status: 413" in str(e):
+                raise UploadTooLarge(self.max_upload_bytes) from e
+            raise
+        return await self.post(place, message)
+
+    async def delete(self, ref: MessageRef) -> None:
+        """Remove a message the bot posted (chat.delete)."""
+        try:
+            await self.client.chat_delete(channel=ref.place.channel_id, ts=ref.message_id)
+        except SlackApiError as e:
+            raise _translate(e, ref.place) from e
+
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        """An ephemeral message only ``user_id`` sees, in the channel (and thread) of ``place``."""
+        try:
+            await self.client.chat_postEphemeral(
+                channel=place.channel_id,
+                user=user_id,
+                thread_ts=place.thread_id,
+                text=fallback_text(message),
+                blocks=blocks(message),
+            )
+        except SlackApiError as e:
+            raise _translate(e, place) from e
+
+    def link(self, ref: MessageRef) -> str | None:
+        """The message's permalink, built from the workspace URL that auth.test gave (None before start)."""
+        if not self._team_url:
+            return None
+        url = f"{self._team_url.rstrip('/')}/archives/{ref.place.channel_id}/p{ref.message_id.replace('.', '')}"
+        thread = ref.place.thread_id
+        if thread and thread != ref.message_id:
+            url += f"?thread_ts={thread}&cid={ref.place.channel_id}"
+        return url
+
+    def invite_hint(self) -> Message:
+        """What to tell someone whose channel the bot is not in."""
+        return Message(
+            text=f"I'm not in this channel, so I can't post here. Invite me with `/invite @{self.bot_name}` "
+            "and run the command again.",
+            tone="error",
+        )
+
+
+def _translate(error: SlackApiError, place: Place) -> Exception:
+    code = error.response.get("error")
+    if code in _NOT_IN_CHANNEL:
+        return NotInChannel(f"Slack says {code} for channel {place.channel_id}")
+    return error
+
+
+__all__ = ["EVENTS_PATH", "SlackAdapter", "build_web_client"]

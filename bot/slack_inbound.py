@@ -1,0 +1,299 @@
+"""Requests from Slack into the service: slash commands, button clicks and the remix modal.
+
+Every listener acknowledges first (Slack allows 3 seconds) and hands the work to the service
+in a task. Redeliveries never run twice: requests Slack marks as retries (``X-Slack-Retry-Num``,
+or a Socket Mode ``retry_attempt``) are acknowledged and dropped, and each command or click is
+remembered by its ``trigger_id`` (also passed on as ``extras["request_id"]`` so the database can
+keep job rows unique per platform request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
+from bot.settings import Settings
+from bot.slack_render import blocks, fallback_text
+
+if TYPE_CHECKING:
+    from bot.slack import SlackAdapter
+
+log = logging.getLogger("animatebot.slack")
+
+COMMANDS: tuple[str, ...] = (
+    "animate",
+    "animate-queue",
+    "animate-cancel",
+    "animate-history",
+    "animate-show",
+    "animate-review",
+    "animate-help",
+    "animate-admin",
+)
+REMIX_CALLBACK = "animatebot_remix"
+_ACTION_ID = re.compile(r"^animatebot:")  # every button; the value says which job and action
+USER_CACHE_S = 300.0
+_USER_LOOKUP_TIMEOUT_S = 1.5  # users.info runs inside the 3 s ack window
+_SEEN_TTL_S = 900.0
+_SEEN_MAX = 4096
+
+
+class SeenRequests:
+    """Request ids seen lately (bounded, expiring), so a redelivered command or click runs once."""
+
+    def __init__(
+        self, ttl_s: float = _SEEN_TTL_S, max_size: int = _SEEN_MAX, clock: Callable[[], float] = time.monotonic
+    ):
+        self._ttl_s = ttl_s
+        self._max_size = max_size
+        self._clock = clock
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is offered within the TTL; an empty key is always new."""
+        if not key:
+            return True
+        now = self._clock()
+        while self._seen and (next(iter(self._seen.values())) < now - self._ttl_s or len(self._seen) >= self._max_size):
+            self._seen.popitem(last=False)
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+class SlackResponder:
+    """Answers one command or click: public replies as bot posts, ephemeral ones via ``response_url``."""
+
+    def __init__(self, inbound: SlackInbound, place: Place, user_id: str, response_url: str | None) -> None:
+        self._inbound = inbound
+        self._place = place
+        self._user_id = user_id
+        self._response_url = response_url
+
+    async def reply(self, message: Message, *, ephemeral: bool = False) -> MessageRef | None:
+        """Ephemeral: returns None. Public: the posted message's ref; raises NotInChannel after telling
+        the user (ephemerally) how to invite the bot."""
+        if ephemeral:
+            await self._inbound.ephemeral(self._place, self._user_id, message, self._response_url)
+            return None
+        try:
+            return await self._inbound.adapter.post(self._place, message)
+        except NotInChannel:
+            await self._inbound.ephemeral(
+                self._place, self._user_id, self._inbound.adapter.invite_hint(), self._response_url
+            )
+            raise
+
+
+class SlackInbound:
+    """Bolt listeners that turn Slack payloads into ``Invocation``s for the service."""
+
+    def __init__(self, adapter: SlackAdapter, service: Any, settings: Settings) -> None:
+        self.adapter = adapter
+        self._service = service
+        self._settings = settings
+        self._seen = SeenRequests()
+        self._users: dict[str, tuple[float, bool, str]] = {}  # user id -> (expires, admin, name)
+
+    def register(self, app: AsyncApp) -> None:
+        app.middleware(self._skip_retries)
+        for name in COMMANDS:
+            app.command(f"/{name}")(self._on_command)
+        app.action(_ACTION_ID)(self._on_action)
+        app.view(REMIX_CALLBACK)(self._on_remix_submit)
+
+    # --- listeners -----------------------------------------------------------------------------
+    async def _skip_retries(self, request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]) -> Any:
+        # Slack redelivers when an answer was slow; the first delivery is already being handled.
+        retry = (request.headers.get("x-slack-retry-num") or ["0"])[0]
+        if retry.isdigit() and int(retry) > 0:
+            log.info("Slack redelivery (retry %s, %s) acknowledged, not run again", retry, _retry_reason(request))
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        trigger_id = str(body.get("trigger_id") or "")
+        if not self._seen.first_time(trigger_id):
+            await ack()
+            log.info("duplicate %s (trigger %s) ignored", body.get("command"), trigger_id)
+            return
+        name = str(body.get("command", "")).lstrip("/")
+        text = str(body.get("text") or "")
+        channel_id = str(body.get("channel_id", ""))
+        place = Place(
+            "slack",
+            channel_id,
+            workspace_id=str(body.get("team_id", "")),
+            is_dm=channel_id.startswith("D") or body.get("channel_name") == "directmessage",
+        )
+        inv = await self._invocation(
+            str(body.get("user_id", "")), str(body.get("user_name", "")), place, body.get("response_url"), trigger_id
+        )
+        refusal = await self._service.precheck(inv, name, text)
+        if refusal is not None:
+            await ack(text=fallback_text(refusal), blocks=blocks(refusal), response_type="ephemeral")
+            return
+        await ack()
+        self.adapter.spawn(self._service.handle_command(inv, name, text), f"/{name}")
+
+    async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        trigger_id = str(body.get("trigger_id") or "")
+        if not self._seen.first_time(trigger_id):
+            return
+        custom_id = str(action.get("value") or "")
+        parsed = parse_custom_id(custom_id)
+        if parsed is None:
+            log.warning("ignoring a click with an unknown value %r", custom_id[:80])
+            return
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        channel_id = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
+        thread = message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts")
+        place = Place("slack", channel_id, str((body.get("team") or {}).get("id", "")), thread_id=thread)
+        user = body.get("user") or {}
+        inv = await self._invocation(
+            str(user.get("id", "")),
+            str(user.get("username") or user.get("name") or ""),
+            place,
+            body.get("response_url"),
+            trigger_id,
+        )
+        inv.extras["message_id"] = str(container.get("message_ts") or message.get("ts") or "")
+        action_name, job_id = parsed
+        if action_name == "remix":
+            defaults = self._service.remix_defaults(job_id)
+            if defaults is not None:
+                await self._open_remix(trigger_id, job_id, place, defaults)
+                return
+        self.adapter.spawn(self._service.handle_button(inv, custom_id), f"button {action_name} #{job_id}")
+
+    async def _open_remix(self, trigger_id: str, job_id: int, place: Place, defaults: tuple[str, str]) -> None:
+        prompt, motion = defaults
+        meta = {"job_id": job_id, "channel": place.channel_id, "thread": place.thread_id, "team": place.workspace_id}
+        try:
+            await self.adapter.client.views_open(trigger_id=trigger_id, view=remix_view(meta, prompt, motion))
+        except SlackApiError as e:
+            log.warning("could not open the remix dialog for job #%s: %s", job_id, e.response.get("error"))
+
+    async def _on_remix_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        if not self._seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
+            return
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = (view.get("state") or {}).get("values") or {}
+        prompt = str(((values.get("prompt") or {}).get("value") or {}).get("value") or "")
+        motion = ((values.get("motion") or {}).get("value") or {}).get("value") or None
+        place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")), thread_id=meta.get("thread"))
+        user = body.get("user") or {}
+        inv = await self._invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
+        job_id = int(meta.get("job_id", 0))
+        self.adapter.spawn(self._service.handle_remix(inv, job_id, prompt, motion), f"remix #{job_id}")
+
+    # --- helpers -------------------------------------------------------------------------------
+    async def _invocation(
+        self, user_id: str, user_name: str, place: Place, response_url: Any, request_id: str
+    ) -> Invocation:
+        actor = await self.actor(user_id, user_name)
+        url = str(response_url) if response_url else None
+        inv = Invocation(actor, place, SlackResponder(self, place, user_id, url))
+        if request_id:
+            inv.extras["request_id"] = request_id
+        return inv
+
+    async def actor(self, user_id: str, fallback_name: str = "") -> Actor:
+        """The Actor for ``user_id``; ``platform_admin`` is a workspace admin or owner (users.info, cached)."""
+        cached = self._users.get(user_id)
+        if cached is None or cached[0] < time.monotonic():
+            try:
+                resp = await asyncio.wait_for(self.adapter.client.users_info(user=user_id), _USER_LOOKUP_TIMEOUT_S)
+            except (SlackApiError, TimeoutError) as e:
+                # Not cached: the next command asks again. Meanwhile the service sees a plain user.
+                log.warning("users.info failed for %s (%s); treating as a non-admin for now", user_id, _why(e))
+                return Actor("slack", user_id, display_name=fallback_name)
+            user = resp.get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or user.get("real_name") or user.get("name") or fallback_name
+            admin = bool(user.get("is_admin") or user.get("is_owner"))
+            cached = (time.monotonic() + USER_CACHE_S, admin, str(name))
+            self._users[user_id] = cached
+        return Actor("slack", user_id, display_name=cached[2], platform_admin=cached[1])
+
+    async def ephemeral(self, place: Place, user_id: str, message: Message, response_url: str | None) -> None:
+        """Show ``message`` to one user only: through ``response_url`` when there is one (works in
+        channels the bot is not in), else chat.postEphemeral. Failures are logged, not raised."""
+        text, rendered = fallback_text(message), blocks(message)
+        if response_url:
+            try:
+                hook = AsyncWebhookClient(response_url, retry_handlers=self.adapter.client.retry_handlers)
+                resp = await hook.send(text=text, blocks=rendered, response_type="ephemeral", replace_original=False)
+                if resp.status_code == 200:
+                    return
+                log.warning("response_url answered %s; falling back to chat.postEphemeral", resp.status_code)
+            except Exception as e:
+                log.warning("response_url failed (%r); falling back to chat.postEphemeral", e)
+        try:
+            await self.adapter.notify(place, user_id, message)
+        except (NotInChannel, SlackApiError) as e:
+            log.warning("could not show an ephemeral message to %s in %s: %s", user_id, place.channel_id, e)
+
+
+def remix_view(meta: dict[str, Any], prompt: str, motion: str) -> dict[str, Any]:
+    """The remix modal: the job's prompt and motion prefilled; ``meta`` rides in private_metadata."""
+    prompt_input: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True}
+    if prompt:
+        prompt_input["initial_value"] = prompt[:3000]
+    motion_input: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "placeholder": {"type": "plain_text", "text": "zoom-in@0.8+pan-left"},
+    }
+    if motion:
+        motion_input["initial_value"] = motion[:150]
+    return {
+        "type": "modal",
+        "callback_id": REMIX_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": f"Remix #{meta['job_id']}"[:24]},
+        "submit": {"type": "plain_text", "text": "Animate"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "prompt",
+                "label": {"type": "plain_text", "text": "Prompt"},
+                "element": prompt_input,
+            },
+            {
+                "type": "input",
+                "block_id": "motion",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Motion"},
+                "element": motion_input,
+            },
+        ],
+    }
+
+
+def _retry_reason(request: AsyncBoltRequest) -> str:
+    return (request.headers.get("x-slack-retry-reason") or ["unknown"])[0]
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error"))
+    return type(error).__name__

@@ -1,0 +1,116 @@
+"""Rendering neutral ``Message`` values as Slack Block Kit and mrkdwn.
+
+Pure functions, no I/O: the Slack adapter calls them for every post, edit and ephemeral.
+Slack's limits are enforced here (3000 characters per text section, 10 fields, 25 buttons)
+so that a long prompt can never make a Web API call fail with ``invalid_blocks``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.chat import Button, Message
+
+SECTION_LIMIT = 3000  # characters in one section text object
+FIELD_LIMIT = 2000  # characters in one section field
+MAX_FIELDS = 10
+MAX_BUTTONS = 25
+FALLBACK_LIMIT = 3900  # chat.postMessage truncates text past 40k; keep notifications short
+BAR_CELLS = 12
+
+_BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
+_LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
+_TONE_MARK = {"ok": ":white_check_mark: ", "error": ":warning: "}
+_STYLE = {"primary": "primary", "success": "primary", "danger": "danger"}
+
+
+def escape(text: str) -> str:
+    """Slack's three control characters escaped, so text typed by users (a prompt saying
+    ``<!channel>``) shows as written and never pings or links anything."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mrkdwn(text: str) -> str:
+    """Escaped text with common Markdown (``**bold**``, ``[label](url)``) as Slack mrkdwn
+    (``*bold*``, ``<url|label>``); a ``>`` at a line start still quotes in Slack once escaped."""
+    text = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", escape(text))
+    return _BOLD.sub(r"*\1*", text)
+
+
+def progress_bar(fraction: float) -> str:
+    """A text bar for 0..1, e.g. ``▓▓▓▓░░░░░░░░ 33%``; values outside the range are clamped."""
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * BAR_CELLS)
+    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {round(fraction * 100)}%"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def headline(message: Message) -> str:
+    """The one line that best names a message: its title, else the first line of its text."""
+    mark = _TONE_MARK.get(message.tone, "")
+    if message.title:
+        return mark + f"*{mrkdwn(message.title)}*"
+    first = message.text.strip().splitlines()[0] if message.text.strip() else ""
+    return mark + mrkdwn(first)
+
+
+def fallback_text(message: Message) -> str:
+    """Plain mrkdwn for notifications and clients without Block Kit (the ``text`` argument)."""
+    lines = [headline(message)] if message.title or message.text else []
+    if message.title and message.text:
+        lines.append(mrkdwn(message.text))
+    if message.progress is not None:
+        lines.append(progress_bar(message.progress))
+    lines.extend(f"{f.name}: {mrkdwn(f.value)}" for f in message.fields)
+    if message.footer:
+        lines.append(mrkdwn(message.footer))
+    return _clip("\n".join(line for line in lines if line), FALLBACK_LIMIT) or " "
+
+
+def button_element(button: Button) -> dict[str, Any]:
+    """One Block Kit button; ``value`` carries the custom id so a click works after a restart."""
+    element: dict[str, Any] = {
+        "type": "button",
+        "action_id": f"animatebot:{button.action}",
+        "text": {"type": "plain_text", "text": _clip(button.label, 75), "emoji": True},
+        "value": button.custom_id,
+    }
+    style = _STYLE.get(button.style)
+    if style:
+        element["style"] = style
+    return element
+
+
+def blocks(message: Message) -> list[dict[str, Any]]:
+    """The message as Block Kit: headline, text, progress bar, fields, footer, buttons."""
+    out: list[dict[str, Any]] = []
+    mark = _TONE_MARK.get(message.tone, "")
+    if message.title:
+        combined = "\n".join(part for part in (headline(message), mrkdwn(message.text).strip()) if part)
+    else:
+        combined = mark + mrkdwn(message.text).strip() if message.text.strip() else ""
+    if combined:
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(combined, SECTION_LIMIT)}})
+    if message.progress is not None:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": progress_bar(message.progress)}]})
+    if message.fields:
+        fields = [
+            {"type": "mrkdwn", "text": _clip(f"*{f.name}*\n{mrkdwn(f.value)}", FIELD_LIMIT)}
+            for f in message.fields[:MAX_FIELDS]
+        ]
+        out.append({"type": "section", "fields": fields})
+    if message.footer:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(mrkdwn(message.footer), 3000)}]})
+    if message.buttons:
+        out.append(
+            {
+                "type": "actions",
+                "block_id": "animatebot_actions",
+                "elements": [button_element(b) for b in message.buttons[:MAX_BUTTONS]],
+            }
+        )
+    return out
