@@ -64,6 +64,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.uploads: dict[str, Upload] = {}
         self.deleted: list[tuple[str, str]] = []
+        self.upload_status = 200  # what the upload URL answers; 413 plays a file too large
         self.responses: list[dict[str, Any]] = []  # what was POSTed to response_url targets
         self.users: dict[str, dict[str, Any]] = {}
         self.not_in_channels: set[str] = set()
@@ -262,6 +263,8 @@ class FakeSlack:
         upload = self.uploads.get(file_id)
         if upload is None:
             return web.Response(status=404, text="unknown upload url")
+        if self.upload_status != 200:
+            return web.Response(status=self.upload_status, text="upload refused")
         upload.data = data
         return web.Response(text=f"OK - {len(data)}")
 
