@@ -1,0 +1,328 @@
+"""The ``animatebot`` command: run the bot, generate one clip, manage models, the database, history.
+
+Exit codes: 0 success, 2 bad input (one line, no traceback), 1 a runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.commands import CommandError, parse_animate
+
+log = logging.getLogger("animatebot")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"animatebot: {message} (see animatebot --help)\n")
+
+
+def _settings() -> Any:
+    from pydantic import ValidationError
+
+    from bot.settings import load_settings
+
+    try:
+        return load_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise _Usage(f"bad setting: {problems}") from None
+
+
+class _Usage(Exception):
+    pass
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("httpx", "urllib3", "discord.gateway", "discord.client", "asyncio", "slack_bolt", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- generate ------------------------------------------------------------------------------------------------
+GENERATE_OPTIONS = {
+    "motion": "motion",
+    "steps": "steps",
+    "frames": "frames",
+    "seed": "seed",
+    "negative": "neg",
+    "guidance": "guidance",
+    "model": "model",
+    "aspect": "aspect",
+    "fps": "fps",
+    "format": "format",
+}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    options = {key: getattr(args, name) for name, key in GENERATE_OPTIONS.items() if getattr(args, name) is not None}
+    try:
+        request = parse_animate(args.prompt, options)
+    except CommandError as exc:
+        raise _Usage(str(exc)) from None
+    params = request.params
+    if args.output:
+        output = Path(args.output)
+        suffix = output.suffix.lower().lstrip(".")
+        if suffix in ("gif", "mp4", "webp") and "format" not in options:
+            params = params.with_changes(format=suffix)
+    for note in request.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    settings = _settings()
+    _logging("WARNING" if not args.verbose else "INFO")
+    from bot.app import make_engine
+    from generation.encode import EncodeError, encode_clip
+    from generation.pipeline import GenerationError
+    from generation.worker import clip_filename
+
+    started = time.perf_counter()
+    engine: Any = make_engine(settings)
+    bar = _progress_bar(params.steps)
+    try:
+        engine.load()
+        result = engine.generate(params, progress=bar.update_to if bar else None)
+        clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
+    except (GenerationError, EncodeError) as exc:
+        print(f"animatebot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    finally:
+        if bar:
+            bar.close()
+        engine.close()
+    if args.output:
+        output = Path(args.output)
+    else:
+        output = settings.media_dir / clip_filename(int(time.time()), params.prompt, clip.extension)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_bytes(clip.data)
+    t = result.timings
+    for note in (*result.notes, *clip.changes):
+        print(f"note: {note}", file=sys.stderr)
+    print(output)
+    print(
+        f"seed {result.seed} · model {result.model} · {result.steps} steps · motion "
+        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(result.frames)} frames "
+        f"{result.width}x{result.height} @ {clip.fps} fps · {clip.format} {clip.size / 1024:.0f} KiB"
+        + (" · tiny test model (noise)" if result.tiny else "")
+    )
+    print(
+        f"time: load {t.load_s:.2f} s, denoise {t.denoise_s:.2f} s, decode {t.decode_s:.2f} s, "
+        f"encode {clip.encode_s:.2f} s, total {time.perf_counter() - started:.2f} s"
+    )
+    return EXIT_OK
+
+
+def _progress_bar(total: int) -> Any:
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="step", desc="denoising", leave=False)
+
+    def update_to(step: int, _total: int) -> None:
+        bar.n = step
+        bar.refresh()
+
+    bar.update_to = update_to
+    return bar
+
+
+# --- run ------------------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _logging(settings.log_level)
+    return asyncio.run(_run(settings, args))
+
+
+async def _run(settings: Any, args: argparse.Namespace) -> int:
+    from bot.app import build_app
+
+    app = build_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    adapters: list[Any] = []
+    code = EXIT_OK
+    try:
+        await app.start()
+        if settings.discord_enabled:
+            from bot.discord import DiscordAdapter
+
+            adapters.append(DiscordAdapter(app.service, settings))
+        if settings.slack_enabled:
+            from bot.slack import SlackAdapter
+
+            adapters.append(SlackAdapter(app.service, settings))
+        for adapter in adapters:
+            app.service.add_adapter(adapter)
+            await adapter.start()
+        if adapters:
+            log.info("animatebot is running on %s; Ctrl-C to stop", ", ".join(a.platform for a in adapters))
+            await stop.wait()
+        else:
+            from bot.console import ConsoleAdapter, run_console
+
+            console = ConsoleAdapter(interactive=sys.stdin.isatty())
+            app.service.add_adapter(console)
+            code = await run_console(app.service, console, user=args.user, admin=args.admin, stop=stop)
+    except Exception as exc:
+        log.error("animatebot stopped: %s", exc, exc_info=settings.log_level.upper() == "DEBUG")
+        code = EXIT_FAILURE
+    finally:
+        for adapter in adapters:
+            with contextlib.suppress(Exception):
+                await adapter.close()
+        await app.stop(grace_s=args.grace)
+    return code
+
+
+# --- history, db, models ---------------------------------------------------------------------------------------
+def cmd_history(args: argparse.Namespace) -> int:
+    from bot.render import job_line
+    from storage.db import Database
+    from storage.repository import Repository
+
+    settings = _settings()
+    repo = Repository(Database(settings.database_url))
+    user = args.user if args.user is None or ":" in args.user else f"console:{args.user.lower()}"
+    jobs = repo.history(user_key=user, search=args.search, limit=args.limit)
+    if args.json:
+        rows = [
+            {
+                "id": j.id,
+                "status": j.status,
+                "prompt": j.prompt,
+                "user": j.user_key,
+                "platform": j.platform,
+                "channel": j.channel_id,
+                "seed": j.seed,
+                "model": j.model_used or j.requested_model,
+                "steps": j.steps_used or j.steps,
+                "frames": j.frames,
+                "motions": j.motions_used,
+                "output": j.output_path,
+                "bytes": j.output_bytes,
+                "error": j.error,
+                "created_at": j.created_at.isoformat(),
+                "parent_id": j.parent_id,
+            }
+            for j in jobs
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        for job in jobs:
+            print(job_line(job))
+        if not jobs:
+            print("no clips yet")
+    return EXIT_OK
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage.db import current_revision, make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    print(f"database {engine.url.render_as_string(hide_password=True)} at revision {current_revision(engine)}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from generation.catalog import BASE_MODELS, DEFAULT_BASE_MODEL, LIGHTNING_REPO, MOTIONS, STEP_CHECKPOINTS
+
+    if args.action == "list":
+        print("Base models (model:<alias>):")
+        for m in BASE_MODELS:
+            default = " (default)" if m.alias == DEFAULT_BASE_MODEL else ""
+            print(f"  {m.alias:<16} {m.repo_id:<45} {m.style}{default}")
+        print(f"Step checkpoints (steps:<n>) from {LIGHTNING_REPO}:")
+        for c in STEP_CHECKPOINTS.values():
+            print(f"  {c.steps}  {c.filename}  {c.note}")
+        print("Motions (motion:<name>[@strength]):")
+        for motion in MOTIONS:
+            print(f"  {motion.name:<10} {motion.repo_id:<52} {motion.description}")
+        return EXIT_OK
+    from generation.download import DownloadError, pull
+
+    settings = _settings()
+    try:
+        for line in pull(args.names, cache_dir=settings.cache_dir):
+            print(line)
+    except DownloadError as exc:
+        print(f"animatebot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="animatebot", description="Text to animated clips in Discord, Slack or the console.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the bot (Discord/Slack when their tokens are set, else the console)")
+    run.add_argument("--user", default="you", help="console: act as this person")
+    run.add_argument("--admin", action="store_true", help="console: act as an admin")
+    run.add_argument("--grace", type=float, default=30.0, help="seconds a running job may finish on shutdown")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="make one clip from a prompt (the chat grammar works inside it)")
+    gen.add_argument("prompt")
+    for name in GENERATE_OPTIONS:
+        gen.add_argument(f"--{name}", metavar=name.upper())
+    gen.add_argument("-o", "--output", help="output file (default: the media folder)")
+    gen.add_argument("-v", "--verbose", action="store_true")
+    gen.set_defaults(func=cmd_generate)
+
+    models = sub.add_parser("models", help="list the catalog, or pull weights into the Hugging Face cache")
+    msub = models.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    msub.add_parser("list", help="base models, step checkpoints and motions")
+    pull = msub.add_parser(
+        "pull", help="download weights for offline hosts (default: default model, all steps and motions)"
+    )
+    pull.add_argument("names", nargs="*", help="base model aliases or repo ids, 'lightning', motion names, or 'all'")
+    models.set_defaults(func=cmd_models)
+
+    db = sub.add_parser("db", help="database maintenance")
+    dsub = db.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
+    db.set_defaults(func=cmd_db)
+
+    hist = sub.add_parser("history", help="recent clips")
+    hist.add_argument("--user", help="only this person (console name, or platform:id)")
+    hist.add_argument("--search", help="words the prompt must contain")
+    hist.add_argument("--limit", type=int, default=20)
+    hist.add_argument("--json", action="store_true")
+    hist.set_defaults(func=cmd_history)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except _Usage as exc:
+        print(f"animatebot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
