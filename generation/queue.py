@@ -173,17 +173,18 @@ class JobQueue:
         per_user: dict[str, list[Job]] = {}
         for job in queued:
             per_user.setdefault(job.user_key, []).append(job)
-        last = {user: started.timestamp() for user, started in self.repo.last_started().items()}
+        # Sort key per user: never served (0, ...), served before (1, start time), served in this
+        # simulation (2, turn): whoever was served longest ago goes next; ties by oldest job.
+        last: dict[str, tuple[int, float]] = {
+            user: (1, started.timestamp()) for user, started in self.repo.last_started().items()
+        }
         order: list[Job] = []
-        tick = 1e18  # later than any real start time: a user just served goes to the back
-        while per_user:
-            # Never-served users first (-inf), then whoever was served longest ago; ties by oldest job.
-            user = min(per_user, key=lambda u: (last.get(u, float("-inf")), per_user[u][0].id))
+        for turn in range(len(queued)):
+            user = min(per_user, key=lambda u: (last.get(u, (0, 0.0)), per_user[u][0].id))
             order.append(per_user[user].pop(0))
             if not per_user[user]:
                 del per_user[user]
-            last[user] = tick
-            tick += 1
+            last[user] = (2, float(turn))
         return order
 
     def next_job(self) -> Job | None:
