@@ -16,10 +16,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import imageio.v3 as iio
-from generation.encode import EncodeError, encode_clip
 
 from bot import render
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from generation.encode import EncodeError, encode_clip
 from generation.params import GenerationParams
 from generation.worker import JobEvent
 from storage.models import Job, JobStatus

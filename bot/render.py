@@ -141,12 +141,14 @@ def job_line(job: Job) -> str:
     return f"#{job.id} [{status}] {excerpt(job.prompt, 50)} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
 
 
-def queue_view(running_jobs: Sequence[Job], waiting: Sequence[tuple[Job, float]], paused: bool) -> Message:
+def queue_view(
+    running_jobs: Sequence[Job], progress: dict[int, int], waiting: Sequence[tuple[Job, float]], paused: bool
+) -> Message:
     lines = []
     if paused:
         lines.append("The queue is paused: nothing new starts until an admin resumes it.")
     for job in running_jobs:
-        lines.append(f"▶ #{job.id} step {job.progress_step}/{job.steps} {excerpt(job.prompt, 50)} — {job.user_name}")
+        lines.append(f"▶ #{job.id} step {progress.get(job.id, 0)}/{job.steps} {excerpt(job.prompt, 50)} — {job.user_name}")
     for position, (job, eta) in enumerate(waiting, start=1):
         lines.append(f"{position}. #{job.id} {excerpt(job.prompt, 50)} — {job.user_name}, about {seconds(eta)}")
     if not lines:

@@ -339,7 +339,7 @@ class Service:
     def _queue_view(self) -> Message:
         running = self.repo.jobs_with_status(JobStatus.RUNNING.value)
         waiting = [(job, self.queue.eta(job.id)) for job in self.queue.order()]
-        return render.queue_view(running, waiting, self.queue.paused)
+        return render.queue_view(running, self.queue.progress, waiting, self.queue.paused)
 
     # --- review -----------------------------------------------------------------------------------------------------------------
     async def _vote(self, inv: Invocation, job: Job, value: str) -> None:

@@ -26,6 +26,7 @@ LIMITS_KEY = "limits"
 PAUSED_KEY = "paused"
 DEFAULT_SECONDS_PER_STEP = 1.0  # at 16 frames; replaced by measurements as soon as jobs finish
 DEFAULT_OVERHEAD_S = 2.0
+NEVER_SERVED = (0, 0.0)  # sorts before (1, start time): a user never served goes first
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class JobQueue:
     clock: Callable[[], float] = time.time
     _timing: _Timing = field(default_factory=_Timing)
     _cancel: set[int] = field(default_factory=set)
+    progress: dict[int, int] = field(default_factory=dict)  # running job id -> last finished step
     _listeners: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -162,9 +164,9 @@ class JobQueue:
                     created_at=datetime.fromtimestamp(self.clock()).astimezone(),
                 )
             )
-        position = self.position(job.id) or 1
+        position, eta = self.standing(job.id)
         self._notify()
-        return Accepted(job, position, self.eta(job.id))
+        return Accepted(job, position or 1, eta)
 
     # --- dispatch ------------------------------------------------------------------------------------------
     def order(self) -> list[Job]:
@@ -175,23 +177,32 @@ class JobQueue:
             per_user.setdefault(job.user_key, []).append(job)
         # Sort key per user: never served (0, ...), served before (1, start time), served in this
         # simulation (2, turn): whoever was served longest ago goes next; ties by oldest job.
-        last: dict[str, tuple[int, float]] = {
-            user: (1, started.timestamp()) for user, started in self.repo.last_started().items()
-        }
+        last = self._served_at()
         order: list[Job] = []
         for turn in range(len(queued)):
-            user = min(per_user, key=lambda u: (last.get(u, (0, 0.0)), per_user[u][0].id))
+            user = min(per_user, key=lambda u: (last.get(u, NEVER_SERVED), per_user[u][0].id))
             order.append(per_user[user].pop(0))
             if not per_user[user]:
                 del per_user[user]
             last[user] = (2, float(turn))
         return order
 
+    def _served_at(self) -> dict[str, tuple[int, float]]:
+        return {user: (1, started.timestamp()) for user, started in self.repo.last_started().items()}
+
     def next_job(self) -> Job | None:
-        """Claim the next job (status running, attempts + 1, a seed fixed if none), or None."""
+        """Claim the next job (status running, attempts + 1), or None when nothing waits or paused."""
         if self.paused:
             return None
-        for job in self.order():
+        for _ in range(3):  # another claimer may win a race; look again
+            heads = self.repo.waiting_heads()
+            if not heads:
+                return None
+            last = self._served_at()
+            user = min(heads, key=lambda u: (last.get(u, NEVER_SERVED), heads[u]))
+            job = self.repo.job(heads[user])
+            if job is None:
+                continue
             started = utcnow()
             claimed = self.repo.transition(
                 job.id,
@@ -207,15 +218,21 @@ class JobQueue:
 
     def position(self, job_id: int) -> int | None:
         """1-based place among waiting jobs; 0 when running; None when finished or unknown."""
-        job = self.repo.job(job_id)
-        if job is None:
-            return None
-        if job.status == JobStatus.RUNNING.value:
-            return 0
-        for index, queued in enumerate(self.order(), start=1):
-            if queued.id == job_id:
-                return index
-        return None
+        return self.standing(job_id)[0]
+
+    def standing(self, job_id: int) -> tuple[int | None, float]:
+        """(position, seconds until done) in one pass over the queue; see ``position`` and ``eta``."""
+        total = 0.0
+        for running in self.repo.jobs_with_status(JobStatus.RUNNING.value):
+            done = self.progress.get(running.id, 0) / max(1, running.steps)
+            total += self.estimate(running) * (1 - done)
+            if running.id == job_id:
+                return 0, total
+        for index, job in enumerate(self.order(), start=1):
+            total += self.estimate(job)
+            if job.id == job_id:
+                return index, total
+        return None, 0.0
 
     def estimate(self, job: Job) -> float:
         t = self._timing
@@ -223,17 +240,7 @@ class JobQueue:
 
     def eta(self, job_id: int) -> float:
         """Seconds until ``job_id`` should be finished, from measured seconds per step."""
-        total = 0.0
-        for running in self.repo.jobs_with_status(JobStatus.RUNNING.value):
-            done = running.progress_step / max(1, running.steps)
-            total += self.estimate(running) * (1 - done)
-            if running.id == job_id:
-                return total
-        for job in self.order():
-            total += self.estimate(job)
-            if job.id == job_id:
-                return total
-        return 0.0
+        return self.standing(job_id)[1]
 
     def record_timing(self, steps: int, frames: int, denoise_s: float, overhead_s: float) -> None:
         """Fold a finished job's timings into the estimates (an exponential moving average)."""
@@ -264,6 +271,7 @@ class JobQueue:
     def finish(self, job_id: int, status: JobStatus, **values: object) -> bool:
         """Move a running job to a terminal state exactly once; False when it was not running."""
         self._cancel.discard(job_id)
+        self.progress.pop(job_id, None)
         return self.repo.transition(
             job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
         )

@@ -216,6 +216,7 @@ class Worker:
             decode_s=result.timings.decode_s,
             notes="\n".join(result.notes) or None,
             tiny=result.tiny,
+            progress_step=result.steps,
         )
         # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
         task = asyncio.create_task(self._encode(job, params, result))
@@ -284,7 +285,7 @@ class Worker:
 
     async def _emit(self, event: JobEvent) -> None:
         if event.kind == "progress":
-            self.queue.repo.update_job(event.job_id, progress_step=event.step)
+            self.queue.progress[event.job_id] = event.step  # memory only: no database write per step
         try:
             await self.on_event(event)
         except Exception:

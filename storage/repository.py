@@ -112,6 +112,12 @@ class Repository:
             )
             return {user: started for user, started in s.execute(stmt) if started is not None}
 
+    def waiting_heads(self) -> dict[str, int]:
+        """For each user with waiting jobs, the id of their oldest waiting job."""
+        with self.db.session() as s:
+            stmt = select(Job.user_key, func.min(Job.id)).where(Job.status == JobStatus.QUEUED.value).group_by(Job.user_key)
+            return {user: job_id for user, job_id in s.execute(stmt)}
+
     def latest_active_job(self, user_key: str) -> Job | None:
         with self.db.session() as s:
             stmt = select(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE)).order_by(Job.id.desc())
@@ -198,7 +204,8 @@ class Repository:
 
     def tally(self, job_id: int) -> Tally:
         with self.db.session() as s:
-            counts = dict(s.execute(select(Vote.value, func.count()).where(Vote.job_id == job_id).group_by(Vote.value)))
+            rows = s.execute(select(Vote.value, func.count()).where(Vote.job_id == job_id).group_by(Vote.value)).all()
+        counts = {value: count for value, count in rows}
         return Tally(approve=int(counts.get("approve", 0)), reject=int(counts.get("reject", 0)))
 
     # --- settings -------------------------------------------------------------------------------------
