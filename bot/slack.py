@@ -28,7 +28,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.settings import Settings
-from bot.slack_inbound import SlackInbound
+from bot.slack_inbound import SlackInbound, error_code
 from bot.slack_render import blocks, fallback_text, headline
 
 log = logging.getLogger("animatebot.slack")
@@ -113,7 +113,7 @@ class SlackAdapter:
         try:
             auth = await self.client.auth_test()
         except SlackApiError as e:
-            raise RuntimeError(f"Slack refused SLACK_BOT_TOKEN in auth.test: {e.response.get('error')}") from None
+            raise RuntimeError(f"Slack refused SLACK_BOT_TOKEN in auth.test: {error_code(e)}") from None
         except Exception as e:
             raise RuntimeError(f"cannot reach the Slack Web API at {self.client.base_url}: {e!r}") from None
         self.bot_user_id = str(auth.get("user_id") or "")
@@ -152,9 +152,7 @@ class SlackAdapter:
             await asyncio.wait_for(self._socket.connect_async(), _CONNECT_TIMEOUT_S)
         except SlackApiError as e:
             await self._close_socket()
-            raise RuntimeError(
-                f"Slack refused SLACK_APP_TOKEN in apps.connections.open: {e.response.get('error')}"
-            ) from None
+            raise RuntimeError(f"Slack refused SLACK_APP_TOKEN in apps.connections.open: {error_code(e)}") from None
         except TimeoutError:
             await self._close_socket()
             raise RuntimeError(f"no Socket Mode connection to Slack after {_CONNECT_TIMEOUT_S:.0f}s") from None
@@ -235,7 +233,7 @@ class SlackAdapter:
                 initial_comment=headline(message) or clip.filename,
             )
         except SlackApiError as e:
-            if e.response.get("error") in _TOO_LARGE:
+            if error_code(e) in _TOO_LARGE:
                 raise UploadTooLarge(self.max_upload_bytes) from e
             raise _translate(e, place) from e
         except SlackRequestError as e:
@@ -285,7 +283,7 @@ class SlackAdapter:
 
 
 def _translate(error: SlackApiError, place: Place) -> Exception:
-    code = error.response.get("error")
+    code = error_code(error)
     if code in _NOT_IN_CHANNEL:
         return NotInChannel(f"Slack says {code} for channel {place.channel_id}")
     return error

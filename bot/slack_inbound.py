@@ -188,7 +188,7 @@ class SlackInbound:
         try:
             await self.adapter.client.views_open(trigger_id=trigger_id, view=remix_view(meta, prompt, motion))
         except SlackApiError as e:
-            log.warning("could not open the remix dialog for job #%s: %s", job_id, e.response.get("error"))
+            log.warning("could not open the remix dialog for job #%s: %s", job_id, error_code(e))
 
     async def _on_remix_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
@@ -293,7 +293,13 @@ def _retry_reason(request: AsyncBoltRequest) -> str:
     return (request.headers.get("x-slack-retry-reason") or ["unknown"])[0]
 
 
+def error_code(error: SlackApiError) -> str:
+    """Slack's error code (``not_in_channel``), or the HTTP status when the answer was not JSON."""
+    data = getattr(error.response, "data", None)
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return f"HTTP {getattr(error.response, 'status_code', '?')}"
+
+
 def _why(error: BaseException) -> str:
-    if isinstance(error, SlackApiError):
-        return str(error.response.get("error"))
-    return type(error).__name__
+    return error_code(error) if isinstance(error, SlackApiError) else type(error).__name__

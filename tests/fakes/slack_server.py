@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
 
@@ -65,7 +69,7 @@ class FakeSlack:
         self.uploads: dict[str, Upload] = {}
         self.deleted: list[tuple[str, str]] = []
         self.upload_status = 200  # what the upload URL answers; 413 plays a file too large
-        self.responses: list[dict[str, Any]] = []  # what was POSTed to response_url targets
+        self.responses: list[tuple[str, dict[str, Any]]] = []  # (key, body) POSTed to response_url targets
         self.users: dict[str, dict[str, Any]] = {}
         self.not_in_channels: set[str] = set()
         self._failures: dict[str, list[Failure]] = {}
@@ -81,7 +85,7 @@ class FakeSlack:
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/api/{method}", self._api)
+        app.router.add_route("*", "/api/{method}", self._api)  # slack-sdk GETs a few methods (users.info)
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_get("/socket", self._socket)
@@ -120,6 +124,10 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
+
+    def responses_for(self, key: str) -> list[dict[str, Any]]:
+        """What the app sent to ``response_url(key)``, oldest first."""
+        return [body for k, body in self.responses if k == key]
 
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
@@ -270,7 +278,7 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.responses.append(body)
+        self.responses.append((request.match_info["key"], body))
         self.calls.append(Call("response_url", body, None))
         self._changed.set()
         return web.Response(text="ok")
@@ -330,3 +338,90 @@ def _json_arg(value: Any) -> Any:
 
 def _error(error: str) -> web.Response:
     return web.json_response({"ok": False, "error": error})
+
+
+# --- requests as Slack sends them to an HTTP-mode app -------------------------------------------------
+def signed_headers(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Slack's v0 request signature: ``v0=`` + HMAC-SHA256(secret, ``v0:<timestamp>:<body>``)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def slash_command(
+    command: str,
+    text: str,
+    *,
+    user: str = "U0000001",
+    channel: str = "C0000001",
+    trigger_id: str = "trigger-1",
+    response_url: str = "",
+) -> dict[str, str]:
+    """The form fields of a slash-command request (also the Socket Mode ``slash_commands`` payload)."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM_ID,
+        "team_domain": "fake-workspace",
+        "channel_id": channel,
+        "channel_name": "directmessage" if channel.startswith("D") else "general",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0000001",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": trigger_id,
+    }
+
+
+def block_action(
+    value: str,
+    *,
+    user: str,
+    channel: str,
+    message_ts: str,
+    thread_ts: str | None,
+    trigger_id: str,
+    response_url: str = "",
+) -> dict[str, Any]:
+    """A ``block_actions`` payload for a click on one of the bot's buttons."""
+    action_name = value.split(":")[1] if value.count(":") == 2 else "unknown"
+    message: dict[str, Any] = {"type": "message", "user": BOT_USER_ID, "ts": message_ts, "text": ""}
+    container: dict[str, Any] = {"type": "message", "message_ts": message_ts, "channel_id": channel}
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+        container["thread_ts"] = thread_ts
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0000001",
+        "token": "legacy-verification-token",
+        "container": container,
+        "trigger_id": trigger_id,
+        "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+        "channel": {"id": channel, "name": "general"},
+        "message": message,
+        "response_url": response_url,
+        "actions": [
+            {
+                "type": "button",
+                "action_id": f"animatebot:{action_name}",
+                "block_id": "animatebot_actions",
+                "value": value,
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def form_body(fields: dict[str, str]) -> str:
+    return urlencode(fields)
+
+
+def interactive_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
