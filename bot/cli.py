@@ -50,8 +50,15 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    for noisy in ("httpx", "urllib3", "discord.gateway", "discord.client", "asyncio", "slack_bolt", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("httpx", "urllib3", "alembic", "asyncio", "slack_bolt", "aiohttp.access", "discord.gateway"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    # The model libraries narrate every load ("modules kept in float32", "no LoRA keys for the text
+    # encoder"): useful while developing them, noise in a bot's log. Our own lines say what matters.
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
 
 
 # --- generate ------------------------------------------------------------------------------------------------

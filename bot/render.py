@@ -114,7 +114,7 @@ def clip(job: Job, tally: Tally, *, remix: bool = True) -> Message:
     lineage = f" ({job.lineage} of #{job.parent_id})" if job.parent_id else ""
     fields = [*describe(job), Field("Review", review_text(tally))]
     notes = [n for n in (job.notes or "").splitlines() if n]
-    if job.tiny:
+    if job.tiny and not any("tiny test model" in n for n in notes):
         notes.insert(0, TINY_NOTE)
     footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
     return Message(
@@ -148,7 +148,9 @@ def queue_view(
     if paused:
         lines.append("The queue is paused: nothing new starts until an admin resumes it.")
     for job in running_jobs:
-        lines.append(f"▶ #{job.id} step {progress.get(job.id, 0)}/{job.steps} {excerpt(job.prompt, 50)} — {job.user_name}")
+        lines.append(
+            f"▶ #{job.id} step {progress.get(job.id, 0)}/{job.steps} {excerpt(job.prompt, 50)} — {job.user_name}"
+        )
     for position, (job, eta) in enumerate(waiting, start=1):
         lines.append(f"{position}. #{job.id} {excerpt(job.prompt, 50)} — {job.user_name}, about {seconds(eta)}")
     if not lines:
