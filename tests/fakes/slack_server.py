@@ -425,3 +425,21 @@ def form_body(fields: dict[str, str]) -> str:
 
 def interactive_body(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
+
+
+def view_submission(view: dict[str, Any], *, user: str, values: dict[str, str | None]) -> dict[str, Any]:
+    """A ``view_submission`` payload for ``view`` (as the app opened it) with inputs typed by ``user``.
+
+    ``values`` maps each input block id to the text typed (None: left empty).
+    """
+    state = {block_id: {"value": {"type": "plain_text_input", "value": text}} for block_id, text in values.items()}
+    return {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "api_app_id": "A0000001",
+        "token": "legacy-verification-token",
+        "trigger_id": f"trigger-view-{view.get('id', 'V0')}",
+        "view": {**view, "team_id": TEAM_ID, "state": {"values": state}, "hash": "1700000000.abcdef"},
+        "response_urls": [],
+    }
