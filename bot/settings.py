@@ -81,7 +81,21 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: object) -> object:
         return _split(value)
 
-    @field_validator("device", "dtype", "lightning_source", "motion_lora_source", "cache_dir", mode="before")
+    @field_validator(
+        "device",
+        "dtype",
+        "lightning_source",
+        "motion_lora_source",
+        "cache_dir",
+        "discord_token",
+        "discord_api_base_url",
+        "discord_gateway_url",
+        "slack_bot_token",
+        "slack_app_token",
+        "slack_signing_secret",
+        "slack_api_base_url",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
