@@ -154,10 +154,10 @@ class Delivery:
             except UploadTooLarge as exc:
                 if attempt >= REENCODE_TRIES:
                     break
-                job = await self._shrink(job, path, exc.limit or adapter.max_upload_bytes)
-                if job is None:
+                smaller = await self._shrink(job, path, exc.limit or adapter.max_upload_bytes)
+                if smaller is None:
                     break
-                path, how = Path(job.output_path or ""), "clip-reencoded"
+                job, path, how = smaller, Path(smaller.output_path or ""), "clip-reencoded"
                 continue
             except NotInChannel:
                 break

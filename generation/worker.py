@@ -102,11 +102,15 @@ class Worker:
     async def start(self) -> None:
         """Load the model once (on the generation thread) and start taking jobs."""
         loop = asyncio.get_running_loop()
-        self.queue.subscribe(lambda: loop.call_soon_threadsafe(self._wake.set))
+        self.queue.subscribe(lambda: self._wake_from_any_thread(loop))
         self.media_dir.mkdir(parents=True, exist_ok=True)
         await loop.run_in_executor(self._gen, self._load)
         self.loaded = True
         self._task = asyncio.create_task(self._loop(), name="animatebot-worker")
+
+    def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
 
     def _load(self) -> None:
         self.engine.load()

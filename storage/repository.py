@@ -182,7 +182,7 @@ class Repository:
                 .order_by(Job.id.desc())
                 .limit(recent)
             ).all()
-        per_step = [d / max(1, st) / max(1, fr) * 16 for d, st, fr, *_ in rows if d is not None]
+        per_step = [d / max(1, st or 1) / max(1, fr or 1) * 16 for d, st, fr, *_ in rows if d is not None]
         overhead = [(dec or 0) + (enc or 0) for *_, _load, dec, enc in rows]
         return Stats(
             by_status={str(k): int(v) for k, v in by_status.items()},
