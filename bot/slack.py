@@ -57,6 +57,14 @@ def build_web_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+class _SkipTokenNotice(logging.Filter):
+    """Bolt warns "token will be unused" whenever SLACK_BOT_TOKEN is in the environment and a client
+    is given; here the client carries that very token, so the warning only misleads operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def _check_settings(settings: Settings) -> None:
     bot_token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
     if not bot_token.startswith("xoxb-"):
@@ -93,7 +101,10 @@ class SlackAdapter:
         self.port = settings.slack_port if port is None else port
         self.client = build_web_client(settings)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-        self.app = AsyncApp(client=self.client, signing_secret=secret, name="animatebot")
+        bolt_log = logging.getLogger("slack_bolt.AsyncApp")
+        if not any(isinstance(f, _SkipTokenNotice) for f in bolt_log.filters):
+            bolt_log.addFilter(_SkipTokenNotice())
+        self.app = AsyncApp(client=self.client, signing_secret=secret, name="animatebot", logger=bolt_log)
         self.inbound = SlackInbound(self, service, settings)
         self.inbound.register(self.app)
         self.bot_user_id = ""
@@ -135,9 +146,8 @@ class SlackAdapter:
             await self._runner.cleanup()
             self._runner = None
             raise RuntimeError(f"cannot listen on {self._host}:{self.port} for Slack (SLACK_PORT): {e}") from None
-        server = site._server
-        if server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        if self._runner.addresses:  # the real port when 0 asked for any free one
+            self.port = int(self._runner.addresses[0][1])
         log.info("Slack HTTP mode: listening on http://%s:%s%s", self._host, self.port, EVENTS_PATH)
 
     async def _connect(self) -> None:

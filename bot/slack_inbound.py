@@ -26,7 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
 from bot.settings import Settings
-from bot.slack_render import blocks, fallback_text
+from bot.slack_render import blocks, fallback_text, unescape
 
 if TYPE_CHECKING:
     from bot.slack import SlackAdapter
@@ -132,7 +132,7 @@ class SlackInbound:
             log.info("duplicate %s (trigger %s) ignored", body.get("command"), trigger_id)
             return
         name = str(body.get("command", "")).lstrip("/")
-        text = str(body.get("text") or "")
+        text = unescape(str(body.get("text") or ""))
         channel_id = str(body.get("channel_id", ""))
         place = Place(
             "slack",

@@ -31,6 +31,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unescape(text: str) -> str:
+    """The inverse of ``escape``: Slack sends the text of a slash command with ``&``, ``<`` and ``>``
+    as entities; the service gets what the person typed (mentions like ``<@U1|ada>`` are untouched)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def mrkdwn(text: str) -> str:
     """Escaped text with common Markdown (``**bold**``, ``[label](url)``) as Slack mrkdwn
     (``*bold*``, ``<url|label>``); a ``>`` at a line start still quotes in Slack once escaped."""
@@ -60,9 +66,11 @@ def headline(message: Message) -> str:
 
 def fallback_text(message: Message) -> str:
     """Plain mrkdwn for notifications and clients without Block Kit (the ``text`` argument)."""
-    lines = [headline(message)] if message.title or message.text else []
-    if message.title and message.text:
-        lines.append(mrkdwn(message.text))
+    mark = _TONE_MARK.get(message.tone, "")
+    if message.title:
+        lines = [headline(message), mrkdwn(message.text)]
+    else:
+        lines = [mark + mrkdwn(message.text)] if message.text.strip() else []
     if message.progress is not None:
         lines.append(progress_bar(message.progress))
     lines.extend(f"{f.name}: {mrkdwn(f.value)}" for f in message.fields)

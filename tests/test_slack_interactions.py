@@ -130,3 +130,12 @@ async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: Bot) -> None
     (hint,) = bot.fake.responses_for("n-1")
     assert hint["response_type"] == "ephemeral"
     assert "/invite @animatebot" in hint["text"]
+
+
+async def test_the_typed_text_reaches_the_service_unescaped(bot: Bot) -> None:
+    # Slack sends &, < and > in a command's text as entities; the prompt is what was typed.
+    await bot.command("/animate", "fish &amp; chips &lt;3 steps:1 frames:8", trigger_id="u-1")
+    await bot.fake.wait_for(lambda: bot.app.repo.job(1) is not None)
+    assert bot.app.repo.job(1).prompt == "fish & chips <3"  # type: ignore[union-attr]
+    await bot.fake.wait_for(lambda: bot.fake.calls_to("chat.postMessage"))
+    assert "fish &amp; chips &lt;3" in bot.fake.calls_to("chat.postMessage")[0].args["text"]  # shown as typed

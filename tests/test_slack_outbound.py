@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.chat import Button, ChatAdapter, Clip, Field, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.settings import Settings
 from bot.slack import SlackAdapter
+from bot.slack_inbound import COMMANDS
 from bot.slack_render import blocks, fallback_text, mrkdwn, progress_bar
 from tests.fakes.slack_server import FakeSlack
 
@@ -194,3 +196,12 @@ def test_rendering_escapes_user_text_and_keeps_slack_limits() -> None:
     assert len(rendered[1]["fields"]) == 10
     assert fallback_text(Message("", title=None)) == " "
     assert progress_bar(1.7) == "▓" * 12 + " 100%"
+
+
+def test_manifest_declares_every_command_interactivity_and_the_scopes_used() -> None:
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "slack-manifest.yml").read_text())
+    commands = [c["command"] for c in manifest["features"]["slash_commands"]]
+    assert commands == [f"/{name}" for name in COMMANDS]
+    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "files:write", "users:read"]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["settings"]["socket_mode_enabled"] is True
