@@ -1,0 +1,764 @@
+"""The generation engine: AnimateDiff-Lightning through diffusers, one model kept warm.
+
+An ``Engine`` loads a Stable Diffusion 1.5 base model plus the Lightning motion adapter for
+the requested step count, switches base models on request (the previous one keeps working if
+the new one fails), switches step checkpoints between jobs, applies up to two motion LoRAs
+with their strengths, and turns a ``GenerationParams`` into RGB frames with progress and
+cancellation between denoising steps.
+
+Where weights come from is a "source": ``HubSource`` (Hugging Face repos through the HF cache,
+honouring ``HF_HUB_OFFLINE``, or local directories) or ``generation.tiny.TinySource`` (tiny
+random weights built in code, for tests and machines without weights).
+
+Lightning checkpoints are bare ``MotionAdapter`` state dicts for the *default* adapter
+config. A local Lightning directory may carry a ``config.json`` (as the tiny files do); when
+it does, the adapter is built from that config instead of ``MotionAdapter()`` defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import logging
+import math
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from diffusers import (
+    AnimateDiffPipeline,
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    MotionAdapter,
+    UNet2DConditionModel,
+)
+from huggingface_hub import constants as hf_constants
+from huggingface_hub import errors as hf_errors
+from huggingface_hub import hf_hub_download
+from huggingface_hub.utils import validate_repo_id
+from PIL import Image
+from safetensors.torch import load_file
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from generation.catalog import (
+    ALLOWED_STEPS,
+    BASE_MODELS,
+    DEFAULT_BASE_MODEL,
+    LIGHTNING_REPO,
+    MOTION_NAMES,
+    MotionLora,
+    find_base_model,
+    find_motion,
+    step_checkpoint,
+)
+from generation.params import (
+    ASPECTS,
+    FPS_MAX,
+    FPS_MIN,
+    FRAMES_MAX,
+    FRAMES_MIN,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    MAX_MOTIONS,
+    SEED_MAX,
+    GenerationParams,
+    MotionSpec,
+)
+
+logger = logging.getLogger("animatebot.pipeline")
+
+LORA_WEIGHT_NAME = "diffusion_pytorch_model.safetensors"  # what guoyww/animatediff-motion-lora-* ship
+_SD15_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
+_SD15_TEXT_DIM = 768
+_DECODE_CHUNK = 8
+_BLACK_LEVEL = 4  # brightest pixel (0-255) of a clip we still call all-black
+_TINY_NOTE = "made by the tiny test model (random weights): the frames are noise"
+_NEGATIVE_NOTE = "negative prompt ignored: it only acts when guidance > 1"
+
+# A LoRA as load_lora_weights takes it: a state dict, or (directory, weight file name).
+LoraWeights = dict[str, torch.Tensor] | tuple[str, str]
+
+
+class GenerationError(Exception):
+    """Something a person should read: ``str(error)`` is one line saying what went wrong."""
+
+
+class ModelLoadError(GenerationError):
+    """A base model, Lightning checkpoint or motion LoRA failed to load; the previous model still works."""
+
+
+class OutOfMemoryError(GenerationError):
+    """CUDA ran out of memory; the memory has been released and the next call works."""
+
+
+class GenerationCancelled(GenerationError):
+    """Cancellation was requested; generation stopped between denoising steps."""
+
+
+class BadOutputError(GenerationError):
+    """The clip came out all-black or with NaN values."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent loading (this call only), denoising and decoding."""
+
+    load_s: float
+    denoise_s: float
+    decode_s: float
+
+    @property
+    def total(self) -> float:
+        return self.load_s + self.denoise_s + self.decode_s
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """One finished clip and everything needed to reproduce it."""
+
+    frames: list[Image.Image]
+    seed: int
+    model: str
+    steps: int
+    motions: tuple[MotionSpec, ...]
+    width: int
+    height: int
+    fps: int
+    timings: Timings
+    tiny: bool
+    notes: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------- where weights come from
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """A resolved base model: a catalog entry, a Hub repo id or a local diffusers directory."""
+
+    kind: Literal["catalog", "repo", "local"]
+    display: str  # catalog alias, repo id or absolute path: what results and labels show
+    location: str  # repo id or absolute path: what gets loaded
+
+
+def resolve_base(name: str) -> BaseRef:
+    """Resolve a model name; raises ModelLoadError naming the problem and what is allowed."""
+    text = name.strip()
+    known = ", ".join(m.alias for m in BASE_MODELS)
+    if not text:
+        raise ModelLoadError(f"no model name given; known models: {known}")
+    entry = find_base_model(text)
+    if entry is not None:
+        return BaseRef("catalog", entry.alias, entry.repo_id)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{text} is a file, not a diffusers directory (convert single-file checkpoints first)")
+        resolved = str(path.resolve())
+        return BaseRef("local", resolved, resolved)
+    if text.startswith(("/", ".", "~")) or "\\" in text or text.count("/") > 1:
+        raise ModelLoadError(f"model {text!r} not found: no such directory")
+    try:
+        validate_repo_id(text)
+    except hf_errors.HFValidationError:
+        valid = False
+    else:
+        valid = "/" in text
+    if not valid:
+        raise ModelLoadError(
+            f"unknown model {text!r}; known models: {known}, or a Hugging Face repo id (owner/name) "
+            "or a local diffusers directory"
+        )
+    return BaseRef("repo", text, text)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 240 else text[:237] + "..."
+
+
+def _offline() -> bool:
+    check = getattr(hf_constants, "is_offline_mode", None)
+    return bool(check()) if callable(check) else bool(hf_constants.HF_HUB_OFFLINE)
+
+
+def _hub_file(repo_id: str, filename: str, what: str, cache_dir: str | None) -> Path:
+    """Download (or find in the HF cache) one file; ModelLoadError says why it is not there."""
+    try:
+        return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir))
+    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+        if _offline():
+            raise ModelLoadError(
+                f"{what} ({repo_id}) is not in the Hugging Face cache and offline mode (HF_HUB_OFFLINE=1) "
+                "forbids downloading it; run `animatebot models pull` on a machine with internet"
+            ) from exc
+        raise ModelLoadError(f"could not download {what} ({repo_id}): the Hugging Face Hub is unreachable") from exc
+    except (hf_errors.RepositoryNotFoundError, hf_errors.GatedRepoError) as exc:
+        raise ModelLoadError(f"{what}: no repo {repo_id} on the Hugging Face Hub (or it is private/gated)") from exc
+    except hf_errors.EntryNotFoundError as exc:
+        raise ModelLoadError(f"{what}: {repo_id} has no file {filename}") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"could not download {what} ({repo_id}/{filename}): {_first_line(exc)}") from exc
+
+
+def _check_index(index_file: Path, display: str) -> None:
+    try:
+        index = json.loads(index_file.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{display}: unreadable model_index.json ({_first_line(exc)})") from exc
+    kind = index.get("_class_name")
+    if kind not in _SD15_PIPELINES:
+        raise ModelLoadError(
+            f"{display} holds a {kind}, not a Stable Diffusion 1.5 pipeline; AnimateDiff-Lightning needs SD 1.5"
+        )
+
+
+def _load_components(src: str, display: str, dtype: torch.dtype, cache_dir: str | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {"cache_dir": cache_dir} if cache_dir else {}
+    loaders: dict[str, Callable[[], Any]] = {
+        "tokenizer": lambda: CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **extra),
+        "text_encoder": lambda: CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **extra),
+        # The VAE stays in float32 whatever the dtype: half-precision decoding overflows to NaN/black.
+        "vae": lambda: AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch.float32, **extra),
+        "unet": lambda: UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **extra),
+        "scheduler": lambda: EulerDiscreteScheduler.from_pretrained(src, subfolder="scheduler", **extra),
+    }
+    parts = {}
+    for part, load in loaders.items():
+        try:
+            parts[part] = load()
+        except Exception as exc:
+            raise ModelLoadError(f"could not load the {part} of {display}: {_first_line(exc)}") from exc
+    return parts
+
+
+def load_local_base(path: Path, display: str, dtype: torch.dtype) -> dict[str, Any]:
+    """Components (unet 2D, vae, text_encoder, tokenizer, scheduler) of a local diffusers SD1.5 directory."""
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise ModelLoadError(f"{display} is not a diffusers SD1.5 directory: it has no model_index.json")
+    _check_index(index_file, display)
+    missing = [p for p in ("unet", "vae", "text_encoder", "tokenizer", "scheduler") if not (path / p).is_dir()]
+    if missing:
+        raise ModelLoadError(f"{display} is not a complete diffusers SD1.5 directory: no {', '.join(missing)}")
+    return _load_components(str(path), display, dtype, None)
+
+
+class WeightSource(Protocol):
+    """Where an Engine gets its weights from."""
+
+    def adapter_config(self) -> dict[str, Any]: ...  # {} means the default MotionAdapter()
+    def base_components(self, ref: BaseRef, dtype: torch.dtype) -> dict[str, Any]: ...
+    def motion_weights(self, steps: int) -> dict[str, torch.Tensor]: ...
+    def motion_lora(self, motion: MotionLora) -> LoraWeights: ...
+
+
+class HubSource:
+    """Real weights: Hugging Face repos through the HF cache, or local directories."""
+
+    def __init__(self, *, cache_dir: str | None, lightning_source: str | None, motion_lora_source: str | None) -> None:
+        self._cache_dir = cache_dir
+        self._lightning = lightning_source or LIGHTNING_REPO
+        self._loras = Path(motion_lora_source).expanduser() if motion_lora_source else None
+
+    def _lightning_dir(self) -> Path | None:
+        path = Path(self._lightning).expanduser()
+        if path.is_dir():
+            return path
+        if self._lightning.startswith(("/", ".", "~")):
+            raise ModelLoadError(f"Lightning source {self._lightning} not found: no such directory")
+        return None
+
+    def adapter_config(self) -> dict[str, Any]:
+        local = self._lightning_dir()
+        if local is None or not (local / "config.json").is_file():
+            return {}
+        try:
+            return dict(json.loads((local / "config.json").read_text()))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"unreadable {local / 'config.json'}: {_first_line(exc)}") from exc
+
+    def base_components(self, ref: BaseRef, dtype: torch.dtype) -> dict[str, Any]:
+        if ref.kind == "local":
+            return load_local_base(Path(ref.location), ref.display, dtype)
+        index_file = _hub_file(ref.location, "model_index.json", f"base model {ref.display}", self._cache_dir)
+        _check_index(index_file, ref.display)
+        return _load_components(ref.location, ref.display, dtype, self._cache_dir)
+
+    def motion_weights(self, steps: int) -> dict[str, torch.Tensor]:
+        ckpt = step_checkpoint(steps)
+        what = f"the {steps}-step Lightning checkpoint"
+        local = self._lightning_dir()
+        if local is None:
+            path = _hub_file(self._lightning, ckpt.filename, what, self._cache_dir)
+        else:
+            path = local / ckpt.filename
+            if not path.is_file():
+                raise ModelLoadError(f"{what} is missing: no {ckpt.filename} in {local}")
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise ModelLoadError(f"could not read {what} ({path}): {_first_line(exc)}") from exc
+
+    def motion_lora(self, motion: MotionLora) -> LoraWeights:
+        what = f"motion LoRA {motion.name}"
+        if self._loras is None:
+            path = _hub_file(motion.repo_id, LORA_WEIGHT_NAME, what, self._cache_dir)
+            return (str(path.parent), path.name)
+        folder = self._loras / motion.name
+        files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+        named = [f for f in files if f.name in (LORA_WEIGHT_NAME, "pytorch_lora_weights.safetensors")]
+        chosen = named[:1] or (files if len(files) == 1 else [])
+        if not chosen:
+            raise ModelLoadError(f"{what} is missing: expected {folder}/{LORA_WEIGHT_NAME}")
+        return (str(folder), chosen[0].name)
+
+
+# ---------------------------------------------------------------------------- checks and weights plumbing
+
+
+def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ...]:
+    """The motions of ``params`` resolved to catalog entries; GenerationError names any bad value."""
+    if not params.prompt.strip():
+        raise GenerationError("the prompt is empty; describe what to animate")
+    if params.steps not in ALLOWED_STEPS:
+        raise GenerationError(f"steps must be one of 1, 2, 4, 8, got {params.steps}")
+    if not FRAMES_MIN <= params.frames <= FRAMES_MAX:
+        raise GenerationError(f"frames must be between {FRAMES_MIN} and {FRAMES_MAX}, got {params.frames}")
+    if params.aspect not in ASPECTS:
+        raise GenerationError(f"aspect must be one of {', '.join(ASPECTS)}, got {params.aspect!r}")
+    if not FPS_MIN <= params.fps <= FPS_MAX:
+        raise GenerationError(f"fps must be between {FPS_MIN} and {FPS_MAX}, got {params.fps}")
+    if not (math.isfinite(params.guidance) and GUIDANCE_MIN <= params.guidance <= GUIDANCE_MAX):
+        raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
+    if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
+        raise GenerationError(f"seed must be between 0 and {SEED_MAX}, got {params.seed}")
+    if len(params.motions) > MAX_MOTIONS:
+        raise GenerationError(f"at most {MAX_MOTIONS} motions at once, got {len(params.motions)}")
+    resolved: list[tuple[MotionLora, float]] = []
+    for spec in params.motions:
+        motion = find_motion(spec.name)
+        if motion is None:
+            raise GenerationError(f"unknown motion {spec.name!r}; known: {', '.join(MOTION_NAMES)}")
+        if not (math.isfinite(spec.strength) and 0.0 <= spec.strength <= 1.0):
+            raise GenerationError(f"motion strength must be between 0 and 1, got {spec.name}@{spec.strength}")
+        if any(m is motion for m, _ in resolved):
+            raise GenerationError(f"motion {motion.name} given twice")
+        resolved.append((motion, float(spec.strength)))
+    return tuple(resolved)
+
+
+def _build_adapter(config: dict[str, Any], weights: dict[str, torch.Tensor], steps: int) -> MotionAdapter:
+    # Built on the meta device and filled by assignment: a real-size MotionAdapter() would
+    # first spend seconds initialising 450M random parameters that are overwritten at once.
+    with torch.device("meta"):
+        adapter = MotionAdapter.from_config(config)
+    try:
+        adapter.load_state_dict(weights, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(
+            f"the {steps}-step Lightning checkpoint does not fit the motion adapter config: {_first_line(exc)}"
+        ) from exc
+    return adapter
+
+
+def _check_fits(parts: dict[str, Any], adapter: MotionAdapter, display: str, default_adapter: bool) -> None:
+    unet_cfg, adapter_cfg = parts["unet"].config, adapter.config
+    unet_blocks = tuple(unet_cfg.block_out_channels)
+    if unet_blocks != tuple(adapter_cfg.block_out_channels):
+        raise ModelLoadError(
+            f"{display} does not fit the motion adapter: UNet blocks {unet_blocks}, adapter expects "
+            f"{tuple(adapter_cfg.block_out_channels)}; AnimateDiff-Lightning needs a Stable Diffusion 1.5 model"
+        )
+    text_dim = parts["text_encoder"].config.hidden_size
+    if unet_cfg.cross_attention_dim != text_dim:
+        raise ModelLoadError(
+            f"{display} is inconsistent: text encoder width {text_dim}, UNet expects {unet_cfg.cross_attention_dim}"
+        )
+    if default_adapter and text_dim != _SD15_TEXT_DIM:
+        raise ModelLoadError(
+            f"{display} has a {text_dim}-wide text encoder (SD 1.5 has {_SD15_TEXT_DIM}); "
+            "AnimateDiff-Lightning needs a Stable Diffusion 1.5 model"
+        )
+
+
+def _peft_key(key: str) -> str:
+    # peft wraps a LoRA-adapted Linear, so its weight moves from "x.to_q.weight" to "x.to_q.base_layer.weight".
+    module, _, leaf = key.rpartition(".")
+    return f"{module}.base_layer.{leaf}"
+
+
+def _load_motion_weights(unet: torch.nn.Module, weights: dict[str, torch.Tensor], what: str) -> None:
+    """Copy a Lightning checkpoint into the UNet's motion modules, in place, LoRA layers kept."""
+    own = unet.state_dict()
+    targets: dict[str, torch.Tensor] = {}
+    for key, value in weights.items():
+        target = key if key in own else _peft_key(key)
+        if target not in own or own[target].shape != value.shape:
+            raise ModelLoadError(f"{what} does not fit the loaded UNet (no place for {key})")
+        targets[target] = value
+    expected = {k for k in own if ".motion_modules." in k and ".lora_" not in k}
+    if expected - targets.keys():
+        raise ModelLoadError(f"{what} does not fit the loaded UNet ({len(expected - targets.keys())} weights missing)")
+    with torch.no_grad():
+        for key, value in targets.items():
+            own[key].copy_(value)
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+# ---------------------------------------------------------------------------- the engine
+
+
+class Engine:
+    """One AnimateDiff-Lightning pipeline kept warm. Not thread-safe: one caller at a time.
+
+    ``pipeline="real"`` loads real weights (see ``HubSource``); ``"tiny"`` builds tiny random
+    weights in code (see ``generation.tiny``). Nothing loads until ``load()`` or the first
+    ``generate()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline: str = "real",
+        base_model: str = DEFAULT_BASE_MODEL,
+        steps: int = 4,
+        device: str | None = None,
+        dtype: str | None = None,
+        compile: bool = False,
+        cache_dir: str | None = None,
+        lightning_source: str | None = None,
+        motion_lora_source: str | None = None,
+    ) -> None:
+        if pipeline not in ("real", "tiny"):
+            raise ValueError(f"pipeline must be 'real' or 'tiny', got {pipeline!r}")
+        if steps not in ALLOWED_STEPS:
+            raise ValueError(f"steps must be one of 1, 2, 4, 8, got {steps}")
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} requested but torch sees no CUDA GPU")
+        default_dtype = "float16" if self.device.type == "cuda" else "float32"
+        if (dtype or default_dtype) not in _DTYPES:
+            raise ValueError(f"dtype must be one of float16, bfloat16, float32, got {dtype!r}")
+        self.dtype = _DTYPES[dtype or default_dtype]
+        self._tiny = pipeline == "tiny"
+        self._source: WeightSource
+        if self._tiny:
+            from generation.tiny import TinySource  # tiny imports this module; import it late
+
+            self._source = TinySource()
+        else:
+            self._source = HubSource(
+                cache_dir=cache_dir, lightning_source=lightning_source, motion_lora_source=motion_lora_source
+            )
+        self._compile = compile
+        self._base_model = base_model
+        self._steps = steps
+        self._ref: BaseRef | None = None
+        self._pipe: AnimateDiffPipeline | None = None
+        self._loras: set[str] = set()
+
+    # -- what it is
+
+    @property
+    def is_tiny(self) -> bool:
+        return self._tiny
+
+    @property
+    def active_model(self) -> str:
+        """Catalog alias, repo id or local path of the model in use (or to be loaded)."""
+        return self._ref.display if self._ref is not None else self._base_model
+
+    @property
+    def steps(self) -> int:
+        """The Lightning checkpoint loaded (or to be loaded)."""
+        return self._steps
+
+    @property
+    def label(self) -> str:
+        if self._tiny:
+            from generation.tiny import TINY_LABEL
+
+            return TINY_LABEL
+        return f"{self.active_model} · {self._steps} step{'' if self._steps == 1 else 's'}"
+
+    @property
+    def pipeline(self) -> AnimateDiffPipeline:
+        """The loaded diffusers pipeline (loading it first); for inspection and benchmarks."""
+        self.load()
+        assert self._pipe is not None
+        return self._pipe
+
+    # -- loading
+
+    def load(self) -> None:
+        """Load the configured base model and step checkpoint; idempotent. Raises ModelLoadError."""
+        if self._pipe is None:
+            self._install(resolve_base(self._base_model))
+
+    def switch_model(self, name: str) -> str:
+        """Make ``name`` (alias, repo id or local diffusers dir) the active model; returns its name.
+
+        Raises ModelLoadError; the previous model then stays loaded and working.
+        """
+        ref = resolve_base(name)
+        if self._pipe is not None and self._ref is not None and ref.location == self._ref.location:
+            return self.active_model
+        self._install(ref)
+        return self.active_model
+
+    def _install(self, ref: BaseRef) -> None:
+        started = time.perf_counter()
+        pipe = self._build(ref, self._steps)
+        previous, self._pipe, self._ref = self._pipe, pipe, ref
+        self._loras = set()
+        if previous is not None:
+            del previous
+            _free_memory()
+        what = "tiny test model (random weights, output is noise)" if self._tiny else ref.display
+        log = logger.warning if self._tiny else logger.info
+        log(
+            "loaded %s with the %d-step Lightning adapter on %s (%s) in %.1f s",
+            what,
+            self._steps,
+            self.device,
+            str(self.dtype).removeprefix("torch."),
+            time.perf_counter() - started,
+        )
+
+    def _build(self, ref: BaseRef, steps: int) -> AnimateDiffPipeline:
+        pipe: AnimateDiffPipeline | None = None
+        # Out of memory is handled after the with-block, once the traceback holding the
+        # half-built model is gone, so that the memory can really be released.
+        with contextlib.suppress(torch.cuda.OutOfMemoryError):
+            pipe = self._assemble(ref, steps)
+        if pipe is None:
+            _free_memory()
+            raise ModelLoadError(f"not enough GPU memory to load {ref.display}; the previous model is still active")
+        return pipe
+
+    def _assemble(self, ref: BaseRef, steps: int) -> AnimateDiffPipeline:
+        parts = self._source.base_components(ref, self.dtype)
+        config = self._source.adapter_config()
+        adapter = _build_adapter(config, self._source.motion_weights(steps), steps)
+        _check_fits(parts, adapter, ref.display, default_adapter=not config)
+        try:
+            pipe = AnimateDiffPipeline(
+                vae=parts["vae"].to(torch.float32),
+                text_encoder=parts["text_encoder"],
+                tokenizer=parts["tokenizer"],
+                unet=parts["unet"],
+                motion_adapter=adapter,
+                scheduler=parts["scheduler"],
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"{ref.display} does not fit the motion adapter: {_first_line(exc)}") from exc
+        # The motion weights now live inside the UNet; keeping the adapter registered would put
+        # a second copy on the GPU with pipe.to().
+        pipe.register_modules(motion_adapter=None)
+        # The Lightning recipe: Euler, trailing timesteps, linear betas.
+        pipe.scheduler = EulerDiscreteScheduler.from_config(
+            pipe.scheduler.config, timestep_spacing="trailing", beta_schedule="linear"
+        )
+        pipe.set_progress_bar_config(disable=True)
+        self._freeze(pipe)
+        pipe.to(self.device)
+        if self.device.type == "cuda":
+            pipe.vae.enable_slicing()
+        if self._compile:
+            pipe.unet.compile()
+        return pipe
+
+    def _set_steps(self, steps: int) -> None:
+        assert self._pipe is not None
+        _load_motion_weights(
+            self._pipe.unet, self._source.motion_weights(steps), f"the {steps}-step Lightning checkpoint"
+        )
+        self._steps = steps
+
+    def _apply_motions(self, motions: tuple[tuple[MotionLora, float], ...]) -> None:
+        pipe = self._pipe
+        assert pipe is not None
+        if not motions:
+            if self._loras:
+                pipe.disable_lora()
+            return
+        for motion, _ in motions:
+            if motion.adapter_name not in self._loras:
+                self._load_lora(pipe, motion)
+        # Loaded once, re-weighted per job; strength 0 leaves the base output bit-for-bit.
+        pipe.enable_lora()
+        pipe.set_adapters([m.adapter_name for m, _ in motions], adapter_weights=[s for _, s in motions])
+
+    def _load_lora(self, pipe: AnimateDiffPipeline, motion: MotionLora) -> None:
+        weights = self._source.motion_lora(motion)
+        try:
+            if isinstance(weights, dict):
+                pipe.load_lora_weights(weights, adapter_name=motion.adapter_name)
+            else:
+                folder, weight_name = weights
+                pipe.load_lora_weights(folder, weight_name=weight_name, adapter_name=motion.adapter_name)
+        except Exception as exc:
+            if motion.adapter_name in pipe.get_list_adapters().get("unet", []):
+                pipe.delete_adapters(motion.adapter_name)
+            raise ModelLoadError(f"could not load motion LoRA {motion.name}: {_first_line(exc)}") from exc
+        self._loras.add(motion.adapter_name)
+        self._freeze(pipe)
+
+    @staticmethod
+    def _freeze(pipe: AnimateDiffPipeline) -> None:
+        # Inference only. It also keeps results bit-for-bit repeatable: torch.matmul picks a
+        # different kernel when a weight requires grad, and peft freezes the base weights it
+        # wraps, so without this a LoRA at strength 0 would differ from none in the last bit.
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+            module.requires_grad_(False)
+
+    # -- generating
+
+    def generate(
+        self,
+        params: GenerationParams,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> GenerationResult:
+        """Make one clip.
+
+        Switches model (``params.model``), step checkpoint and motion LoRAs first as needed.
+        ``progress(i, n)`` runs after each denoising step; ``should_cancel()`` is checked before
+        the first and after every step. Raises GenerationError for bad params, ModelLoadError,
+        GenerationCancelled, OutOfMemoryError (memory released; the next call works) or
+        BadOutputError.
+        """
+        motions = check_inputs(params)
+        try:
+            return self._generate(params, motions, progress, should_cancel)
+        except torch.cuda.OutOfMemoryError:
+            pass  # handled below, once the traceback holding the big tensors is gone
+        _free_memory()
+        raise OutOfMemoryError(
+            f"out of GPU memory making {params.frames} frames at {params.width}x{params.height}; "
+            "try fewer frames or a smaller aspect"
+        )
+
+    def _generate(
+        self,
+        params: GenerationParams,
+        motions: tuple[tuple[MotionLora, float], ...],
+        progress: Callable[[int, int], None] | None,
+        should_cancel: Callable[[], bool] | None,
+    ) -> GenerationResult:
+        started = time.perf_counter()
+        self.load()
+        if params.model is not None:
+            self.switch_model(params.model)
+        if params.steps != self._steps:
+            self._set_steps(params.steps)
+        self._apply_motions(motions)
+        load_s = time.perf_counter() - started
+        if should_cancel is not None and should_cancel():
+            raise GenerationCancelled("cancelled before the first step")
+
+        seed = params.seed if params.seed is not None else secrets.randbelow(SEED_MAX + 1)
+        guided = params.guidance > 1.0
+        notes = [_TINY_NOTE] if self._tiny else []
+        if params.negative_prompt.strip() and not guided:
+            notes.append(_NEGATIVE_NOTE)
+        state = {"done": 0, "cancelled": False}
+
+        def on_step_end(pipe: AnimateDiffPipeline, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            state["done"] = i + 1
+            if progress is not None:
+                progress(i + 1, params.steps)
+            if should_cancel is not None and should_cancel():
+                state["cancelled"] = True
+                pipe._interrupt = True  # diffusers' documented way to stop: remaining steps are skipped
+            return {}
+
+        started = time.perf_counter()
+        with torch.inference_mode():
+            output = self.pipeline(
+                prompt=params.prompt,
+                negative_prompt=params.negative_prompt if guided and params.negative_prompt.strip() else None,
+                num_frames=params.frames,
+                height=params.height,
+                width=params.width,
+                num_inference_steps=params.steps,
+                guidance_scale=params.guidance,
+                # A CPU generator gives the same noise for a seed on any device.
+                generator=torch.Generator("cpu").manual_seed(seed),
+                output_type="latent",
+                callback_on_step_end=on_step_end,
+            )
+            denoise_s = time.perf_counter() - started
+            if state["cancelled"]:
+                raise GenerationCancelled(f"cancelled after step {state['done']} of {params.steps}")
+            started = time.perf_counter()
+            frames = self._decode(output.frames)
+            decode_s = time.perf_counter() - started
+
+        return GenerationResult(
+            frames=frames,
+            seed=seed,
+            model=self.active_model,
+            steps=params.steps,
+            motions=tuple(MotionSpec(m.name, s) for m, s in motions),
+            width=params.width,
+            height=params.height,
+            fps=params.fps,
+            timings=Timings(load_s=load_s, denoise_s=denoise_s, decode_s=decode_s),
+            tiny=self._tiny,
+            notes=tuple(notes),
+        )
+
+    def _decode(self, latents: torch.Tensor) -> list[Image.Image]:
+        """Latents (1, C, F, h, w) -> RGB frames, decoded by the float32 VAE, checked for NaN and black."""
+        if torch.isnan(latents).any():
+            raise BadOutputError("the model produced NaN values; try another seed or float32 (dtype=float32)")
+        vae = self.pipeline.vae
+        latents = latents.to(vae.device, torch.float32) / vae.config.scaling_factor
+        batch, channels, count, height, width = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * count, channels, height, width)
+        video = torch.cat([vae.decode(flat[i : i + _DECODE_CHUNK]).sample for i in range(0, len(flat), _DECODE_CHUNK)])
+        if torch.isnan(video).any():
+            raise BadOutputError("the VAE produced NaN values; try another seed")
+        pixels = ((video / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
+        if int(pixels.max()) <= _BLACK_LEVEL:
+            raise BadOutputError("the clip came out all black; try another seed or prompt")
+        array = pixels.permute(0, 2, 3, 1).cpu().numpy()
+        return [Image.fromarray(frame, mode="RGB") for frame in array]
+
+    # -- shutting down
+
+    def close(self) -> None:
+        """Release the pipeline and its GPU memory; a later call loads again."""
+        self._pipe = None
+        self._loras = set()
+        _free_memory()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def create_engine(pipeline: str | None = None, **kwargs: Any) -> Engine:
+    """An Engine; ``pipeline`` None means ``$ANIMATEBOT_PIPELINE`` or "real" (a convenience for scripts)."""
+    chosen = pipeline or os.environ.get("ANIMATEBOT_PIPELINE") or "real"
+    return Engine(pipeline=chosen.strip().lower(), **kwargs)
