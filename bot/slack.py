@@ -283,13 +283,19 @@ class SlackAdapter:
             url += f"?thread_ts={thread}&cid={ref.place.channel_id}"
         return url
 
-    def invite_hint(self) -> Message:
-        """What to tell someone whose channel the bot is not in."""
-        return Message(
-            text=f"I'm not in this channel, so I can't post here. Invite me with `/invite @{self.bot_name}` "
-            "and run the command again.",
-            tone="error",
-        )
+    def invite_hint(self, place: Place) -> Message:
+        """What to tell someone whose conversation the bot is not in."""
+        if place.is_dm:
+            text = (
+                f"I can't post in this conversation. Use the command in a channel I'm in, "
+                f"or in a direct message with @{self.bot_name}."
+            )
+        else:
+            text = (
+                f"I'm not in this channel, so I can't post here. Invite me with `/invite @{self.bot_name}` "
+                "and run the command again."
+            )
+        return Message(text=text, tone="error")
 
 
 def _translate(error: SlackApiError, place: Place) -> Exception:

@@ -94,7 +94,7 @@ class SlackResponder:
             return await self._inbound.adapter.post(self._place, message)
         except NotInChannel:
             await self._inbound.ephemeral(
-                self._place, self._user_id, self._inbound.adapter.invite_hint(), self._response_url
+                self._place, self._user_id, self._inbound.adapter.invite_hint(self._place), self._response_url
             )
             raise
 

@@ -195,6 +195,7 @@ def test_rendering_escapes_user_text_and_keeps_slack_limits() -> None:
     assert len(rendered[0]["text"]["text"]) == 3000
     assert len(rendered[1]["fields"]) == 10
     assert fallback_text(Message("", title=None)) == " "
+    assert fallback_text(Message("queued #3\n> a cat", tone="error")) == ":warning: queued #3\n&gt; a cat"
     assert progress_bar(1.7) == "▓" * 12 + " 100%"
 
 
