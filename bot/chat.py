@@ -92,6 +92,13 @@ def parse_custom_id(custom_id: str) -> tuple[str, int] | None:
     return (parts[1], job_id) if job_id > 0 else None
 
 
+def progress_bar(fraction: float, width: int = 16) -> str:
+    """A text bar for 0..1 with a percentage, e.g. ``█████░░░░░░░ 42%``; outside values are clamped."""
+    fraction = min(1.0, max(0.0, fraction))
+    filled = round(fraction * width)
+    return "█" * filled + "░" * (width - filled) + f" {fraction:.0%}"
+
+
 @dataclass(frozen=True)
 class Field:
     name: str

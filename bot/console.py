@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.chat import ACTIONS, Actor, Button, Clip, Invocation, Message, MessageRef, Place
+from bot.chat import ACTIONS, Actor, Button, Clip, Invocation, Message, MessageRef, Place, progress_bar
 from bot.service import Service
 
 PLATFORM = "console"
@@ -48,12 +48,16 @@ class ConsoleAdapter:
         return self._ref(place)
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
-        if message.progress is not None and self.interactive:
-            self.out.write("\r" + message.text.splitlines()[0])
+        if message.progress is None:
+            self._print(message.plain())
+            return
+        line = f"{message.text.splitlines()[0]} {progress_bar(message.progress)}"
+        if self.interactive:  # redraw one line in place
+            self.out.write("\r" + line)
             self.out.flush()
             self._bar_open = True
-            return
-        self._print(message.text.splitlines()[0] if message.progress is not None else message.plain())
+        else:
+            self._print(line)
 
     async def start_thread(self, ref: MessageRef, name: str) -> Place | None:
         return ref.place.in_thread(ref.message_id)

@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 
+from bot import chat
 from bot.chat import ACTIONS, BUTTON_PREFIX, Button, Message
 
 # Discord's own limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -25,7 +26,6 @@ FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 BUTTON_LABEL_MAX = 80
 THREAD_NAME_MAX = 100
-BAR_WIDTH = 12
 
 TONE_COLOURS: dict[str, discord.Colour] = {
     "info": discord.Colour.blurple(),
@@ -48,10 +48,8 @@ def shorten(text: str, limit: int) -> str:
 
 
 def progress_bar(fraction: float) -> str:
-    """A fixed-width text bar with a percentage, e.g. ``████████░░░░ 67%``."""
-    fraction = min(max(fraction, 0.0), 1.0)
-    filled = round(fraction * BAR_WIDTH)
-    return f"`{'█' * filled}{'░' * (BAR_WIDTH - filled)}` {fraction:.0%}"
+    """The shared text bar in a code span, so Discord keeps its width, e.g. ```████░░░░ 33%```."""
+    return f"`{chat.progress_bar(fraction)}`"
 
 
 def thread_name(name: str) -> str:

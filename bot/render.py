@@ -16,7 +16,6 @@ from storage.models import Job, JobStatus
 from storage.repository import Tally
 
 TINY_NOTE = "made by the tiny test model (random weights): the frames are noise"
-BAR_WIDTH = 16
 
 
 def seconds(value: float | None) -> str:
@@ -30,11 +29,6 @@ def seconds(value: float | None) -> str:
 def excerpt(text: str, limit: int = 60) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def progress_bar(fraction: float) -> str:
-    filled = max(0, min(BAR_WIDTH, round(fraction * BAR_WIDTH)))
-    return "█" * filled + "░" * (BAR_WIDTH - filled)
 
 
 def thread_name(job: Job) -> str:
@@ -78,9 +72,9 @@ def queued(job: Job, position: int, eta_s: float, notes: Sequence[str] = (), pau
 
 
 def running(job: Job, step: int, total: int) -> Message:
+    # The bar itself is drawn by each adapter from ``progress``, natively where it can.
     fraction = step / total if total else 0.0
-    text = f"#{job.id} generating {progress_bar(fraction)} step {step}/{total}"
-    return Message(f"{text}\n> {excerpt(job.prompt, 200)}", progress=fraction)
+    return Message(f"#{job.id} generating: step {step}/{total}\n> {excerpt(job.prompt, 200)}", progress=fraction)
 
 
 def finished_parent(job: Job, link: str | None) -> Message:
