@@ -177,7 +177,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
         if settings.slack_enabled:
             from bot.slack import SlackAdapter
 
-            adapters.append(SlackAdapter(app.service, settings))
+            adapters.append(SlackAdapter(app.service, settings, host=settings.slack_host))
         for adapter in adapters:
             app.service.add_adapter(adapter)
             await adapter.start()

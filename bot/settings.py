@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_mode: Literal["socket", "http"] = Field("socket", alias="SLACK_MODE")
     slack_port: int = Field(3000, ge=1, le=65535, alias="SLACK_PORT")
+    slack_host: str = Field("0.0.0.0", alias="SLACK_HOST")
     slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
     slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
 

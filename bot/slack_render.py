@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.chat import Button, Message
+from bot.chat import Button, Message, progress_bar
 
 SECTION_LIMIT = 3000  # characters in one section text object
 FIELD_LIMIT = 2000  # characters in one section field
 MAX_FIELDS = 10
 MAX_BUTTONS = 25
 FALLBACK_LIMIT = 3900  # chat.postMessage truncates text past 40k; keep notifications short
-BAR_CELLS = 12
 
 _BOLD = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
 _LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)")
@@ -42,13 +41,6 @@ def mrkdwn(text: str) -> str:
     (``*bold*``, ``<url|label>``); a ``>`` at a line start still quotes in Slack once escaped."""
     text = _LINK.sub(lambda m: f"<{m.group(2)}|{m.group(1)}>", escape(text))
     return _BOLD.sub(r"*\1*", text)
-
-
-def progress_bar(fraction: float) -> str:
-    """A text bar for 0..1, e.g. ``▓▓▓▓░░░░░░░░ 33%``; values outside the range are clamped."""
-    fraction = min(1.0, max(0.0, fraction))
-    filled = round(fraction * BAR_CELLS)
-    return "▓" * filled + "░" * (BAR_CELLS - filled) + f" {round(fraction * 100)}%"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -8,11 +8,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.chat import Button, ChatAdapter, Clip, Field, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.chat import (
+    Button,
+    ChatAdapter,
+    Clip,
+    Field,
+    Message,
+    MessageRef,
+    NotInChannel,
+    Place,
+    UploadTooLarge,
+    progress_bar,
+)
 from bot.settings import Settings
 from bot.slack import SlackAdapter
 from bot.slack_inbound import COMMANDS
-from bot.slack_render import blocks, fallback_text, mrkdwn, progress_bar
+from bot.slack_render import blocks, fallback_text, mrkdwn
 from tests.fakes.slack_server import FakeSlack
 
 CHANNEL = Place("slack", "C0000001", "T0000001")
@@ -74,7 +85,7 @@ async def test_post_edit_thread_and_link(adapter: SlackAdapter, fake: FakeSlack)
     await adapter.edit(ref, Message("#7 generating", progress=0.5))
     stored = fake.messages[("C0000001", ref.message_id)]
     assert "#7 generating" in stored["text"]
-    assert stored["blocks"][1]["elements"][0]["text"] == progress_bar(0.5) == "▓▓▓▓▓▓░░░░░░ 50%"
+    assert stored["blocks"][1]["elements"][0]["text"] == progress_bar(0.5) == "████████░░░░░░░░ 50%"
 
     thread = await adapter.start_thread(ref, "#7 a smiling girl")
     assert thread == CHANNEL.in_thread(ref.message_id)
@@ -196,7 +207,7 @@ def test_rendering_escapes_user_text_and_keeps_slack_limits() -> None:
     assert len(rendered[1]["fields"]) == 10
     assert fallback_text(Message("", title=None)) == " "
     assert fallback_text(Message("queued #3\n> a cat", tone="error")) == ":warning: queued #3\n&gt; a cat"
-    assert progress_bar(1.7) == "▓" * 12 + " 100%"
+    assert progress_bar(1.7) == "█" * 16 + " 100%"
 
 
 def test_manifest_declares_every_command_interactivity_and_the_scopes_used() -> None:
