@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from bot import render
-from bot.chat import Actor, ChatAdapter, Invocation, Message, MessageRef, parse_custom_id
+from bot.chat import Actor, ChatAdapter, Invocation, Message, MessageRef, NotInChannel, parse_custom_id
 from bot.commands import Command, CommandError, help_text, parse_animate, parse_command
 from bot.delivery import Delivery
 from generation.catalog import BASE_MODELS, find_base_model
@@ -259,7 +259,11 @@ class Service:
         message = render.queued(job, accepted.position, accepted.eta_s, all_notes, paused=self.queue.paused)
         ref = await self._reply(inv, message)
         if ref is None:
-            self.delivery.attached(job.id)  # no parent to edit: outcomes are posted in the channel
+            # The platform would not take the answer (the bot is not in the channel, say): nobody
+            # could ever see this clip, so drop the job rather than run it for no one.
+            self.queue.cancel(job.id)
+            self.repo.update_job(job.id, error="the bot could not post in this channel", delivery="failed")
+            self.delivery.attached(job.id)
             return
         await self._attach(job, ref, adapter)
 
@@ -363,6 +367,8 @@ class Service:
     async def _reply(self, inv: Invocation, message: Message, ephemeral: bool = False) -> MessageRef | None:
         try:
             return await inv.responder.reply(message, ephemeral=ephemeral)
+        except NotInChannel:
+            log.info("not allowed to post in %s (the adapter told %s how to fix it)", inv.place, inv.actor.key)
         except Exception:
             log.exception("could not answer %s in %s", inv.actor.key, inv.place)
-            return None
+        return None

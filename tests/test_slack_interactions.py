@@ -130,6 +130,10 @@ async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: Bot) -> None
     (hint,) = bot.fake.responses_for("n-1")
     assert hint["response_type"] == "ephemeral"
     assert "/invite @animatebot" in hint["text"]
+    # Nobody could see that clip: the job is dropped, not run.
+    await bot.fake.wait_for(lambda: (j := bot.app.repo.job(1)) is not None and j.status == "cancelled")
+    job = bot.app.repo.job(1)
+    assert job is not None and job.delivery == "failed" and "could not post" in (job.error or "")
 
 
 async def test_the_typed_text_reaches_the_service_unescaped(bot: Bot) -> None:
