@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -91,3 +92,31 @@ def test_sigkill_while_running_then_restart_finishes_every_job_once(tmp_path: Pa
             assert attempts == 2
     assert all(r[1] == "succeeded" for r in after)
     assert not list((tmp_path / "clips").glob("*.part"))
+
+
+def test_sigterm_puts_the_running_job_back_and_exits_cleanly(tmp_path: Path) -> None:
+    env = bot_env(tmp_path)
+    db = tmp_path / "animatebot.db"
+    bot = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--grace", "0"],
+        cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    assert bot.stdin is not None
+    bot.stdin.write(b"/animate a long clip frames:32 steps:8\n")
+    bot.stdin.flush()
+    try:
+        wait_for(lambda: db.exists() and [r[1] for r in rows(db)] == ["running"], 180, "the job to start")
+    finally:
+        bot.send_signal(signal.SIGTERM)
+    output, _ = bot.communicate(timeout=120)
+    assert bot.returncode == 0, output.decode()[-3000:]
+    (job,) = rows(db)
+    assert job[1] == "queued" and job[2] == 0  # back in line; the interrupted attempt is not held against it
+    assert "put back in line" in output.decode()
+
+    history = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "history", "--json"], cwd=tmp_path, env=env, capture_output=True, timeout=120
+    )
+    assert history.returncode == 0
+    (entry,) = json.loads(history.stdout)
+    assert entry["prompt"] == "a long clip" and entry["status"] == "queued" and entry["frames"] == 32

@@ -200,3 +200,16 @@ async def test_banned_user_is_refused(bot: Bot) -> None:
     assert "can make clips again" in await bot.say("/animate-admin unban mallory", user="boss")
     assert job_ids(await bot.say(f"/animate welcome back {SMALL}", user="mallory"))
     await bot.idle()
+
+
+async def test_a_job_over_the_time_limit_is_stopped_and_failed(tmp_path: Path, tiny_engine: Any) -> None:
+    bot = await start_bot(make_settings(tmp_path, ANIMATEBOT_JOB_TIMEOUT_S=0.05), tiny_engine)
+    try:
+        await bot.say("/animate a slow one frames:8 steps:8")
+        await bot.idle()
+        job = bot.app.repo.job(1)
+        assert job is not None and job.status == "failed"
+        assert "took longer than" in (job.error or "") and "limit and was stopped" in (job.error or "")
+        assert "failed #1" in bot.printed
+    finally:
+        await bot.app.stop()
