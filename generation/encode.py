@@ -146,7 +146,7 @@ def encode_clip(
     quality = _quality_text(format, _QUALITY[format][last.quality])
     raise EncodeError(
         f"the clip does not fit in {_human_bytes(max_bytes)} even at {last.width}x{last.height}, "
-        f"{frames_left} frames, {last.fps} fps, {quality} (smallest try was {_human_bytes(smallest)}); "
+        f"{frames_left} frame{'s' if frames_left != 1 else ''}, {last.fps} fps, {quality} (smallest try was {_human_bytes(smallest)}); "
         "ask for fewer frames or a smaller aspect, or raise the budget",
         smallest_bytes=smallest,
     )
@@ -170,7 +170,7 @@ def _check_inputs(
                 raise EncodeError(
                     f"frame {i} is an array of shape {frame.shape} and dtype {frame.dtype}; allowed: HxWx3 uint8 (RGB)"
                 )
-            image = Image.fromarray(frame, "RGB")
+            image = Image.fromarray(frame)
         elif isinstance(frame, Image.Image):
             image = frame if frame.mode == "RGB" else frame.convert("RGB")
         else:
@@ -212,12 +212,15 @@ def _next_rung(format: str, first: _Rung, rung: _Rung, n_frames: int, size: int,
 def _fps_steps(n_frames: int, fps: int, current: int) -> list[int]:
     """Lower frame rates still allowed below ``current``, highest first (each about 3/4 of the last)."""
     steps: list[int] = []
-    rate = current
+    rate, count = current, _frame_count(n_frames, fps, current)
     while True:
         rate = rate * 3 // 4
-        if rate < _MIN_FPS or _frame_count(n_frames, fps, rate) < min(_MIN_FRAMES, n_frames):
+        fewer = _frame_count(n_frames, fps, rate)
+        if rate < _MIN_FPS or fewer < min(_MIN_FRAMES, n_frames):
             return steps
-        steps.append(rate)
+        if fewer < count:  # a lower rate that keeps every frame would only slow the clip down
+            steps.append(rate)
+            count = fewer
 
 
 def _frame_count(n_frames: int, fps: int, new_fps: int) -> int:
