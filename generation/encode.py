@@ -142,12 +142,13 @@ def encode_clip(
         tried.append(len(data))
         rung = _next_rung(format, first, rung, len(images), len(data), max_bytes)
 
-    frames_left, smallest = _frame_count(len(images), fps, last.fps), min(tried)
+    count, smallest = _frame_count(len(images), fps, last.fps), min(tried)
     quality = _quality_text(format, _QUALITY[format][last.quality])
+    at = f"{last.width}x{last.height}, {count} frame{'s' if count != 1 else ''}, {last.fps} fps, {quality}"
     raise EncodeError(
-        f"the clip does not fit in {_human_bytes(max_bytes)} even at {last.width}x{last.height}, "
-        f"{frames_left} frame{'s' if frames_left != 1 else ''}, {last.fps} fps, {quality} (smallest try was {_human_bytes(smallest)}); "
-        "ask for fewer frames or a smaller aspect, or raise the budget",
+        f"the clip does not fit in {_human_bytes(max_bytes)} even at {at} "
+        f"(smallest try was {_human_bytes(smallest)}); ask for fewer frames or a smaller aspect, "
+        "or raise the budget",
         smallest_bytes=smallest,
     )
 
