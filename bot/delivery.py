@@ -16,11 +16,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
+from PIL import Image, ImageSequence
 
 from bot import render
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from generation.encode import EncodeError, encode_clip
-from generation.params import GenerationParams
+from generation.params import FPS_MAX, FPS_MIN
 from generation.worker import JobEvent
 from storage.models import Job, JobStatus
 from storage.repository import Repository
@@ -40,11 +42,22 @@ def parent_ref(job: Job) -> MessageRef | None:
     return MessageRef(place_of(job, thread=False), job.message_id) if job.message_id else None
 
 
-def read_frames(path: Path) -> list:  # type: ignore[type-arg]
-    """The frames of an encoded clip, for re-encoding it smaller."""
-    plugin = "pyav" if path.suffix == ".mp4" else "pillow"
-    frames = iio.imread(path, index=None, plugin=plugin)
-    return [frame[..., :3] for frame in frames]
+def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
+    """The frames of an encoded clip and the frame rate it plays at, for re-encoding it smaller.
+
+    The rate comes from the file, not the request: the first encode may already have lowered it.
+    """
+    if path.suffix == ".mp4":
+        frames = iio.imread(path, index=None, plugin="pyav")
+        fps = float(iio.immeta(path, plugin="pyav").get("fps") or 8)
+    else:
+        frames, durations = [], []
+        with Image.open(path) as image:
+            for frame in ImageSequence.Iterator(image):
+                frames.append(np.asarray(frame.convert("RGB")))
+                durations.append(frame.info.get("duration") or 125)
+        fps = 1000 * len(durations) / max(1, sum(durations))
+    return [frame[..., :3] for frame in frames], min(FPS_MAX, max(FPS_MIN, round(fps)))
 
 
 class Delivery:
@@ -173,11 +186,10 @@ class Delivery:
 
     async def _shrink(self, job: Job, path: Path, limit: int) -> Job | None:
         budget = int(min(limit, job.output_bytes or limit) * 0.8)
-        params = GenerationParams.from_dict(job.params)
         try:
-            frames = await asyncio.to_thread(read_frames, path)
+            frames, fps = await asyncio.to_thread(read_clip, path)
             clip = await asyncio.to_thread(
-                encode_clip, frames, format=job.output_format or "gif", fps=params.fps, max_bytes=budget
+                encode_clip, frames, format=job.output_format or "gif", fps=fps, max_bytes=budget
             )
         except (EncodeError, OSError, ValueError) as exc:
             log.warning("could not re-encode #%s under %d bytes: %s", job.id, budget, exc)
