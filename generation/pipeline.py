@@ -412,6 +412,15 @@ def _load_motion_weights(unet: torch.nn.Module, weights: dict[str, torch.Tensor]
             own[key].copy_(value)
 
 
+def _motion_state(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The motion-module weights of a loaded UNet under MotionAdapter key names, LoRA layers left out."""
+    return {
+        k.replace(".base_layer.", "."): v
+        for k, v in unet.state_dict().items()
+        if ".motion_modules." in k and ".lora_" not in k
+    }
+
+
 def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
@@ -524,7 +533,10 @@ class Engine:
 
     def _install(self, ref: BaseRef) -> None:
         started = time.perf_counter()
-        pipe = self._build(ref, self._steps)
+        # A model switch reuses the motion weights already loaded instead of reading them again.
+        motion = _motion_state(self._pipe.unet) if self._pipe is not None else None
+        pipe = self._build(ref, self._steps, motion)
+        del motion
         previous, self._pipe, self._ref = self._pipe, pipe, ref
         self._loras = set()
         if previous is not None:
@@ -541,21 +553,21 @@ class Engine:
             time.perf_counter() - started,
         )
 
-    def _build(self, ref: BaseRef, steps: int) -> AnimateDiffPipeline:
+    def _build(self, ref: BaseRef, steps: int, motion: dict[str, torch.Tensor] | None) -> AnimateDiffPipeline:
         pipe: AnimateDiffPipeline | None = None
         # Out of memory is handled after the with-block, once the traceback holding the
         # half-built model is gone, so that the memory can really be released.
         with contextlib.suppress(torch.cuda.OutOfMemoryError):
-            pipe = self._assemble(ref, steps)
+            pipe = self._assemble(ref, steps, motion)
         if pipe is None:
             _free_memory()
             raise ModelLoadError(f"not enough GPU memory to load {ref.display}; the previous model is still active")
         return pipe
 
-    def _assemble(self, ref: BaseRef, steps: int) -> AnimateDiffPipeline:
+    def _assemble(self, ref: BaseRef, steps: int, motion: dict[str, torch.Tensor] | None) -> AnimateDiffPipeline:
         parts = self._source.base_components(ref, self.dtype)
         config = self._source.adapter_config()
-        adapter = _build_adapter(config, self._source.motion_weights(steps), steps)
+        adapter = _build_adapter(config, motion if motion is not None else self._source.motion_weights(steps), steps)
         _check_fits(parts, adapter, ref.display, default_adapter=not config)
         try:
             pipe = AnimateDiffPipeline(
@@ -741,7 +753,7 @@ class Engine:
         if int(pixels.max()) <= _BLACK_LEVEL:
             raise BadOutputError("the clip came out all black; try another seed or prompt")
         array = pixels.permute(0, 2, 3, 1).cpu().numpy()
-        return [Image.fromarray(frame, mode="RGB") for frame in array]
+        return [Image.fromarray(frame) for frame in array]  # uint8 HxWx3 -> RGB
 
     # -- shutting down
 

@@ -178,9 +178,13 @@ def test_failed_model_switch_keeps_the_old_model(engine, baseline):
 
 
 def test_switch_model_by_alias_and_back(engine, baseline):
+    engine.generate(BASE.with_changes(motions=(MotionSpec("tilt-up", 0.5),)))  # LoRA layers wrap the weights
     other = engine.generate(BASE.with_changes(model="dream"))
     assert other.model == "dreamshaper" and engine.active_model == "dreamshaper"
     assert not same(other, baseline)
+    # The new model got the motion weights already loaded (1 step), not the engine's default (4).
+    key = "up_blocks.0.motion_modules.1.transformer_blocks.0.attn1.to_q.weight"
+    assert torch.equal(engine.pipeline.unet.state_dict()[key], tiny_motion_adapter(1).state_dict()[key])
     assert engine.switch_model("emilianJR/epiCRealism") == "epicrealism"
     assert same(engine.generate(BASE), baseline)
 
