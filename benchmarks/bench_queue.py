@@ -14,7 +14,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,28 +25,9 @@ from bot.app import build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place
 from bot.settings import Settings
 from generation.params import GenerationParams
+from generation.pipeline import GenerationResult, Timings
 
-
-@dataclass(frozen=True)
-class _Timings:
-    load_s: float = 0.0
-    denoise_s: float = 0.0
-    decode_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class _Result:
-    frames: list[Image.Image]
-    seed: int
-    model: str
-    steps: int
-    motions: tuple[Any, ...]
-    width: int
-    height: int
-    fps: int
-    timings: _Timings = field(default_factory=_Timings)
-    tiny: bool = True
-    notes: tuple[str, ...] = ()
+NO_TIME = Timings(0.0, 0.0, 0.0)
 
 
 class NoopEngine:
@@ -65,11 +46,15 @@ class NoopEngine:
     def switch_model(self, name: str) -> str:
         return name
 
-    def generate(self, params: GenerationParams, *, progress: Any = None, should_cancel: Any = None) -> _Result:
+    def generate(
+        self, params: GenerationParams, *, progress: Any = None, should_cancel: Any = None
+    ) -> GenerationResult:
         for step in range(1, params.steps + 1):
             if progress:
                 progress(step, params.steps)
-        return _Result(self.frames, params.seed or 0, "noop", params.steps, params.motions, 64, 64, params.fps)
+        return GenerationResult(
+            self.frames, params.seed or 0, "noop", params.steps, params.motions, 64, 64, params.fps, NO_TIME, tiny=True
+        )
 
 
 class NullAdapter:

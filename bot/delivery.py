@@ -47,11 +47,12 @@ def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
 
     The rate comes from the file, not the request: the first encode may already have lowered it.
     """
+    frames: list[np.ndarray] = []
     if path.suffix == ".mp4":
-        frames = iio.imread(path, index=None, plugin="pyav")
+        frames = list(iio.imread(path, index=None, plugin="pyav"))
         fps = float(iio.immeta(path, plugin="pyav").get("fps") or 8)
     else:
-        frames, durations = [], []
+        durations: list[int] = []
         with Image.open(path) as image:
             for frame in ImageSequence.Iterator(image):
                 frames.append(np.asarray(frame.convert("RGB")))
@@ -106,6 +107,9 @@ class Delivery:
             self._last_edit.pop(event.job_id, None)
 
     async def _deliver(self, event: JobEvent) -> None:
+        now = time.monotonic()
+        if event.kind == "progress" and now - self._last_edit.get(event.job_id, 0.0) < PROGRESS_EVERY_S:
+            return  # throttled before touching the database: progress comes every step
         job = self.repo.job(event.job_id)
         if job is None:
             return
@@ -126,10 +130,7 @@ class Delivery:
         ref = parent_ref(job)
         if ref is None or job.status != JobStatus.RUNNING.value:
             return
-        now = time.monotonic()
-        if event.kind == "progress" and now - self._last_edit.get(job.id, 0.0) < PROGRESS_EVERY_S:
-            return
-        self._last_edit[job.id] = now
+        self._last_edit[job.id] = time.monotonic()
         try:
             await adapter.edit(ref, render.running(job, event.step, event.total or job.steps))
         except Exception as exc:  # progress is best effort; the outcome is not

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
+from bot.commands import COMMAND_NAMES
 from bot.settings import Settings
 from bot.slack_render import blocks, fallback_text, unescape
 
@@ -33,16 +34,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("animatebot.slack")
 
-COMMANDS: tuple[str, ...] = (
-    "animate",
-    "animate-queue",
-    "animate-cancel",
-    "animate-history",
-    "animate-show",
-    "animate-review",
-    "animate-help",
-    "animate-admin",
-)
+COMMANDS = COMMAND_NAMES  # every command of the shared grammar is a Slack slash command
 REMIX_CALLBACK = "animatebot_remix"
 _ACTION_ID = re.compile(r"^animatebot:")  # every button; the value says which job and action
 USER_CACHE_S = 300.0

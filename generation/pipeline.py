@@ -224,7 +224,8 @@ def _load_components(src: str, display: str, dtype: torch.dtype, cache_dir: str 
     extra: dict[str, Any] = {"cache_dir": cache_dir} if cache_dir else {}
     loaders: dict[str, Callable[[], Any]] = {
         "tokenizer": lambda: CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **extra),
-        "text_encoder": lambda: CLIPTextModel.from_pretrained(src, subfolder="text_encoder", dtype=dtype, **extra),
+        # transformers spells the dtype argument differently across versions; .to() works in all of them.
+        "text_encoder": lambda: CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **extra).to(dtype),
         # The VAE stays in float32 whatever the dtype: half-precision decoding overflows to NaN/black.
         "vae": lambda: AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch.float32, **extra),
         "unet": lambda: UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **extra),

@@ -7,12 +7,15 @@ next), FIFO within one user; it is derived from the rows, so it survives restart
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from generation import ratelimit
 from generation.params import GenerationParams
@@ -27,6 +30,23 @@ PAUSED_KEY = "paused"
 DEFAULT_SECONDS_PER_STEP = 1.0  # at 16 frames; replaced by measurements as soon as jobs finish
 DEFAULT_OVERHEAD_S = 2.0
 NEVER_SERVED = (0, 0.0)  # sorts before (1, start time): a user never served goes first
+
+
+class _Sized(Protocol):
+    @property
+    def steps(self) -> int: ...
+    @property
+    def frames(self) -> int: ...
+
+
+class _Queued(_Sized, Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def user_key(self) -> str: ...
+
+
+_J = TypeVar("_J", bound=_Queued)
 
 
 @dataclass(frozen=True)
@@ -171,20 +191,24 @@ class JobQueue:
     # --- dispatch ------------------------------------------------------------------------------------------
     def order(self) -> list[Job]:
         """Every queued job in the order they will run (round-robin across users, FIFO per user)."""
-        queued = self.repo.jobs_with_status(JobStatus.QUEUED.value)
-        per_user: dict[str, list[Job]] = {}
+        return self._fair(self.repo.jobs_with_status(JobStatus.QUEUED.value))
+
+    def _fair(self, queued: Sequence[_J]) -> list[_J]:
+        per_user: dict[str, deque[_J]] = {}
         for job in queued:
-            per_user.setdefault(job.user_key, []).append(job)
+            per_user.setdefault(job.user_key, deque()).append(job)
         # Sort key per user: never served (0, ...), served before (1, start time), served in this
         # simulation (2, turn): whoever was served longest ago goes next; ties by oldest job.
         last = self._served_at()
-        order: list[Job] = []
-        for turn in range(len(queued)):
-            user = min(per_user, key=lambda u: (last.get(u, NEVER_SERVED), per_user[u][0].id))
-            order.append(per_user[user].pop(0))
-            if not per_user[user]:
-                del per_user[user]
-            last[user] = (2, float(turn))
+        heap = [(last.get(user, NEVER_SERVED), jobs[0].id, user) for user, jobs in per_user.items()]
+        heapq.heapify(heap)
+        order: list[_J] = []
+        while heap:
+            _, _, user = heapq.heappop(heap)
+            jobs = per_user[user]
+            order.append(jobs.popleft())
+            if jobs:
+                heapq.heappush(heap, ((2, float(len(order))), jobs[0].id, user))
         return order
 
     def _served_at(self) -> dict[str, tuple[int, float]]:
@@ -228,13 +252,14 @@ class JobQueue:
             total += self.estimate(running) * (1 - done)
             if running.id == job_id:
                 return 0, total
-        for index, job in enumerate(self.order(), start=1):
+        # Only the columns the estimate needs: this runs on every accept, with the whole queue.
+        for index, job in enumerate(self._fair(self.repo.waiting_brief()), start=1):
             total += self.estimate(job)
             if job.id == job_id:
                 return index, total
         return None, 0.0
 
-    def estimate(self, job: Job) -> float:
+    def estimate(self, job: _Sized) -> float:
         t = self._timing
         return t.seconds_per_step * job.steps * job.frames / 16 + t.overhead_s
 

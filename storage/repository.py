@@ -112,10 +112,20 @@ class Repository:
             )
             return {user: started for user, started in s.execute(stmt) if started is not None}
 
+    def waiting_brief(self) -> list[Any]:
+        """Waiting jobs as light rows (id, user_key, steps, frames), oldest first."""
+        with self.db.session() as s:
+            stmt = select(Job.id, Job.user_key, Job.steps, Job.frames).where(Job.status == JobStatus.QUEUED.value)
+            return list(s.execute(stmt.order_by(Job.id)).all())
+
     def waiting_heads(self) -> dict[str, int]:
         """For each user with waiting jobs, the id of their oldest waiting job."""
         with self.db.session() as s:
-            stmt = select(Job.user_key, func.min(Job.id)).where(Job.status == JobStatus.QUEUED.value).group_by(Job.user_key)
+            stmt = (
+                select(Job.user_key, func.min(Job.id))
+                .where(Job.status == JobStatus.QUEUED.value)
+                .group_by(Job.user_key)
+            )
             return {user: job_id for user, job_id in s.execute(stmt)}
 
     def latest_active_job(self, user_key: str) -> Job | None:
