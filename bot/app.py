@@ -21,13 +21,14 @@ from storage.repository import Repository
 log = logging.getLogger("animatebot.app")
 
 
-def make_engine(settings: Settings) -> Engine:
-    """The generation engine the settings ask for (imports torch and diffusers)."""
+def make_engine(settings: Settings, steps: int = 4) -> Engine:
+    """The generation engine the settings ask for (imports torch and diffusers), warm for ``steps``."""
     from generation.pipeline import create_engine
 
     engine: Any = create_engine(
         settings.pipeline,
         base_model=settings.base_model,
+        steps=steps,
         device=settings.device,
         dtype=settings.dtype,
         compile=settings.compile,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -53,7 +54,10 @@ def _logging(level: str) -> None:
     for noisy in ("httpx", "urllib3", "alembic", "asyncio", "slack_bolt", "aiohttp.access", "discord.gateway"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # The model libraries narrate every load ("modules kept in float32", "no LoRA keys for the text
-    # encoder"): useful while developing them, noise in a bot's log. Our own lines say what matters.
+    # encoder", "torchvision not installed"): useful while developing them, noise in a bot's log. Our
+    # own lines say what matters. Set before their first import, which already prints.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -99,7 +103,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from generation.worker import clip_filename
 
     started = time.perf_counter()
-    engine: Any = make_engine(settings)
+    engine: Any = make_engine(settings, steps=params.steps)
     bar = _progress_bar(params.steps)
     try:
         engine.load()
@@ -123,7 +127,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(output)
     print(
-        f"seed {result.seed} · model {result.model} · {result.steps} steps · motion "
+        f"seed {result.seed} · model {result.model} · {result.steps} step{'s' if result.steps != 1 else ''} · motion "
         f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(result.frames)} frames "
         f"{result.width}x{result.height} @ {clip.fps} fps · {clip.format} {clip.size / 1024:.0f} KiB"
         + (" · tiny test model (noise)" if result.tiny else "")
