@@ -1,0 +1,471 @@
+"""The ``/animate`` token grammar: prompt words and ``key:value`` tokens -> validated params, and back.
+
+Owns scanning (quotes, curly quotes, trailing punctuation), each key's allowed values, motions,
+the prompt token estimate, :func:`parse_animate` / :func:`format_animate` and :class:`CommandError`,
+which :mod:`bot.commands` (the command layer) re-exports.
+Parsing is cheap on purpose: only the plain-data catalog and params are imported, never torch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from generation.catalog import (
+    ALLOWED_STEPS,
+    BASE_MODELS,
+    DEFAULT_BASE_MODEL,
+    MOTION_NAMES,
+    STEP_CHECKPOINTS,
+    find_base_model,
+    find_motion,
+)
+from generation.params import (
+    ASPECTS,
+    DEFAULT_MOTION_STRENGTH,
+    DEFAULTS,
+    FORMATS,
+    FPS_MAX,
+    FPS_MIN,
+    FRAMES_MAX,
+    FRAMES_MIN,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    MAX_MOTIONS,
+    SEED_MAX,
+    GenerationParams,
+    MotionSpec,
+)
+
+__all__ = [
+    "ANIMATE_KEYS",
+    "KEY_ALIASES",
+    "MAX_PROMPT_CHARS",
+    "MAX_PROMPT_TOKENS",
+    "USABLE_PROMPT_TOKENS",
+    "AnimateRequest",
+    "CommandError",
+    "estimate_tokens",
+    "format_animate",
+    "normalize_model",
+    "parse_animate",
+]
+
+MAX_PROMPT_CHARS = 1000
+MAX_PROMPT_TOKENS = 77  # CLIP's context, BOS and EOS included
+USABLE_PROMPT_TOKENS = MAX_PROMPT_TOKENS - 2
+ANIMATE_KEYS: tuple[str, ...] = (
+    "motion",
+    "steps",
+    "frames",
+    "seed",
+    "neg",
+    "guidance",
+    "model",
+    "fps",
+    "format",
+    "aspect",
+)
+KEY_ALIASES: dict[str, str] = {"negative": "neg"}
+
+_EXAMPLE = "/animate a smiling girl motion:zoom-in"
+_KEY_RE = re.compile(r"([A-Za-z]+):")
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_ASCII_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_REPO_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}", re.ASCII)
+# Phones and chat clients turn straight quotes into curly ones, sometimes only on one side.
+_DOUBLE_QUOTES = '"“”'
+_SINGLE_QUOTES = "'‘’"
+_CLOSERS = {q: _DOUBLE_QUOTES for q in _DOUBLE_QUOTES} | {q: _SINGLE_QUOTES for q in _SINGLE_QUOTES}
+# A sentence may end right after a token ("... motion:zoom-in."); that punctuation is not the value.
+_TRAILING_JUNK = ",;." + _DOUBLE_QUOTES + _SINGLE_QUOTES
+_OPPOSITES = {("zoom-in", "zoom-out"), ("pan-left", "pan-right"), ("tilt-up", "tilt-down"), ("roll-cw", "roll-ccw")}
+
+
+class CommandError(ValueError):
+    """Bad command input; ``str(error)`` is one line naming the problem and what is allowed."""
+
+
+@dataclass(frozen=True)
+class AnimateRequest:
+    """A validated /animate request and warnings worth showing to the person who asked."""
+
+    params: GenerationParams
+    notes: tuple[str, ...] = ()
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A user value for an error message: quoted, escaped onto one line, shortened."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return repr(text)
+
+
+def _got(value: str) -> str:
+    # Numbers read best bare ("got 3"), anything else quoted ("got 'abc'").
+    return value if len(value) <= 20 and _ASCII_NUMBER_RE.fullmatch(value) else _show(value)
+
+
+def _one_of(values: object) -> str:
+    return ", ".join(str(v) for v in values)  # type: ignore[attr-defined]
+
+
+# --- scanning ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Token:
+    key: str  # canonical
+    typed: str  # as written, for messages about aliases
+    value: str
+
+
+def _canonical_key(name: str) -> str | None:
+    name = name.lower()
+    return name if name in ANIMATE_KEYS else KEY_ALIASES.get(name)
+
+
+def _scan(text: str) -> tuple[list[str], list[_Token]]:
+    """Split ``text`` into prompt words and known ``key:value`` tokens (quoted values may hold spaces)."""
+    words: list[str] = []
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        match = _KEY_RE.match(text, i, j)
+        key = _canonical_key(match.group(1)) if match else None
+        if match is None or key is None:
+            words.append(text[i:j])
+            i = j
+            continue
+        start = match.end()
+        if start < n and text[start] in _CLOSERS:
+            closers = _CLOSERS[text[start]]
+            # A closing quote must end the token, so "it's" inside a quoted value is fine.
+            end = next(
+                (k for k in range(start + 1, n) if text[k] in closers and (k + 1 == n or text[k + 1].isspace())),
+                None,
+            )
+            if end is None:
+                raise CommandError(
+                    f"the quote after {match.group(1)}: is never closed; "
+                    f'close it before a space or the end, e.g. {key}:"blurry, text"'
+                )
+            tokens.append(_Token(key, match.group(1), text[start + 1 : end]))
+            i = end + 1
+        else:
+            value = text[start:j]
+            if key != "model":
+                value = value.rstrip(_TRAILING_JUNK)
+            if not value:
+                raise CommandError(f"{match.group(1)}: needs a value right after the colon, e.g. {_key_example(key)}")
+            tokens.append(_Token(key, match.group(1), value))
+            i = j
+    return words, tokens
+
+
+def _key_example(key: str) -> str:
+    return {
+        "motion": "motion:zoom-in",
+        "steps": "steps:4",
+        "frames": "frames:16",
+        "seed": "seed:42",
+        "neg": 'neg:"blurry, text"',
+        "guidance": "guidance:1.5",
+        "model": f"model:{DEFAULT_BASE_MODEL}",
+        "fps": "fps:8",
+        "format": "format:gif",
+        "aspect": "aspect:16:9",
+    }[key]
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+def _int(value: str, what: str, low: int, high: int) -> int:
+    value = value.strip()
+    number: int | None = None
+    if len(value) <= 30 and _INT_RE.fullmatch(value):
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+    if number is None or not low <= number <= high:
+        raise CommandError(f"{what} must be a whole number from {low} to {high} (got {_got(value)})")
+    return number
+
+
+def _float(value: str, what: str, low: float, high: float) -> float:
+    value = value.strip()
+    number = math.nan
+    if len(value) <= 40 and _FLOAT_RE.fullmatch(value):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+    if not low <= number <= high:  # NaN fails this too
+        raise CommandError(f"{what} must be from {low:g} to {high:g} (got {_got(value)})")
+    return number
+
+
+def _steps(value: str) -> int:
+    value = value.strip()
+    if value.isascii() and value.isdigit() and len(value) <= 3 and int(value) in ALLOWED_STEPS:
+        return int(value)
+    raise CommandError(f"steps must be one of {_one_of(ALLOWED_STEPS)} (got {_got(value)})")
+
+
+def _seed(value: str) -> int | None:
+    if value.strip().lower() in ("random", "any"):
+        return None
+    return _int(value, "seed", 0, SEED_MAX)
+
+
+def _motions(value: str) -> tuple[MotionSpec, ...]:
+    value = value.strip()
+    if value.lower() in ("none", "off"):
+        return ()
+    parts = [part.strip() for part in value.split("+")]
+    if len(parts) > MAX_MOTIONS:
+        raise CommandError(
+            f"at most {MAX_MOTIONS} motions at once (got {len(parts)}: {_show(value, 60)}), "
+            f"e.g. motion:zoom-in+pan-left"
+        )
+    specs: list[MotionSpec] = []
+    for part in parts:
+        name, at, strength_text = part.partition("@")
+        lora = find_motion(name)
+        if lora is None:
+            raise CommandError(f"unknown motion {_show(name)}; allowed: {_one_of(MOTION_NAMES)}, none")
+        strength = DEFAULT_MOTION_STRENGTH
+        if at:
+            strength = _float(strength_text, "motion strength", 0.0, 1.0)
+        if any(spec.name == lora.name for spec in specs):
+            raise CommandError(f"motion {lora.name!r} is given twice; combine two different motions")
+        specs.append(MotionSpec(lora.name, strength))
+    return tuple(specs)
+
+
+def normalize_model(value: str) -> str:
+    """A catalog alias for a known model, else the repo id or path as written.
+
+    Raises CommandError when ``value`` is neither a catalog name, a Hugging Face repo id
+    (``owner/name``) nor a path; whether a non-catalog model may be used is the service's call.
+    """
+    value = value.strip()
+    entry = find_base_model(value)
+    if entry is not None:
+        return entry.alias
+    is_path = value.startswith(("/", "./", "../", "~/")) and len(value) > 1 and "\x00" not in value
+    if (_REPO_ID_RE.fullmatch(value) and ".." not in value and "--" not in value) or is_path:
+        return value
+    aliases = _one_of(m.alias for m in BASE_MODELS)
+    raise CommandError(f"unknown model {_show(value)}; allowed: {aliases}, or a Hugging Face repo id owner/name")
+
+
+def _aspect(value: str) -> str:
+    text = value.strip().lower().replace("x", ":").replace("/", ":")
+    text = {"square": "1:1", "landscape": "16:9", "wide": "16:9", "portrait": "9:16", "tall": "9:16"}.get(text, text)
+    if text in ASPECTS:
+        return text
+    raise CommandError(f"aspect must be one of {_one_of(ASPECTS)} (got {_show(value)})")
+
+
+def _format(value: str) -> str:
+    text = value.strip().lower().lstrip(".")
+    if text in FORMATS:
+        return text
+    raise CommandError(f"format must be one of {_one_of(FORMATS)} (got {_show(value)})")
+
+
+def _one_line(text: str) -> str:
+    # Control characters are invisible in chat and poison logs; line breaks become spaces.
+    text = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
+    return " ".join(text.split())
+
+
+_FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    "motion": ("motions", _motions),
+    "steps": ("steps", _steps),
+    "frames": ("frames", lambda v: _int(v, "frames", FRAMES_MIN, FRAMES_MAX)),
+    "seed": ("seed", _seed),
+    "neg": ("negative_prompt", _one_line),
+    "guidance": ("guidance", lambda v: _float(v, "guidance", GUIDANCE_MIN, GUIDANCE_MAX)),
+    "model": ("model", normalize_model),
+    "fps": ("fps", lambda v: _int(v, "fps", FPS_MIN, FPS_MAX)),
+    "format": ("format", _format),
+    "aspect": ("aspect", _aspect),
+}
+
+
+def _option_text(value: object) -> str:
+    """A native option's value as the text a person would have typed."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value).strip()
+    if len(text) >= 2 and text[0] in _CLOSERS and text[-1] in _CLOSERS[text[0]]:
+        text = text[1:-1]
+    return text
+
+
+# --- prompt length ----------------------------------------------------------------------------
+
+_PIECE_RE = re.compile(r"[^\W\d_]+|\d|[^\w\s]+|_+")
+
+
+def estimate_tokens(text: str) -> int:
+    """A deliberately generous guess of CLIP BPE tokens in ``text``, without BOS/EOS.
+
+    Mirrors CLIP's pre-tokenizer (letter runs, single digits, punctuation runs); long and
+    non-ASCII words cost extra because byte-level BPE splits them.
+    """
+    count = 0
+    for piece in _PIECE_RE.findall(text):
+        ascii_chars = sum(c.isascii() for c in piece)
+        if piece[0].isalpha():
+            count += max(1, math.ceil(ascii_chars / 5)) if ascii_chars else 0
+            count += 2 * (len(piece) - ascii_chars)
+        else:  # punctuation and symbols (emoji included) rarely merge
+            count += ascii_chars + 2 * (len(piece) - ascii_chars)
+    return count
+
+
+def _token_note(what: str, text: str, count_tokens: Callable[[str], int] | None) -> str | None:
+    counter = count_tokens or estimate_tokens
+    total = counter(text)
+    if total <= USABLE_PROMPT_TOKENS:
+        return None
+    words = text.split(" ")
+    # Largest prefix of whole words that still fits; tokenizers are monotone enough for bisection.
+    low, high = 0, len(words)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if counter(" ".join(words[:mid])) <= USABLE_PROMPT_TOKENS:
+            low = mid
+        else:
+            high = mid - 1
+    about = "" if count_tokens else "about "
+    cut = f"words after {_show(words[low - 1], 30)} will be cut" if low else "most of it will be cut"
+    return f"the {what} is {about}{total} tokens; the text encoder reads {MAX_PROMPT_TOKENS}, so {cut}"
+
+
+# --- /animate ---------------------------------------------------------------------------------
+
+
+def parse_animate(
+    text: str,
+    options: Mapping[str, object] | None = None,
+    *,
+    base: GenerationParams | None = None,
+    count_tokens: Callable[[str], int] | None = None,
+) -> AnimateRequest:
+    """Parse the text of ``/animate`` (plus native options, e.g. Discord's) into validated params.
+
+    ``base`` starts from a parent job (remix): its seed is cleared unless one is given, tokens
+    override its fields, and prompt words, if any, replace its prompt. ``count_tokens`` counts a
+    text's tokens without BOS/EOS (e.g. ``len(tokenizer.tokenize(t))``); the default estimates.
+    Raises CommandError for an unknown or repeated key value, a bad value, an unclosed quote, or
+    an empty or too long prompt. Words whose ``key:`` is not a known key stay in the prompt.
+    """
+    words, tokens = _scan(text)
+    given: dict[str, str] = {}
+    for token in tokens:
+        if token.key in given:
+            alias = f" ({token.typed}: is the same key)" if token.typed.lower() != token.key else ""
+            raise CommandError(f"{token.key} is given twice{alias}; give each key once")
+        given[token.key] = token.value
+    for name, value in (options or {}).items():
+        if value is None:
+            continue  # Discord hands every declared option over, unset ones as None
+        key = _canonical_key(str(name))
+        if key is None:
+            raise CommandError(f"unknown option {_show(name)}; allowed: {_one_of(ANIMATE_KEYS)}")
+        if key in given:
+            raise CommandError(f"{key} is given both as an option and in the text; give it once")
+        given[key] = _option_text(value)
+
+    changes: dict[str, object] = {}
+    for key, value in given.items():
+        field_name, parse = _FIELD_PARSERS[key]
+        changes[field_name] = parse(value)
+
+    prompt = _one_line(" ".join(words))
+    start = (base or DEFAULTS).with_changes(seed=None)
+    if not prompt and base is not None:
+        prompt = base.prompt
+    if not prompt:
+        raise CommandError(f"the prompt is empty; describe what to animate, e.g. {_EXAMPLE}")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise CommandError(f"the prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    negative = str(changes.get("negative_prompt", start.negative_prompt))
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise CommandError(f"the negative prompt is {len(negative)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    params = start.with_changes(prompt=prompt, **changes)
+    return AnimateRequest(params, _notes(params, count_tokens))
+
+
+def _notes(params: GenerationParams, count_tokens: Callable[[str], int] | None) -> tuple[str, ...]:
+    notes: list[str] = []
+    if params.steps == 1:
+        notes.append(f"steps:1 is {STEP_CHECKPOINTS[1].note}; steps:4 is recommended")
+    if params.negative_prompt and params.guidance <= 1:
+        notes.append("negative prompt ignored: it only acts when guidance > 1")
+    names = {m.name for m in params.motions}
+    for first, second in _OPPOSITES:
+        if {first, second} <= names:
+            notes.append(f"{first} and {second} pull in opposite directions; the camera may barely move")
+    for what, text in (("prompt", params.prompt), ("negative prompt", params.negative_prompt)):
+        note = _token_note(what, text, count_tokens) if text else None
+        if note:
+            notes.append(note)
+    return tuple(notes)
+
+
+def _quote(value: str) -> str:
+    for opener, closer in (('"', '"'), ("'", "'"), ("“", "”"), ("‘", "’")):
+        family = _CLOSERS[opener]
+        if not any(c in family and value[k + 1 : k + 2].isspace() for k, c in enumerate(value)):
+            return f"{opener}{value}{closer}"
+    raise ValueError(f"cannot quote {_show(value)}: every kind of quote is used inside it before a space")
+
+
+def format_animate(params: GenerationParams) -> str:
+    """``/animate`` argument text that parses back to ``params`` (fields at their default are left out).
+
+    Raises ValueError for a value no quote can hold. Prompts are expected to be what
+    parse_animate produced: a prompt word that looks like a known ``key:value`` would be read as one.
+    """
+    parts = [params.prompt]
+    if params.motions:
+        motion = "+".join(
+            m.name if m.strength == DEFAULT_MOTION_STRENGTH else f"{m.name}@{m.strength!r}" for m in params.motions
+        )
+        parts.append(f"motion:{motion}")
+    for key, field_name in (("steps", "steps"), ("frames", "frames"), ("seed", "seed"), ("fps", "fps")):
+        value = getattr(params, field_name)
+        if value != getattr(DEFAULTS, field_name):
+            parts.append(f"{key}:{value}")
+    if params.guidance != DEFAULTS.guidance:
+        parts.append(f"guidance:{params.guidance!r}")
+    if params.negative_prompt:
+        parts.append(f"neg:{_quote(params.negative_prompt)}")
+    if params.model is not None:
+        needs_quotes = any(c.isspace() for c in params.model) or params.model[:1] in _CLOSERS
+        parts.append(f"model:{_quote(params.model) if needs_quotes else params.model}")
+    if params.format != DEFAULTS.format:
+        parts.append(f"format:{params.format}")
+    if params.aspect != DEFAULTS.aspect:
+        parts.append(f"aspect:{params.aspect}")
+    return " ".join(parts)
