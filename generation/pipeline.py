@@ -241,7 +241,10 @@ def _load_components(src: str, display: str, dtype: torch.dtype, cache_dir: str 
 
 
 def load_local_base(path: Path, display: str, dtype: torch.dtype) -> dict[str, Any]:
-    """Components (unet 2D, vae, text_encoder, tokenizer, scheduler) of a local diffusers SD1.5 directory."""
+    """Components (unet 2D, vae, text_encoder, tokenizer, scheduler) of a local diffusers SD1.5 directory.
+
+    Raises ModelLoadError saying what is wrong with the directory or which component failed.
+    """
     index_file = path / "model_index.json"
     if not index_file.is_file():
         raise ModelLoadError(f"{display} is not a diffusers SD1.5 directory: it has no model_index.json")

@@ -239,16 +239,14 @@ def write_tiny_model_files(root: Path) -> TinyFiles:
 
 
 class TinySource:
-    """Where the engine gets weights in tiny mode: built in memory, catalog names only.
+    """Where the engine gets weights in tiny mode (see ``generation.pipeline.WeightSource``).
 
-    A local diffusers directory is loaded for real (it may hold tiny files written above); a
-    Hub repo id is refused, because the tiny pipeline stands in for a machine without the Hub.
+    Catalog models, step checkpoints and motion LoRAs are built in memory, seeded by name. A
+    local diffusers directory is loaded for real (it may hold files written above). A Hub repo
+    id is refused with ModelLoadError: the tiny pipeline stands in for a machine without the Hub.
     """
 
-    label = TINY_LABEL
-
-    def __init__(self, cache_dir: str | None = None) -> None:
-        self._cache_dir = cache_dir
+    def __init__(self) -> None:
         self._motion: dict[int, dict[str, torch.Tensor]] = {}
         self._loras: dict[str, dict[str, torch.Tensor]] = {}
         self._lora_host: UNetMotionModel | None = None
