@@ -1,0 +1,41 @@
+"""The embedded default: `animatebot run` with no chat tokens reads slash commands from stdin."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = (
+    "/animate a smiling girl motion:zoom-in frames:8\n"
+    "/animate a prancing horse motion:pan-left steps:2 frames:8\n"
+    "/animate-history\n"
+)
+
+
+def test_piped_console_run_handles_every_line_waits_and_exits_0(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "ANIMATEBOT_"))}
+    env.update(ANIMATEBOT_PIPELINE="tiny", OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, input=SCRIPT, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "queued #1, next in line" in out and "queued #2, position 2" in out
+    assert re.search(r"#1 generating: step \d/4", out) and "█" in out  # progress, with its bar
+    clips = re.findall(r"^clip: (\S+)", out, re.M)
+    assert len(clips) == 2 and all((tmp_path / c).is_file() for c in clips)
+    history = out[out.index("Recent clips in this channel") :]
+    assert "#2" in history and "#1" in history and "a prancing horse" in history
+    # Defaults live under ./data: the database holds both jobs as succeeded.
+    with sqlite3.connect(tmp_path / "data" / "animatebot.db") as db:
+        rows = db.execute("SELECT id, status, steps_used, motions_used FROM jobs ORDER BY id").fetchall()
+    assert rows == [(1, "succeeded", 4, "zoom-in@0.75"), (2, "succeeded", 2, "pan-left@0.75")]
