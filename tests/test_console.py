@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # real processes importing torch
 
 SCRIPT = (
     "/animate a smiling girl motion:zoom-in frames:8\n"

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 async def test_animatebot_run_answers_an_animate_from_the_gateway(tmp_path: Path) -> None:
     fake = await FakeDiscord().start()
     env = {

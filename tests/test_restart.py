@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # real processes importing torch
 
 PROMPTS = ["a red fox", "a lighthouse", "a sailing boat", "a snowy owl"]
 

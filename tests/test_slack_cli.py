@@ -42,6 +42,7 @@ async def wait_listening(port: int, timeout: float) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 async def test_animatebot_run_in_http_mode_posts_the_gif_into_the_thread(tmp_path: Path) -> None:
     fake = FakeSlack()
     await fake.start()
