@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from diffusers import (
@@ -41,9 +41,8 @@ from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MOTIONS, MotionLora, find_motion
-
-if TYPE_CHECKING:
-    from generation.pipeline import BaseRef, LoraWeights
+from generation.errors import ModelLoadError
+from generation.sources import BaseRef, LoraWeights, load_local_base
 
 TINY_LABEL = "tiny test model (random weights, output is noise)"
 
@@ -255,8 +254,6 @@ class TinySource:
         return dict(TINY_ADAPTER_CONFIG)
 
     def base_components(self, ref: BaseRef, dtype: torch.dtype) -> dict[str, Any]:
-        from generation.pipeline import ModelLoadError, load_local_base
-
         if ref.kind == "local":
             return load_local_base(Path(ref.location), ref.display, dtype)
         if ref.kind == "repo":
