@@ -42,7 +42,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MOTIONS, MotionLora, find_motion
 from generation.errors import ModelLoadError
-from generation.sources import BaseRef, LoraWeights, load_local_base
+from generation.sources import LORA_WEIGHT_NAME, BaseRef, LoraWeights, load_local_base
 
 TINY_LABEL = "tiny test model (random weights, output is noise)"
 
@@ -51,7 +51,6 @@ _DOWN = ("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D")
 _UP = ("CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D")
 _TEXT_DIM = 16
 _LORA_RANK = 4
-LORA_WEIGHT_NAME = "diffusion_pytorch_model.safetensors"
 
 # What MotionAdapter(**TINY_ADAPTER_CONFIG) builds must fit the tiny UNet block for block.
 TINY_ADAPTER_CONFIG: dict[str, Any] = {
