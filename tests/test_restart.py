@@ -33,8 +33,14 @@ def bot_env(tmp_path: Path) -> dict[str, str]:
 
 
 def rows(db: Path) -> list[tuple[int, str, int, str | None, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT id, status, attempts, output_path, prompt FROM jobs ORDER BY id").fetchall()
+    """The jobs table; empty while the starting bot has created the file but not yet its tables."""
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT id, status, attempts, output_path, prompt FROM jobs ORDER BY id").fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return []
+        raise
 
 
 def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
