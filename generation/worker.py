@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from generation.encode import EncodeError, encode_clip
+from generation.errors import GenerationCancelled, GenerationError
 from generation.params import GenerationParams
 from generation.queue import JobQueue
 from storage.models import Job, JobStatus
@@ -233,8 +234,6 @@ class Worker:
         task.add_done_callback(self._side_tasks.discard)
 
     async def _generation_failed(self, job: Job, exc: Exception, *, timed_out: bool) -> None:
-        from generation.pipeline import GenerationCancelled
-
         if isinstance(exc, GenerationCancelled) and timed_out:
             await self._fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
         elif isinstance(exc, GenerationCancelled) and self._shutdown_cancel:
@@ -297,8 +296,6 @@ class Worker:
 
 
 def _is_user_error(exc: Exception) -> bool:
-    from generation.pipeline import GenerationError
-
     return isinstance(exc, GenerationError)
 
 
