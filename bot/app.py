@@ -86,6 +86,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
         admin_user_keys=settings.admin_user_keys(),
         admin_role_keys=settings.admin_role_keys(),
         upload_limit_bytes=settings.upload_limit_bytes,
+        progress_every_s=settings.progress_every_s,
     )
     holder["service"] = service
     return App(settings, db, repo, queue, worker, service)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -29,7 +31,7 @@ from storage.repository import Repository
 
 log = logging.getLogger("animatebot.delivery")
 
-PROGRESS_EVERY_S = 2.0
+PROGRESS_EVERY_S = 2.0  # the default gap between progress edits of one job (platform rate limits)
 ATTACH_WAIT_S = 30.0
 REENCODE_TRIES = 3
 
@@ -62,9 +64,18 @@ def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
 
 
 class Delivery:
-    def __init__(self, repo: Repository, adapters: dict[str, ChatAdapter]) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        adapters: dict[str, ChatAdapter],
+        *,
+        progress_every_s: float = PROGRESS_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.repo = repo
         self.adapters = adapters
+        self.progress_every_s = progress_every_s
+        self.clock = clock
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ready: dict[int, asyncio.Event] = {}
         self._last_edit: dict[int, float] = {}
@@ -107,8 +118,8 @@ class Delivery:
             self._last_edit.pop(event.job_id, None)
 
     async def _deliver(self, event: JobEvent) -> None:
-        now = time.monotonic()
-        if event.kind == "progress" and now - self._last_edit.get(event.job_id, 0.0) < PROGRESS_EVERY_S:
+        now = self.clock()
+        if event.kind == "progress" and now - self._last_edit.get(event.job_id, -math.inf) < self.progress_every_s:
             return  # throttled before touching the database: progress comes every step
         job = self.repo.job(event.job_id)
         if job is None:
@@ -130,7 +141,7 @@ class Delivery:
         ref = parent_ref(job)
         if ref is None or job.status != JobStatus.RUNNING.value:
             return
-        self._last_edit[job.id] = time.monotonic()
+        self._last_edit[job.id] = self.clock()
         try:
             await adapter.edit(ref, render.running(job, event.step, event.total or job.steps))
         except Exception as exc:  # progress is best effort; the outcome is not

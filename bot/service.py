@@ -38,10 +38,11 @@ class Service:
     admin_user_keys: Collection[str] = frozenset()
     admin_role_keys: Collection[str] = frozenset()
     upload_limit_bytes: int = 10 * 1024 * 1024
+    progress_every_s: float = 2.0
     adapters: dict[str, ChatAdapter] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.delivery = Delivery(self.repo, self.adapters)
+        self.delivery = Delivery(self.repo, self.adapters, progress_every_s=self.progress_every_s)
 
     # --- wiring ----------------------------------------------------------------------------------------
     def add_adapter(self, adapter: ChatAdapter) -> None:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     max_per_hour: int = Field(20, ge=1, alias="ANIMATEBOT_MAX_PER_HOUR")
     queue_cap: int = Field(100, ge=1, alias="ANIMATEBOT_QUEUE_CAP")
     upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, alias="ANIMATEBOT_UPLOAD_LIMIT_BYTES")
+    # Chat platforms rate-limit message edits; 0 edits on every denoising step (tests, the console).
+    progress_every_s: float = Field(2.0, ge=0, alias="ANIMATEBOT_PROGRESS_EVERY_S")
 
     # --- who is an admin ----------------------------------------------------------------------
     admin_ids: CommaList = Field((), alias="ANIMATEBOT_ADMIN_IDS")

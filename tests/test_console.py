@@ -22,7 +22,8 @@ SCRIPT = (
 
 def test_piped_console_run_handles_every_line_waits_and_exits_0(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "SLACK_", "ANIMATEBOT_"))}
-    env.update(ANIMATEBOT_PIPELINE="tiny", OMP_NUM_THREADS="1")
+    # Progress edits on every step, so a bar is printed however fast the machine makes the tiny clip.
+    env.update(ANIMATEBOT_PIPELINE="tiny", OMP_NUM_THREADS="1", ANIMATEBOT_PROGRESS_EVERY_S="0")
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, input=SCRIPT, capture_output=True,
         text=True, timeout=300,

@@ -67,6 +67,7 @@ def environment(fake: FakeDiscord, tmp_path: Path) -> dict[str, str]:
         "DISCORD_TOKEN": TOKEN,
         "DISCORD_API_BASE_URL": fake.api_base,
         "DISCORD_GATEWAY_URL": fake.gateway_url,
+        "ANIMATEBOT_PROGRESS_EVERY_S": "0",  # every step edits: the test sees a bar however fast the machine
     }
 
 
