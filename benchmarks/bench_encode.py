@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from generation.encode import encode_clip
+from generation.media.encode import encode_clip
 
 TIME_TARGET_S = 0.2
 PSNR_SLACK_DB = 0.5

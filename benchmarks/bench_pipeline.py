@@ -31,9 +31,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
 from generation.catalog import ALLOWED_STEPS, step_checkpoint
+from generation.engine import Engine
+from generation.engine.tiny import tiny_tokenizer
+from generation.errors import BadOutputError
 from generation.params import GenerationParams
-from generation.pipeline import BadOutputError, Engine
-from generation.tiny import tiny_tokenizer
 
 PROMPT = "a lighthouse on a cliff at dusk, waves crashing"
 

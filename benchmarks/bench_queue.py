@@ -24,8 +24,8 @@ from PIL import Image
 from bot.app import build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place
 from bot.settings import Settings
+from generation.engine.result import GenerationResult, Timings
 from generation.params import GenerationParams
-from generation.pipeline import GenerationResult, Timings
 
 NO_TIME = Timings(0.0, 0.0, 0.0)
 

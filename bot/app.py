@@ -10,11 +10,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bot.service import Service
+from bot.service import Access, Admin, Delivery, Service
+from bot.service.admin import ModelSetting
 from bot.settings import Settings
-from generation.queue import JobQueue
-from generation.ratelimit import Limits
-from generation.worker import Engine, Worker
+from generation.jobs import Engine, JobQueue, Limits, Worker
 from storage.db import Database
 from storage.repository import Repository
 
@@ -23,7 +22,7 @@ log = logging.getLogger("animatebot.app")
 
 def make_engine(settings: Settings, steps: int = 4) -> Engine:
     """The generation engine the settings ask for (imports torch and diffusers), warm for ``steps``."""
-    from generation.pipeline import create_engine
+    from generation.engine import create_engine
 
     engine: Any = create_engine(
         settings.pipeline,
@@ -65,28 +64,25 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
         default_limits=Limits(settings.max_active_per_user, settings.max_per_hour, settings.queue_cap),
         max_attempts=settings.max_attempts,
     )
-    holder: dict[str, Service] = {}
-
-    async def on_event(event: Any) -> None:
-        await holder["service"].on_event(event)
-
+    model = ModelSetting(repo, settings.base_model)
+    delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s)
     worker = Worker(
         queue,
         engine if engine is not None else make_engine(settings),
         media_dir=settings.media_dir,
-        on_event=on_event,
+        on_event=delivery.on_event,
         job_timeout_s=settings.job_timeout_s,
-        active_model=lambda: repo.get_setting("base_model") or settings.base_model,
+        active_model=model.get,
     )
+    access = Access(repo, queue, settings.admin_user_keys(), settings.admin_role_keys())
+    admin = Admin(repo, queue, access, model, worker.validate_model, tiny=worker.engine.is_tiny)
     service = Service(
         repo=repo,
         queue=queue,
         worker=worker,
-        default_model=settings.base_model,
-        admin_user_keys=settings.admin_user_keys(),
-        admin_role_keys=settings.admin_role_keys(),
+        access=access,
+        admin=admin,
+        delivery=delivery,
         upload_limit_bytes=settings.upload_limit_bytes,
-        progress_every_s=settings.progress_every_s,
     )
-    holder["service"] = service
     return App(settings, db, repo, queue, worker, service)

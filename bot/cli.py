@@ -98,9 +98,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     settings = _settings()
     _logging("WARNING" if not args.verbose else "INFO")
     from bot.app import make_engine
-    from generation.encode import EncodeError, encode_clip
-    from generation.pipeline import GenerationError
-    from generation.worker import clip_filename
+    from generation.errors import GenerationError
+    from generation.jobs.worker import clip_filename
+    from generation.media.encode import EncodeError, encode_clip
 
     started = time.perf_counter()
     engine: Any = make_engine(settings, steps=params.steps)
@@ -175,11 +175,11 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     try:
         await app.start()
         if settings.discord_enabled:
-            from bot.discord import DiscordAdapter
+            from bot.platforms.discord.adapter import DiscordAdapter
 
             adapters.append(DiscordAdapter(app.service, settings))
         if settings.slack_enabled:
-            from bot.slack import SlackAdapter
+            from bot.platforms.slack.adapter import SlackAdapter
 
             adapters.append(SlackAdapter(app.service, settings, host=settings.slack_host))
         for adapter in adapters:
@@ -189,7 +189,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
             log.info("animatebot is running on %s; Ctrl-C to stop", ", ".join(a.platform for a in adapters))
             await stop.wait()
         else:
-            from bot.console import ConsoleAdapter, run_console
+            from bot.platforms.console import ConsoleAdapter, run_console
 
             console = ConsoleAdapter(interactive=sys.stdin.isatty())
             app.service.add_adapter(console)
@@ -207,7 +207,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
 
 # --- history, db, models ---------------------------------------------------------------------------------------
 def cmd_history(args: argparse.Namespace) -> int:
-    from bot.render import job_line
+    from bot.service.replies import job_line
     from storage.db import Database
     from storage.repository import Repository
 
@@ -271,7 +271,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         for motion in MOTIONS:
             print(f"  {motion.name:<10} {motion.repo_id:<52} {motion.description}")
         return EXIT_OK
-    from generation.download import DownloadError, pull
+    from generation.engine.download import DownloadError, pull
 
     settings = _settings()
     try:

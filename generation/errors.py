@@ -1,6 +1,6 @@
 """What the generation engine raises: one family of errors, each one line a person can read.
 
-Weight sources (``generation.sources``) and the engine (``generation.pipeline``) both raise
+Weight sources (``generation.engine.sources``) and the engine (``generation.engine.engine``) both raise
 these, so they live apart from either and neither imports the other for them. The engine
 module re-exports them; callers import them from there.
 """

@@ -51,6 +51,16 @@ class JobStatus(enum.StrEnum):
 TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class DeliveryState(enum.StrEnum):
+    """How a finished job reached chat: not yet, as a clip (re-encoded to fit), as a text message, or not at all."""
+
+    PENDING = "pending"
+    CLIP = "clip"
+    CLIP_REENCODED = "clip-reencoded"
+    MESSAGE = "message"
+    FAILED = "failed"
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -99,9 +109,7 @@ class Job(Base):
     output_path: Mapped[str | None] = mapped_column(Text)
     output_format: Mapped[str | None] = mapped_column(String(8))
     output_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    delivery: Mapped[str] = mapped_column(
-        String(32), default="pending"
-    )  # pending | clip | clip-reencoded | message | failed
+    delivery: Mapped[str] = mapped_column(String(32), default=DeliveryState.PENDING.value)
     deleted: Mapped[bool] = mapped_column(default=False)
     tiny: Mapped[bool] = mapped_column(default=False)
 

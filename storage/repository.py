@@ -15,7 +15,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
-from storage.models import AuditEntry, Ban, Job, JobStatus, Setting, Vote, utcnow
+from storage.models import AuditEntry, Ban, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 
@@ -180,7 +180,11 @@ class Repository:
         """Finished jobs whose outcome never reached the chat (the process stopped in between)."""
         terminal = [s.value for s in JobStatus if s.terminal]
         with self.db.session() as s:
-            stmt = select(Job).where(Job.status.in_(terminal), Job.delivery == "pending").order_by(Job.id)
+            stmt = (
+                select(Job)
+                .where(Job.status.in_(terminal), Job.delivery == DeliveryState.PENDING.value)
+                .order_by(Job.id)
+            )
             return list(s.scalars(stmt))
 
     def stats(self, recent: int = 20) -> Stats:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.app import App, build_app
 from bot.chat import Actor, Invocation, Place
-from bot.console import ConsoleAdapter, ConsoleResponder, handle_line
+from bot.platforms.console import ConsoleAdapter, ConsoleResponder, handle_line
 from bot.settings import Settings
 
 

@@ -459,7 +459,7 @@ def test_help_covers_every_command_key_motion_checkpoint_and_model() -> None:
 
 def test_parsing_does_not_import_the_model_libraries() -> None:
     code = (
-        "import sys, bot.commands; heavy = {'torch', 'diffusers', 'transformers'};"
+        "import sys, bot.commands.command; heavy = {'torch', 'diffusers', 'transformers'};"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

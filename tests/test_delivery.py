@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from bot.chat import Message, MessageRef
-from bot.delivery import Delivery, read_clip
-from generation.encode import encode_clip
+from bot.service.delivery import Delivery
+from generation.jobs.queue import JobQueue, Submission
+from generation.jobs.worker import JobEvent
+from generation.media import read_clip
+from generation.media.encode import encode_clip
 from generation.params import GenerationParams
-from generation.queue import JobQueue, Submission
-from generation.worker import JobEvent
 from storage.db import Database
 from storage.repository import Repository
 

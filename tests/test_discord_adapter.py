@@ -15,10 +15,10 @@ import pytest
 
 from bot.app import App, build_app
 from bot.chat import Button, Clip, Field, Message, MessageRef, NotInChannel, Place, UploadTooLarge
-from bot.discord import DiscordAdapter
-from bot.discord_commands import motion_option
-from bot.discord_interactions import InteractionResponder, deadline
-from bot.discord_render import EMBED_TOTAL_MAX, TONE_COLOURS, progress_bar, render, thread_name
+from bot.platforms.discord.adapter import DiscordAdapter
+from bot.platforms.discord.commands import motion_option
+from bot.platforms.discord.interactions import InteractionResponder, deadline
+from bot.platforms.discord.render import EMBED_TOTAL_MAX, TONE_COLOURS, progress_bar, render, thread_name
 from bot.settings import Settings
 from generation.params import MotionSpec
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord, Payloads, Person

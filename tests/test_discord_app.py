@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.app import App, build_app
-from bot.discord import DiscordAdapter
+from bot.platforms.discord.adapter import DiscordAdapter
 from bot.settings import Settings, load_settings
 from tests.fakes.discord_server import (
     CHANNEL_ID,

@@ -1,4 +1,4 @@
-"""generation.encode: real GIF / MP4 / WebP files, decoded back and looked at."""
+"""generation.media.encode: real GIF / MP4 / WebP files, decoded back and looked at."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generation.encode import DEFAULT_MAX_BYTES, EncodeError, encode_clip
+from generation.media.encode import DEFAULT_MAX_BYTES, EncodeError, encode_clip
 
 
 def pan(count: int = 16, size: int = 128, seed: int = 1) -> list[Image.Image]:

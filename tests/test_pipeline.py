@@ -8,17 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from generation.engine import Engine, create_engine
+from generation.engine.tiny import TINY_LABEL, tiny_motion_adapter
+from generation.errors import BadOutputError, GenerationCancelled, GenerationError, ModelLoadError, OutOfMemoryError
 from generation.params import GenerationParams, MotionSpec
-from generation.pipeline import (
-    BadOutputError,
-    Engine,
-    GenerationCancelled,
-    GenerationError,
-    ModelLoadError,
-    OutOfMemoryError,
-    create_engine,
-)
-from generation.tiny import TINY_LABEL, tiny_motion_adapter
 
 # Small clips keep the module fast; sizes stay the real ones (512x512 -> 64x64 latents).
 BASE = GenerationParams(prompt="a red fox in the snow", steps=1, frames=8, seed=11)
@@ -252,15 +245,15 @@ def test_bad_params_are_refused_with_a_clear_message(engine, changes, message):
     assert "\n" not in str(caught.value)
 
 
-def test_tiny_load_is_logged_and_create_engine_reads_the_env(monkeypatch, caplog):
-    monkeypatch.setenv("ANIMATEBOT_PIPELINE", "tiny")
-    eng = create_engine(steps=2)
+def test_tiny_load_is_logged_and_create_engine_takes_the_pipeline_it_is_given(monkeypatch, caplog):
+    monkeypatch.setenv("ANIMATEBOT_PIPELINE", "real")  # ignored: only bot/settings.py reads the environment
+    eng = create_engine("tiny", steps=2)
     assert eng.is_tiny and eng.steps == 2
     with caplog.at_level(logging.INFO, logger="animatebot.pipeline"):
         eng.load()
     assert any("tiny test model" in r.getMessage() for r in caplog.records if r.name == "animatebot.pipeline")
     eng.close()
-    monkeypatch.delenv("ANIMATEBOT_PIPELINE")
-    assert not create_engine().is_tiny  # real is the default; nothing loads until asked
+    monkeypatch.setenv("ANIMATEBOT_PIPELINE", "tiny")
+    assert not create_engine("real").is_tiny  # nothing loads until asked
     with pytest.raises(ValueError, match="pipeline must be 'real' or 'tiny', got 'fake'"):
         create_engine("fake")

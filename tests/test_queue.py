@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from generation.jobs.queue import CancelOutcome, JobQueue, Refused, Submission
+from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
-from generation.queue import JobQueue, Refused, Submission
-from generation.ratelimit import Limits
 from storage.db import Database
 from storage.models import JobStatus
 from storage.repository import DuplicateRequest, Repository
@@ -121,12 +121,12 @@ def test_cancel_queued_and_running(repo: Repository) -> None:
     b = queue.accept(sub("b")).job
     running = queue.next_job()
     assert running is not None and running.id == a.id
-    assert queue.cancel(b.id) == "cancelled"
+    assert queue.cancel(b.id) is CancelOutcome.CANCELLED
     assert repo.job(b.id).status == "cancelled"  # type: ignore[union-attr]
-    assert queue.cancel(a.id) == "stopping"
+    assert queue.cancel(a.id) is CancelOutcome.STOPPING
     assert queue.cancel_requested(a.id)
     assert queue.finish(a.id, JobStatus.CANCELLED)
-    assert queue.cancel(a.id) == "finished"
+    assert queue.cancel(a.id) is CancelOutcome.FINISHED
 
 
 def test_pause_holds_dispatch(repo: Repository) -> None:

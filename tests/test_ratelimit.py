@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation.ratelimit import Limits, check, gcra_retry_after
+from generation.jobs.ratelimit import Limits, check, gcra_retry_after
 
 LIMITS = Limits(max_active_per_user=2, max_per_hour=20, queue_cap=100)
 

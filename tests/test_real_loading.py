@@ -17,9 +17,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from generation.engine import Engine
+from generation.engine.tiny import write_tiny_base_model, write_tiny_model_files
+from generation.errors import ModelLoadError
 from generation.params import GenerationParams, MotionSpec
-from generation.pipeline import Engine, ModelLoadError
-from generation.tiny import write_tiny_base_model, write_tiny_model_files
 
 PARAMS = GenerationParams(prompt="a lighthouse at dusk", steps=1, frames=8, seed=5)
 ZOOM = PARAMS.with_changes(motions=(MotionSpec("zoom-in", 0.8),))

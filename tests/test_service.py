@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from bot.settings import Settings
+from generation.engine import create_engine
 from generation.params import GenerationParams
-from generation.pipeline import create_engine
 from storage.models import AuditEntry
 from tests.harness import Bot, make_settings, start_bot
 

@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 
 from bot.app import App, build_app
+from bot.platforms.slack.adapter import EVENTS_PATH, SlackAdapter
 from bot.settings import Settings, load_settings
-from bot.slack import EVENTS_PATH, SlackAdapter
 from tests.fakes.slack_server import (
     FakeSlack,
     block_action,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.slack import SlackAdapter
+from bot.platforms.slack.adapter import SlackAdapter
 from generation.params import GenerationParams
 from tests.fakes.slack_server import FakeSlack, block_action, interactive_body, slash_command, view_submission
 from tests.test_slack_app import Bot, fake, settings_for, start_bot, stop_bot

@@ -20,10 +20,10 @@ from bot.chat import (
     UploadTooLarge,
     progress_bar,
 )
+from bot.platforms.slack.adapter import SlackAdapter
+from bot.platforms.slack.inbound import COMMANDS
+from bot.platforms.slack.render import blocks, fallback_text, mrkdwn
 from bot.settings import Settings
-from bot.slack import SlackAdapter
-from bot.slack_inbound import COMMANDS
-from bot.slack_render import blocks, fallback_text, mrkdwn
 from tests.fakes.slack_server import FakeSlack
 
 CHANNEL = Place("slack", "C0000001", "T0000001")

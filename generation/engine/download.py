@@ -1,6 +1,6 @@
 """Filling the Hugging Face cache ahead of time, for hosts that run without internet.
 
-``animatebot models pull`` downloads exactly what ``generation.pipeline`` reads: base model
+``animatebot models pull`` downloads exactly what ``generation.engine.engine`` reads: base model
 snapshots (configs, tokenizer, safetensors weights), the Lightning step checkpoints and the
 motion LoRAs. Afterwards ``HF_HUB_OFFLINE=1`` works.
 """

@@ -21,9 +21,9 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from bot.chat import Actor, Clip, Invocation, Message, MessageRef, NotInChannel, Place, UploadTooLarge
-from bot.discord_commands import build_tree
-from bot.discord_interactions import InteractionResponder, deadline
-from bot.discord_render import ClipButton, RemixModal, render, thread_name
+from bot.platforms.discord.commands import build_tree
+from bot.platforms.discord.interactions import InteractionResponder, deadline
+from bot.platforms.discord.render import ClipButton, RemixModal, render, thread_name
 from bot.settings import Settings
 
 log = logging.getLogger("animatebot.discord")

@@ -15,11 +15,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from generation import ratelimit
+from generation.jobs import ratelimit
+from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
-from generation.ratelimit import Limits
 from storage.models import Job, JobStatus, utcnow
 from storage.repository import ACTIVE, DuplicateRequest, Repository, hours_ago
 
@@ -65,6 +66,14 @@ class Submission:
     lineage: str | None = None
     request_key: str | None = None
     tiny: bool = False
+
+
+class CancelOutcome(StrEnum):
+    """What a cancel did: the queued job is cancelled, the running one is stopping, or it had already ended."""
+
+    CANCELLED = "cancelled"
+    STOPPING = "stopping"
+    FINISHED = "finished"
 
 
 @dataclass(frozen=True)
@@ -279,16 +288,16 @@ class JobQueue:
             )
 
     # --- cancel and finish ------------------------------------------------------------------------------------
-    def cancel(self, job_id: int) -> str:
-        """'cancelled' (was queued), 'stopping' (running: stops at its next step) or 'finished' (too late)."""
+    def cancel(self, job_id: int) -> CancelOutcome:
+        """CANCELLED (it was queued), STOPPING (running: stops at its next step) or FINISHED (too late)."""
         if self.repo.transition(
             job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
         ):
-            return "cancelled"
+            return CancelOutcome.CANCELLED
         if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
             self._cancel.add(job_id)
-            return "stopping"
-        return "finished"
+            return CancelOutcome.STOPPING
+        return CancelOutcome.FINISHED
 
     def cancel_requested(self, job_id: int) -> bool:
         return job_id in self._cancel

@@ -41,8 +41,8 @@ from safetensors.torch import save_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MOTIONS, MotionLora, find_motion
+from generation.engine.sources import LORA_WEIGHT_NAME, BaseRef, LoraWeights, load_local_base
 from generation.errors import ModelLoadError
-from generation.sources import LORA_WEIGHT_NAME, BaseRef, LoraWeights, load_local_base
 
 TINY_LABEL = "tiny test model (random weights, output is noise)"
 
@@ -237,7 +237,7 @@ def write_tiny_model_files(root: Path) -> TinyFiles:
 
 
 class TinySource:
-    """Where the engine gets weights in tiny mode (see ``generation.pipeline.WeightSource``).
+    """Where the engine gets weights in tiny mode (see ``generation.engine.engine.WeightSource``).
 
     Catalog models, step checkpoints and motion LoRAs are built in memory, seeded by name. A
     local diffusers directory is loaded for real (it may hold files written above). A Hub repo

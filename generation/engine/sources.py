@@ -1,7 +1,7 @@
 """Where an Engine's weights come from and how they are read.
 
 A "source" hands the engine its weights: ``HubSource`` (Hugging Face repos through the HF
-cache, honouring ``HF_HUB_OFFLINE``, or local directories) or ``generation.tiny.TinySource``
+cache, honouring ``HF_HUB_OFFLINE``, or local directories) or ``generation.engine.tiny.TinySource``
 (tiny random weights built in code, for tests and machines without weights). This module also
 resolves model names (``resolve_base``) and reads local diffusers SD1.5 directories
 (``load_local_base``); every failure is a ModelLoadError saying what is missing or wrong.

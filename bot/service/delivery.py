@@ -17,16 +17,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
-from PIL import Image, ImageSequence
-
-from bot import render
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
-from generation.encode import EncodeError, encode_clip
-from generation.params import FPS_MAX, FPS_MIN
-from generation.worker import JobEvent
-from storage.models import Job, JobStatus
+from bot.service import replies as render
+from generation.jobs.events import JobEvent
+from generation.media import EncodeError, encode_clip, read_clip
+from storage.models import DeliveryState, Job, JobStatus
 from storage.repository import Repository
 
 log = logging.getLogger("animatebot.delivery")
@@ -42,25 +37,6 @@ def place_of(job: Job, *, thread: bool) -> Place:
 
 def parent_ref(job: Job) -> MessageRef | None:
     return MessageRef(place_of(job, thread=False), job.message_id) if job.message_id else None
-
-
-def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
-    """The frames of an encoded clip and the frame rate it plays at, for re-encoding it smaller.
-
-    The rate comes from the file, not the request: the first encode may already have lowered it.
-    """
-    frames: list[np.ndarray] = []
-    if path.suffix == ".mp4":
-        frames = list(iio.imread(path, index=None, plugin="pyav"))
-        fps = float(iio.immeta(path, plugin="pyav").get("fps") or 8)
-    else:
-        durations: list[int] = []
-        with Image.open(path) as image:
-            for frame in ImageSequence.Iterator(image):
-                frames.append(np.asarray(frame.convert("RGB")))
-                durations.append(frame.info.get("duration") or 125)
-        fps = 1000 * len(durations) / max(1, sum(durations))
-    return [frame[..., :3] for frame in frames], min(FPS_MAX, max(FPS_MIN, round(fps)))
 
 
 class Delivery:
@@ -93,6 +69,10 @@ class Delivery:
         event = self._ready.pop(job_id, None)
         if event is not None:
             event.set()
+
+    async def on_event(self, event: JobEvent) -> None:
+        """The worker back end's event sink: chat work is started, not waited for."""
+        self.submit(event)
 
     def submit(self, event: JobEvent) -> None:
         task = asyncio.get_running_loop().create_task(self._handle(event))
@@ -151,7 +131,7 @@ class Delivery:
         link = adapter.link(clip_ref) if clip_ref else None
         message = render.finished_parent(job, link)
         ref = parent_ref(job)
-        delivered = job.delivery if job.delivery != "pending" else "message"
+        delivered = job.delivery if job.delivery != DeliveryState.PENDING else DeliveryState.MESSAGE
         try:
             if ref is not None:
                 await adapter.edit(ref, message)
@@ -160,13 +140,13 @@ class Delivery:
         except Exception:
             log.exception("could not report the end of #%s", job.id)
             if clip_ref is None:
-                delivered = "failed"
+                delivered = DeliveryState.FAILED
         self.repo.update_job(job.id, delivery=delivered)
 
     async def post_clip(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
         """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text."""
         path = Path(job.output_path or "")
-        how = "clip"
+        how = DeliveryState.CLIP
         for attempt in range(REENCODE_TRIES + 2):
             message = render.clip(job, self.repo.tally(job.id), remix=adapter.supports_remix)
             clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0)
@@ -182,7 +162,7 @@ class Delivery:
                 smaller = await self._shrink(job, path, exc.limit or adapter.max_upload_bytes)
                 if smaller is None:
                     break
-                job, path, how = smaller, Path(smaller.output_path or ""), "clip-reencoded"
+                job, path, how = smaller, Path(smaller.output_path or ""), DeliveryState.CLIP_REENCODED
                 continue
             except NotInChannel:
                 break
@@ -222,9 +202,9 @@ class Delivery:
             )
         except Exception:
             log.exception("could not even post a message for #%s", job.id)
-            self.repo.update_job(job.id, delivery="failed")
+            self.repo.update_job(job.id, delivery=DeliveryState.FAILED)
             return None
-        self.repo.update_job(job.id, delivery="message")
+        self.repo.update_job(job.id, delivery=DeliveryState.MESSAGE)
         return ref
 
     async def refresh_clip(self, job_id: int) -> None:

@@ -26,11 +26,11 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
 from bot.commands import COMMAND_NAMES
+from bot.platforms.slack.render import blocks, fallback_text, unescape
 from bot.settings import Settings
-from bot.slack_render import blocks, fallback_text, unescape
 
 if TYPE_CHECKING:
-    from bot.slack import SlackAdapter
+    from bot.platforms.slack.adapter import SlackAdapter
 
 log = logging.getLogger("animatebot.slack")
 

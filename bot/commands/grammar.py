@@ -2,7 +2,7 @@
 
 Owns scanning (quotes, curly quotes, trailing punctuation), each key's allowed values, motions,
 the prompt token estimate, :func:`parse_animate` / :func:`format_animate` and :class:`CommandError`,
-which :mod:`bot.commands` (the command layer) re-exports.
+which the command layer (:mod:`bot.commands.command`) builds on.
 Parsing is cheap on purpose: only the plain-data catalog and params are imported, never torch.
 """
 
@@ -39,20 +39,6 @@ from generation.params import (
     GenerationParams,
     MotionSpec,
 )
-
-__all__ = [
-    "ANIMATE_KEYS",
-    "KEY_ALIASES",
-    "MAX_PROMPT_CHARS",
-    "MAX_PROMPT_TOKENS",
-    "USABLE_PROMPT_TOKENS",
-    "AnimateRequest",
-    "CommandError",
-    "estimate_tokens",
-    "format_animate",
-    "normalize_model",
-    "parse_animate",
-]
 
 MAX_PROMPT_CHARS = 1000
 MAX_PROMPT_TOKENS = 77  # CLIP's context, BOS and EOS included

@@ -4,12 +4,11 @@ An ``Engine`` loads a Stable Diffusion 1.5 base model plus the Lightning motion 
 the requested step count, switches base models on request (the previous one keeps working if
 the new one fails), switches step checkpoints between jobs, applies up to two motion LoRAs
 with their strengths, and turns a ``GenerationParams`` into RGB frames with progress and
-cancellation between denoising steps. This module owns the engine, its input checks, pipeline
-assembly, LoRA application, generation and out-of-memory handling.
+cancellation between denoising steps. This module owns the engine: pipeline assembly, LoRA
+application, generation and out-of-memory handling.
 
-Where weights come from and how they are read (``HubSource``, ``resolve_base``, the
-``WeightSource`` protocol) lives in ``generation.sources``; the errors live in
-``generation.errors``. Both are re-exported here, so callers import everything from this module.
+Input checks live in ``checks``, motion-weight surgery in ``motion``, the result types in
+``result``, where weights come from in ``sources``; ``generation.engine`` names the public surface.
 """
 
 from __future__ import annotations
@@ -17,207 +16,44 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import math
-import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
-from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler, MotionAdapter
+from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler
 from PIL import Image
 
-from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MOTION_NAMES, MotionLora, find_motion
+from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
+from generation.engine.checks import check_inputs
+from generation.engine.motion import build_adapter, check_fits, load_motion_weights, motion_state
+from generation.engine.result import GenerationResult, Timings
+from generation.engine.sources import (
+    BaseRef,
+    HubSource,
+    WeightSource,
+    resolve_base,
+)
 from generation.errors import (
     BadOutputError,
     GenerationCancelled,
-    GenerationError,
     ModelLoadError,
     OutOfMemoryError,
     first_line,
 )
 from generation.params import (
-    ASPECTS,
-    FPS_MAX,
-    FPS_MIN,
-    FRAMES_MAX,
-    FRAMES_MIN,
-    GUIDANCE_MAX,
-    GUIDANCE_MIN,
-    MAX_MOTIONS,
     SEED_MAX,
     GenerationParams,
     MotionSpec,
 )
-from generation.sources import (
-    LORA_WEIGHT_NAME,
-    BaseRef,
-    HubSource,
-    LoraWeights,
-    WeightSource,
-    load_local_base,
-    resolve_base,
-)
-
-__all__ = [
-    "LORA_WEIGHT_NAME",
-    "BadOutputError",
-    "BaseRef",
-    "Engine",
-    "GenerationCancelled",
-    "GenerationError",
-    "GenerationResult",
-    "HubSource",
-    "LoraWeights",
-    "ModelLoadError",
-    "OutOfMemoryError",
-    "Timings",
-    "WeightSource",
-    "check_inputs",
-    "create_engine",
-    "load_local_base",
-    "resolve_base",
-]
 
 logger = logging.getLogger("animatebot.pipeline")
 
-_SD15_TEXT_DIM = 768
 _DECODE_CHUNK = 8
 _BLACK_LEVEL = 4  # brightest pixel (0-255) of a clip we still call all-black
 _TINY_NOTE = "made by the tiny test model (random weights): the frames are noise"
 _NEGATIVE_NOTE = "negative prompt ignored: it only acts when guidance > 1"
-
-
-@dataclass(frozen=True)
-class Timings:
-    """Seconds spent loading (this call only), denoising and decoding."""
-
-    load_s: float
-    denoise_s: float
-    decode_s: float
-
-    @property
-    def total(self) -> float:
-        return self.load_s + self.denoise_s + self.decode_s
-
-
-@dataclass(frozen=True)
-class GenerationResult:
-    """One finished clip and everything needed to reproduce it."""
-
-    frames: list[Image.Image]
-    seed: int
-    model: str
-    steps: int
-    motions: tuple[MotionSpec, ...]
-    width: int
-    height: int
-    fps: int
-    timings: Timings
-    tiny: bool
-    notes: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------------------- checks and weights plumbing
-
-
-def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ...]:
-    """The motions of ``params`` resolved to catalog entries; GenerationError names any bad value."""
-    if not params.prompt.strip():
-        raise GenerationError("the prompt is empty; describe what to animate")
-    if params.steps not in ALLOWED_STEPS:
-        raise GenerationError(f"steps must be one of 1, 2, 4, 8, got {params.steps}")
-    if not FRAMES_MIN <= params.frames <= FRAMES_MAX:
-        raise GenerationError(f"frames must be between {FRAMES_MIN} and {FRAMES_MAX}, got {params.frames}")
-    if params.aspect not in ASPECTS:
-        raise GenerationError(f"aspect must be one of {', '.join(ASPECTS)}, got {params.aspect!r}")
-    if not FPS_MIN <= params.fps <= FPS_MAX:
-        raise GenerationError(f"fps must be between {FPS_MIN} and {FPS_MAX}, got {params.fps}")
-    if not (math.isfinite(params.guidance) and GUIDANCE_MIN <= params.guidance <= GUIDANCE_MAX):
-        raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
-    if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
-        raise GenerationError(f"seed must be between 0 and {SEED_MAX}, got {params.seed}")
-    if len(params.motions) > MAX_MOTIONS:
-        raise GenerationError(f"at most {MAX_MOTIONS} motions at once, got {len(params.motions)}")
-    resolved: list[tuple[MotionLora, float]] = []
-    for spec in params.motions:
-        motion = find_motion(spec.name)
-        if motion is None:
-            raise GenerationError(f"unknown motion {spec.name!r}; known: {', '.join(MOTION_NAMES)}")
-        if not (math.isfinite(spec.strength) and 0.0 <= spec.strength <= 1.0):
-            raise GenerationError(f"motion strength must be between 0 and 1, got {spec.name}@{spec.strength}")
-        if any(m is motion for m, _ in resolved):
-            raise GenerationError(f"motion {motion.name} given twice")
-        resolved.append((motion, float(spec.strength)))
-    return tuple(resolved)
-
-
-def _build_adapter(config: dict[str, Any], weights: dict[str, torch.Tensor], steps: int) -> MotionAdapter:
-    # Built on the meta device and filled by assignment: a real-size MotionAdapter() would
-    # first spend seconds initialising 450M random parameters that are overwritten at once.
-    with torch.device("meta"):
-        adapter = MotionAdapter.from_config(config)
-    try:
-        adapter.load_state_dict(weights, strict=True, assign=True)
-    except RuntimeError as exc:
-        raise ModelLoadError(
-            f"the {steps}-step Lightning checkpoint does not fit the motion adapter config: {first_line(exc)}"
-        ) from exc
-    return adapter
-
-
-def _check_fits(parts: dict[str, Any], adapter: MotionAdapter, display: str, default_adapter: bool) -> None:
-    unet_cfg, adapter_cfg = parts["unet"].config, adapter.config
-    unet_blocks = tuple(unet_cfg.block_out_channels)
-    if unet_blocks != tuple(adapter_cfg.block_out_channels):
-        raise ModelLoadError(
-            f"{display} does not fit the motion adapter: UNet blocks {unet_blocks}, adapter expects "
-            f"{tuple(adapter_cfg.block_out_channels)}; AnimateDiff-Lightning needs a Stable Diffusion 1.5 model"
-        )
-    text_dim = parts["text_encoder"].config.hidden_size
-    if unet_cfg.cross_attention_dim != text_dim:
-        raise ModelLoadError(
-            f"{display} is inconsistent: text encoder width {text_dim}, UNet expects {unet_cfg.cross_attention_dim}"
-        )
-    if default_adapter and text_dim != _SD15_TEXT_DIM:
-        raise ModelLoadError(
-            f"{display} has a {text_dim}-wide text encoder (SD 1.5 has {_SD15_TEXT_DIM}); "
-            "AnimateDiff-Lightning needs a Stable Diffusion 1.5 model"
-        )
-
-
-def _peft_key(key: str) -> str:
-    # peft wraps a LoRA-adapted Linear, so its weight moves from "x.to_q.weight" to "x.to_q.base_layer.weight".
-    module, _, leaf = key.rpartition(".")
-    return f"{module}.base_layer.{leaf}"
-
-
-def _load_motion_weights(unet: torch.nn.Module, weights: dict[str, torch.Tensor], what: str) -> None:
-    """Copy a Lightning checkpoint into the UNet's motion modules, in place, LoRA layers kept."""
-    own = unet.state_dict()
-    targets: dict[str, torch.Tensor] = {}
-    for key, value in weights.items():
-        target = key if key in own else _peft_key(key)
-        if target not in own or own[target].shape != value.shape:
-            raise ModelLoadError(f"{what} does not fit the loaded UNet (no place for {key})")
-        targets[target] = value
-    expected = {k for k in own if ".motion_modules." in k and ".lora_" not in k}
-    if expected - targets.keys():
-        raise ModelLoadError(f"{what} does not fit the loaded UNet ({len(expected - targets.keys())} weights missing)")
-    with torch.no_grad():
-        for key, value in targets.items():
-            own[key].copy_(value)
-
-
-def _motion_state(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The motion-module weights of a loaded UNet under MotionAdapter key names, LoRA layers left out."""
-    return {
-        k.replace(".base_layer.", "."): v
-        for k, v in unet.state_dict().items()
-        if ".motion_modules." in k and ".lora_" not in k
-    }
 
 
 def _free_memory() -> None:
@@ -236,7 +72,7 @@ class Engine:
     """One AnimateDiff-Lightning pipeline kept warm. Not thread-safe: one caller at a time.
 
     ``pipeline="real"`` loads real weights (see ``HubSource``); ``"tiny"`` builds tiny random
-    weights in code (see ``generation.tiny``). Nothing loads until ``load()`` or the first
+    weights in code (see ``generation.engine.tiny``). Nothing loads until ``load()`` or the first
     ``generate()``.
     """
 
@@ -267,7 +103,7 @@ class Engine:
         self._tiny = pipeline == "tiny"
         self._source: WeightSource
         if self._tiny:
-            from generation.tiny import TinySource  # tiny imports this module; import it late
+            from generation.engine.tiny import TinySource  # tiny imports this module; import it late
 
             self._source = TinySource()
         else:
@@ -300,7 +136,7 @@ class Engine:
     @property
     def label(self) -> str:
         if self._tiny:
-            from generation.tiny import TINY_LABEL
+            from generation.engine.tiny import TINY_LABEL
 
             return TINY_LABEL
         return f"{self.active_model} · {self._steps} step{'' if self._steps == 1 else 's'}"
@@ -333,7 +169,7 @@ class Engine:
     def _install(self, ref: BaseRef) -> None:
         started = time.perf_counter()
         # A model switch reuses the motion weights already loaded instead of reading them again.
-        motion = _motion_state(self._pipe.unet) if self._pipe is not None else None
+        motion = motion_state(self._pipe.unet) if self._pipe is not None else None
         pipe = self._build(ref, self._steps, motion)
         del motion
         previous, self._pipe, self._ref = self._pipe, pipe, ref
@@ -366,8 +202,8 @@ class Engine:
     def _assemble(self, ref: BaseRef, steps: int, motion: dict[str, torch.Tensor] | None) -> AnimateDiffPipeline:
         parts = self._source.base_components(ref, self.dtype)
         config = self._source.adapter_config()
-        adapter = _build_adapter(config, motion if motion is not None else self._source.motion_weights(steps), steps)
-        _check_fits(parts, adapter, ref.display, default_adapter=not config)
+        adapter = build_adapter(config, motion if motion is not None else self._source.motion_weights(steps), steps)
+        check_fits(parts, adapter, ref.display, default_adapter=not config)
         try:
             pipe = AnimateDiffPipeline(
                 vae=parts["vae"].to(torch.float32),
@@ -397,7 +233,7 @@ class Engine:
 
     def _set_steps(self, steps: int) -> None:
         assert self._pipe is not None
-        _load_motion_weights(
+        load_motion_weights(
             self._pipe.unet, self._source.motion_weights(steps), f"the {steps}-step Lightning checkpoint"
         )
         self._steps = steps
@@ -569,7 +405,9 @@ class Engine:
         self.close()
 
 
-def create_engine(pipeline: str | None = None, **kwargs: Any) -> Engine:
-    """An Engine; ``pipeline`` None means ``$ANIMATEBOT_PIPELINE`` or "real" (a convenience for scripts)."""
-    chosen = pipeline or os.environ.get("ANIMATEBOT_PIPELINE") or "real"
-    return Engine(pipeline=chosen.strip().lower(), **kwargs)
+def create_engine(pipeline: str, **kwargs: Any) -> Engine:
+    """An Engine for ``pipeline`` ("real" or "tiny"); keyword arguments as for ``Engine``.
+
+    The caller says which: only ``bot/settings.py`` reads the environment.
+    """
+    return Engine(pipeline=pipeline.strip().lower(), **kwargs)

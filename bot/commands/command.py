@@ -3,7 +3,7 @@
 ``/animate ...`` and the ``/animate-*`` commands become a validated :class:`Command`, or a
 :class:`CommandError` whose text is one line a person can act on. This module owns the command
 names, job ids, user references, history/admin/limits arguments and ``/animate-help``; the
-``/animate`` token grammar itself lives in :mod:`bot.grammar`, whose public names are re-exported here.
+``/animate`` token grammar itself lives in :mod:`bot.commands.grammar`; ``bot.commands`` names the public surface of both.
 Parsing is cheap on purpose: only the plain-data catalog and params are imported, never torch.
 """
 
@@ -13,13 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.grammar import (
+from bot.commands.grammar import (
     _EXAMPLE,
-    ANIMATE_KEYS,
-    KEY_ALIASES,
-    MAX_PROMPT_CHARS,
-    MAX_PROMPT_TOKENS,
-    USABLE_PROMPT_TOKENS,
     AnimateRequest,
     CommandError,
     _int,
@@ -27,8 +22,6 @@ from bot.grammar import (
     _one_of,
     _option_text,
     _show,
-    estimate_tokens,
-    format_animate,
     normalize_model,
     parse_animate,
 )
@@ -47,31 +40,6 @@ from generation.params import (
     MAX_MOTIONS,
     SEED_MAX,
 )
-
-__all__ = [
-    "ADMIN_ACTIONS",
-    "ANIMATE_KEYS",
-    "COMMAND_NAMES",
-    "KEY_ALIASES",
-    "LIMIT_KEYS",
-    "LIMIT_MAX",
-    "MAX_JOB_ID",
-    "MAX_PROMPT_CHARS",
-    "MAX_PROMPT_TOKENS",
-    "MAX_REASON_CHARS",
-    "USABLE_PROMPT_TOKENS",
-    "AnimateRequest",
-    "Command",
-    "CommandError",
-    "estimate_tokens",
-    "format_animate",
-    "help_text",
-    "normalize_model",
-    "parse_animate",
-    "parse_command",
-    "parse_line",
-    "parse_user_ref",
-]
 
 MAX_REASON_CHARS = 500
 MAX_JOB_ID = 2**63 - 1  # what a portable BIGINT primary key holds

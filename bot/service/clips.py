@@ -9,61 +9,60 @@ what a chat client shows or hides.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from bot import render
-from bot.chat import Actor, ChatAdapter, Invocation, Message, MessageRef, NotInChannel, parse_custom_id
+from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, parse_custom_id
 from bot.commands import Command, CommandError, help_text, parse_animate, parse_command
-from bot.delivery import Delivery
+from bot.service import replies as render
+from bot.service.access import Access
+from bot.service.admin import Admin
+from bot.service.delivery import Delivery
 from generation.catalog import BASE_MODELS, find_base_model
+from generation.jobs.events import EventKind, JobEvent
+from generation.jobs.queue import CancelOutcome, JobQueue, Refused, Submission
+from generation.jobs.worker import Worker
 from generation.params import GenerationParams
-from generation.queue import JobQueue, Refused, Submission
-from generation.worker import JobEvent, Worker
-from storage.models import Job, JobStatus
+from storage.models import DeliveryState, Job, JobStatus
 from storage.repository import DuplicateRequest, Repository
 
 log = logging.getLogger("animatebot.service")
 
-BASE_MODEL_KEY = "base_model"
 HISTORY_LIMIT = 10
 
 
 @dataclass
 class Service:
+    """The ``CommandHandler`` every platform calls; built by ``bot.app`` from its parts."""
+
     repo: Repository
     queue: JobQueue
     worker: Worker
-    default_model: str = "epicrealism"
-    admin_user_keys: Collection[str] = frozenset()
-    admin_role_keys: Collection[str] = frozenset()
+    access: Access
+    admin: Admin
+    delivery: Delivery
     upload_limit_bytes: int = 10 * 1024 * 1024
-    progress_every_s: float = 2.0
-    adapters: dict[str, ChatAdapter] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.delivery = Delivery(self.repo, self.adapters, progress_every_s=self.progress_every_s)
 
     # --- wiring ----------------------------------------------------------------------------------------
+    @property
+    def adapters(self) -> dict[str, ChatAdapter]:
+        return self.delivery.adapters
+
     def add_adapter(self, adapter: ChatAdapter) -> None:
-        self.adapters[adapter.platform] = adapter
+        self.delivery.adapters[adapter.platform] = adapter
 
     @property
     def active_model(self) -> str:
-        return str(self.repo.get_setting(BASE_MODEL_KEY) or self.default_model)
-
-    async def on_event(self, event: JobEvent) -> None:
-        """The worker's event sink: hand chat work to the delivery side without waiting for it."""
-        self.delivery.submit(event)
+        return self.admin.model.get()
 
     async def start(self) -> None:
         """Recover the queue after a restart, start the worker, finish deliveries cut short."""
         _requeued, ended = self.queue.recover()
         for job_id in ended:
-            self.delivery.submit(JobEvent("failed", job_id))
+            self.delivery.submit(JobEvent(EventKind.FAILED, job_id))
         await self.worker.start()
         for job in self.repo.undelivered():
-            self.delivery.submit(JobEvent(job.status, job.id))
+            self.delivery.submit(JobEvent(EventKind.ended(job.status), job.id))
 
     async def stop(self, grace_s: float = 30.0) -> None:
         await self.worker.stop(grace_s)
@@ -77,19 +76,6 @@ class Service:
             if not self.queue.active_jobs() and not self.delivery.pending:
                 return
 
-    # --- who may do what ---------------------------------------------------------------------------------
-    def is_admin(self, actor: Actor) -> bool:
-        if actor.platform_admin or actor.key in self.admin_user_keys:
-            return True
-        return any(f"{actor.platform}:{role}" in self.admin_role_keys for role in actor.roles)
-
-    def _banned(self, actor: Actor) -> Message | None:
-        ban = self.repo.ban_of(actor.key)
-        if ban is None:
-            return None
-        reason = f" ({ban.reason})" if ban.reason else ""
-        return render.error(f"you are banned from making clips here{reason}; ask an admin")
-
     # --- entry points for adapters ------------------------------------------------------------------------------
     async def precheck(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
@@ -101,17 +87,7 @@ class Service:
             return render.error(str(exc))
         if command.name != "animate" or command.animate is None:
             return None
-        return self._animate_refusal(inv.actor, command.animate.params)
-
-    def _animate_refusal(self, actor: Actor, params: GenerationParams) -> Message | None:
-        banned = self._banned(actor)
-        if banned:
-            return banned
-        if params.model and find_base_model(params.model) is None and not self.is_admin(actor):
-            allowed = ", ".join(m.alias for m in BASE_MODELS)
-            return render.error(f"only admins may use models outside the catalog; allowed: {allowed}")
-        decision = self.queue.check(actor.key, exempt=self.is_admin(actor))
-        return None if decision.allowed else render.error(decision.message)
+        return self.access.animate_refusal(inv.actor, command.animate.params)
 
     async def handle_command(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
@@ -206,9 +182,7 @@ class Service:
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
         elif command.name == "admin":
-            from bot.admin import run_admin
-
-            await run_admin(self, inv, command)
+            await self.admin.run(inv, command)
 
     async def _animate(
         self,
@@ -219,7 +193,7 @@ class Service:
         parent: Job | None = None,
         lineage: str | None = None,
     ) -> None:
-        refusal = self._animate_refusal(inv.actor, params)
+        refusal = self.access.animate_refusal(inv.actor, params)
         if refusal is not None:
             await self._reply(inv, refusal, ephemeral=True)
             return
@@ -245,7 +219,7 @@ class Service:
             tiny=getattr(self.worker.engine, "is_tiny", False),
         )
         try:
-            accepted = self.queue.accept(submission, exempt=self.is_admin(inv.actor))
+            accepted = self.queue.accept(submission, exempt=self.access.is_admin(inv.actor))
         except Refused as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -263,7 +237,7 @@ class Service:
             # The platform would not take the answer (the bot is not in the channel, say): nobody
             # could ever see this clip, so drop the job rather than run it for no one.
             self.queue.cancel(job.id)
-            self.repo.update_job(job.id, error="the bot could not post in this channel", delivery="failed")
+            self.repo.update_job(job.id, error="the bot could not post in this channel", delivery=DeliveryState.FAILED)
             self.delivery.attached(job.id)
             return
         await self._attach(job, ref, adapter)
@@ -293,16 +267,16 @@ class Service:
             text = f"there is no job #{job_id}" if job_id is not None else "you have nothing queued or running"
             await self._reply(inv, render.error(text), ephemeral=True)
             return
-        if job.user_key != inv.actor.key and not self.is_admin(inv.actor):
+        if job.user_key != inv.actor.key and not self.access.is_admin(inv.actor):
             await self._reply(
                 inv, render.error(f"#{job.id} is not yours; only its owner or an admin can cancel it"), True
             )
             return
         outcome = self.queue.cancel(job.id)
-        if outcome == "cancelled":
-            self.delivery.submit(JobEvent("cancelled", job.id))
+        if outcome is CancelOutcome.CANCELLED:
+            self.delivery.submit(JobEvent(EventKind.CANCELLED, job.id))
             text = f"cancelled #{job.id}"
-        elif outcome == "stopping":
+        elif outcome is CancelOutcome.STOPPING:
             text = f"#{job.id} is running; it stops after the current step"
         else:
             text = f"#{job.id} has already {job.status}"
@@ -356,7 +330,7 @@ class Service:
         await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
 
     async def _delete(self, inv: Invocation, job: Job) -> None:
-        if job.user_key != inv.actor.key and not self.is_admin(inv.actor):
+        if job.user_key != inv.actor.key and not self.access.is_admin(inv.actor):
             await self._reply(inv, render.error(f"only the owner of #{job.id} or an admin can delete it"), True)
             return
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):

@@ -16,35 +16,23 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from generation.encode import EncodeError, encode_clip
 from generation.errors import GenerationCancelled, GenerationError
+from generation.jobs.events import EventKind, EventSink, JobEvent
+from generation.jobs.queue import JobQueue
+from generation.media.encode import EncodeError, encode_clip
 from generation.params import GenerationParams
-from generation.queue import JobQueue
 from storage.models import Job, JobStatus
 
 log = logging.getLogger("animatebot.worker")
 
 
-@dataclass(frozen=True)
-class JobEvent:
-    """What happened to a job. ``kind``: started | progress | succeeded | failed | cancelled."""
-
-    kind: str
-    job_id: int
-    step: int = 0
-    total: int = 0
-    message: str = ""
-    output_path: str | None = None
-
-
 class Engine(Protocol):
-    """What the worker needs from generation.pipeline.Engine (a fake in tests and benchmarks)."""
+    """What the worker needs from generation.engine.engine.Engine (a fake in tests and benchmarks)."""
 
     @property
     def active_model(self) -> str: ...
@@ -60,9 +48,6 @@ class Engine(Protocol):
         should_cancel: Callable[[], bool] | None = None,
     ) -> Any: ...
     def close(self) -> None: ...
-
-
-EventSink = Callable[[JobEvent], Awaitable[None]]
 
 
 def clip_filename(job_id: int, prompt: str, extension: str) -> str:
@@ -187,7 +172,7 @@ class Worker:
             self.queue.repo.update_job(job.id, seed=params.seed)
         if params.model is None:
             params = params.with_changes(model=self.active_model())
-        await self._emit(JobEvent("started", job.id, 0, params.steps))
+        await self._emit(JobEvent(EventKind.STARTED, job.id, 0, params.steps))
 
         def progress(step: int, total: int) -> None:
             loop.call_soon_threadsafe(self._progress, job.id, step, total)
@@ -229,7 +214,7 @@ class Worker:
         task.add_done_callback(self._encodes.discard)
 
     def _progress(self, job_id: int, step: int, total: int) -> None:
-        task = asyncio.ensure_future(self._emit(JobEvent("progress", job_id, step, total)))
+        task = asyncio.ensure_future(self._emit(JobEvent(EventKind.PROGRESS, job_id, step, total)))
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
@@ -241,7 +226,7 @@ class Worker:
             log.info("job #%s put back in line for the next start", job.id)
         elif isinstance(exc, GenerationCancelled):
             if self.queue.finish(job.id, JobStatus.CANCELLED):
-                await self._emit(JobEvent("cancelled", job.id, message="cancelled while generating"))
+                await self._emit(JobEvent(EventKind.CANCELLED, job.id, message="cancelled while generating"))
         else:
             log.warning("job #%s failed: %s", job.id, exc, exc_info=not _is_user_error(exc))
             await self._fail(job, _user_message(exc))
@@ -270,7 +255,7 @@ class Worker:
             notes=notes,
         )
         if finished:
-            await self._emit(JobEvent("succeeded", job.id, output_path=str(path)))
+            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path)))
         else:  # cancelled or taken away meanwhile: the file is not wanted
             path.unlink(missing_ok=True)
 
@@ -284,7 +269,7 @@ class Worker:
 
     async def _fail(self, job: Job, message: str) -> None:
         if self.queue.finish(job.id, JobStatus.FAILED, error=message):
-            await self._emit(JobEvent("failed", job.id, message=message))
+            await self._emit(JobEvent(EventKind.FAILED, job.id, message=message))
 
     async def _emit(self, event: JobEvent) -> None:
         if event.kind == "progress":

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from bot.chat import Button, Field, Message
 from generation.catalog import BASE_MODELS, find_base_model
+from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
-from generation.ratelimit import Limits
 from storage.models import Job, JobStatus
 from storage.repository import Tally
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import discord
 
 from bot.chat import Message, MessageRef, Place
-from bot.discord_render import render
+from bot.platforms.discord.render import render
 
 log = logging.getLogger("animatebot.discord")
 

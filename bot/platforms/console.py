@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.chat import ACTIONS, Actor, Button, Clip, Invocation, Message, MessageRef, Place, progress_bar
-from bot.service import Service
+from bot.service.clips import Service
 
 PLATFORM = "console"
 CHANNEL = "console"

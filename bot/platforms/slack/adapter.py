@@ -27,9 +27,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.platforms.slack.inbound import SlackInbound, error_code
+from bot.platforms.slack.render import blocks, fallback_text, headline
 from bot.settings import Settings
-from bot.slack_inbound import SlackInbound, error_code
-from bot.slack_render import blocks, fallback_text, headline
 
 log = logging.getLogger("animatebot.slack")
 

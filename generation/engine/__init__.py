@@ -1,0 +1,23 @@
+"""torch + diffusers: the warm ``Engine`` (AnimateDiff-Lightning with MotionLoRAs), its input checks,
+motion-weight handling, where weights come from (Hub, local folders, tiny random weights),
+``models pull`` and the result type. Importing this package imports torch.
+"""
+
+from generation.engine.checks import check_inputs
+from generation.engine.engine import Engine, create_engine
+from generation.engine.result import GenerationResult, Timings
+from generation.engine.sources import LORA_WEIGHT_NAME, BaseRef, HubSource, LoraWeights, WeightSource, resolve_base
+
+__all__ = [
+    "LORA_WEIGHT_NAME",
+    "BaseRef",
+    "Engine",
+    "GenerationResult",
+    "HubSource",
+    "LoraWeights",
+    "Timings",
+    "WeightSource",
+    "check_inputs",
+    "create_engine",
+    "resolve_base",
+]

@@ -1,0 +1,54 @@
+"""The engine's input checks: fail early, with the bad value in the message (diffusers' ``check_inputs``).
+
+Plain data only (no torch), so the checks cost nothing before a model is touched.
+"""
+
+from __future__ import annotations
+
+import math
+
+from generation.catalog import ALLOWED_STEPS, MOTION_NAMES, MotionLora, find_motion
+from generation.errors import GenerationError
+from generation.params import (
+    ASPECTS,
+    FPS_MAX,
+    FPS_MIN,
+    FRAMES_MAX,
+    FRAMES_MIN,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    MAX_MOTIONS,
+    SEED_MAX,
+    GenerationParams,
+)
+
+
+def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ...]:
+    """The motions of ``params`` resolved to catalog entries; GenerationError names any bad value."""
+    if not params.prompt.strip():
+        raise GenerationError("the prompt is empty; describe what to animate")
+    if params.steps not in ALLOWED_STEPS:
+        raise GenerationError(f"steps must be one of 1, 2, 4, 8, got {params.steps}")
+    if not FRAMES_MIN <= params.frames <= FRAMES_MAX:
+        raise GenerationError(f"frames must be between {FRAMES_MIN} and {FRAMES_MAX}, got {params.frames}")
+    if params.aspect not in ASPECTS:
+        raise GenerationError(f"aspect must be one of {', '.join(ASPECTS)}, got {params.aspect!r}")
+    if not FPS_MIN <= params.fps <= FPS_MAX:
+        raise GenerationError(f"fps must be between {FPS_MIN} and {FPS_MAX}, got {params.fps}")
+    if not (math.isfinite(params.guidance) and GUIDANCE_MIN <= params.guidance <= GUIDANCE_MAX):
+        raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
+    if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
+        raise GenerationError(f"seed must be between 0 and {SEED_MAX}, got {params.seed}")
+    if len(params.motions) > MAX_MOTIONS:
+        raise GenerationError(f"at most {MAX_MOTIONS} motions at once, got {len(params.motions)}")
+    resolved: list[tuple[MotionLora, float]] = []
+    for spec in params.motions:
+        motion = find_motion(spec.name)
+        if motion is None:
+            raise GenerationError(f"unknown motion {spec.name!r}; known: {', '.join(MOTION_NAMES)}")
+        if not (math.isfinite(spec.strength) and 0.0 <= spec.strength <= 1.0):
+            raise GenerationError(f"motion strength must be between 0 and 1, got {spec.name}@{spec.strength}")
+        if any(m is motion for m, _ in resolved):
+            raise GenerationError(f"motion {motion.name} given twice")
+        resolved.append((motion, float(spec.strength)))
+    return tuple(resolved)

@@ -1,0 +1,6 @@
+"""Frames -> GIF / MP4 / WebP within a byte budget (one palette per clip), and back."""
+
+from generation.media.decode import read_clip
+from generation.media.encode import DEFAULT_MAX_BYTES, EncodedClip, EncodeError, clip_palette, encode_clip
+
+__all__ = ["DEFAULT_MAX_BYTES", "EncodeError", "EncodedClip", "clip_palette", "encode_clip", "read_clip"]
