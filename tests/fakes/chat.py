@@ -1,0 +1,43 @@
+"""The one fake chat adapter: implements ``bot.chat.ChatAdapter`` in memory and records every call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.chat import Clip, Message, MessageRef, Place
+
+
+@dataclass
+class FakeChat:
+    platform: str = "console"
+    max_upload_bytes: int = 10 * 1024 * 1024
+    supports_remix: bool = True
+    posts: list[tuple[Place, Message]] = field(default_factory=list)
+    edits: list[tuple[MessageRef, Message]] = field(default_factory=list)
+    clips: list[tuple[Place, Message, Clip]] = field(default_factory=list)
+    deleted: list[MessageRef] = field(default_factory=list)
+    _next: int = 0
+
+    def _ref(self, place: Place) -> MessageRef:
+        self._next += 1
+        return MessageRef(place, str(self._next))
+
+    async def post(self, place: Place, message: Message) -> MessageRef:
+        self.posts.append((place, message))
+        return self._ref(place)
+
+    async def edit(self, ref: MessageRef, message: Message) -> None:
+        self.edits.append((ref, message))
+
+    async def start_thread(self, ref: MessageRef, name: str) -> Place | None:
+        return ref.place.in_thread(ref.message_id)
+
+    async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
+        self.clips.append((place, message, clip))
+        return self._ref(place)
+
+    async def delete(self, ref: MessageRef) -> None:
+        self.deleted.append(ref)
+
+    def link(self, ref: MessageRef) -> str | None:
+        return None
