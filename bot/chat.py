@@ -1,18 +1,29 @@
 """The boundary between the service and a chat platform.
 
-Neutral types (who asked, where, a posted message, buttons) and the small ``ChatAdapter``
-protocol that Discord, Slack, the console and the test fakes all implement. Only adapters
-know what a platform looks like; the service speaks these types and nothing else.
+Neutral types (who asked, where, a posted message, buttons) and the two ports: ``ChatAdapter``
+(what the service calls on a platform; Discord, Slack, the console and the test fakes implement
+it) and ``CommandHandler`` (what a platform calls on the service). Only adapters know what a
+platform looks like; the service speaks these types and nothing else.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
-BUTTON_PREFIX = "animatebot"
+BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
 ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete")
+ELLIPSIS = "…"
+
+Tone = Literal["info", "ok", "error"]
+ButtonStyle = Literal["primary", "secondary", "success", "danger"]
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters, marked with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ class Button:
     action: str
     job_id: int
     label: str
-    style: str = "secondary"  # primary | secondary | success | danger
+    style: ButtonStyle = "secondary"
 
     @property
     def custom_id(self) -> str:
@@ -115,7 +126,7 @@ class Message:
     fields: tuple[Field, ...] = ()
     buttons: tuple[Button, ...] = ()
     progress: float | None = None  # 0..1 while a job runs
-    tone: str = "info"  # info | ok | error
+    tone: Tone = "info"
     footer: str | None = None
 
     def plain(self) -> str:
@@ -182,10 +193,6 @@ class ChatAdapter(Protocol):
         """Remove a message the bot posted (a deleted clip)."""
         ...
 
-    async def notify(self, place: Place, user_id: str, message: Message) -> None:
-        """Tell one person something only they should see (ephemeral where the platform has it)."""
-        ...
-
     def link(self, ref: MessageRef) -> str | None:
         """A URL to a message or thread, where the platform has one."""
         ...
@@ -207,4 +214,45 @@ class Invocation:
     place: Place
     responder: Responder
     upload_limit: int | None = None  # bytes, where the platform says (Discord's attachment_size_limit)
-    extras: dict[str, str] = field(default_factory=dict)
+    request_id: str | None = None  # the platform's id of this request: a redelivery never makes a second job
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """What a platform needs before acknowledging a command: a refusal to show privately right
+    away (nothing was written), and whether the command's answers are private."""
+
+    refusal: Message | None
+    private: bool
+
+
+class CommandHandler(Protocol):
+    """What a platform calls on the service. Every method answers through ``inv.responder`` and never raises."""
+
+    async def precheck(
+        self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
+    ) -> Precheck:
+        """Parse and check a command without running it (cheap: fits in the platforms' 3 s)."""
+        ...
+
+    async def handle_command(
+        self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
+    ) -> None:
+        """Run one command."""
+        ...
+
+    async def handle_button(self, inv: Invocation, custom_id: str) -> None:
+        """A click on one of the bot's buttons (``Button.custom_id``)."""
+        ...
+
+    async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
+        """The remix form of job ``job_id`` was sent."""
+        ...
+
+    def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
+        """The prompt and motion to prefill a remix form with; None when the job is gone."""
+        ...
+
+    def model_choices(self, current: str) -> list[tuple[str, str]]:
+        """(label, value) pairs of base models matching what an admin has typed so far."""
+        ...

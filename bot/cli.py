@@ -194,6 +194,8 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
             console = ConsoleAdapter(interactive=sys.stdin.isatty())
             app.service.add_adapter(console)
             code = await run_console(app.service, console, user=args.user, admin=args.admin, stop=stop)
+            if not stop.is_set():  # end of input: finish and deliver every accepted job, then exit
+                await app.service.wait_idle()
     except Exception as exc:
         log.error("animatebot stopped: %s", exc, exc_info=settings.log_level.upper() == "DEBUG")
         code = EXIT_FAILURE

@@ -144,7 +144,7 @@ async def test_not_in_channel_is_reported_as_such(adapter: SlackAdapter, fake: F
     with pytest.raises(NotInChannel):
         await adapter.post(private, Message("hello"))
     with pytest.raises(NotInChannel):
-        await adapter.notify(private, "U1", Message("only you"))
+        await adapter.post_ephemeral(private, "U1", Message("only you"))
     with pytest.raises(NotInChannel):
         await adapter.post_clip(private.in_thread("1.2"), CLIP_MESSAGE, gif(tmp_path))
     fake.fail_next("chat.postMessage", "channel_not_found")
@@ -166,7 +166,7 @@ async def test_upload_refused_for_size_raises_upload_too_large(
 
 
 async def test_notify_is_ephemeral_and_delete_removes(adapter: SlackAdapter, fake: FakeSlack) -> None:
-    await adapter.notify(CHANNEL.in_thread("1700000000.000009"), "U42", Message("only you see this"))
+    await adapter.post_ephemeral(CHANNEL.in_thread("1700000000.000009"), "U42", Message("only you see this"))
     (call,) = fake.calls_to("chat.postEphemeral")
     assert (call.args["user"], call.args["thread_ts"]) == ("U42", "1700000000.000009")
     ref = await adapter.post(CHANNEL, Message("to delete"))

@@ -53,9 +53,16 @@ COMMAND_NAMES: tuple[str, ...] = (
     "animate-admin",
     "animate-help",
 )
+# Answers to these go only to the person who asked (ephemeral); the others are for the channel.
+PRIVATE_COMMANDS = frozenset(
+    {"animate-queue", "animate-cancel", "animate-history", "animate-review", "animate-help", "animate-admin"}
+)
 ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban")
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
 LIMIT_MAX = 1_000_000
+# The remix form on every platform: room for a prompt with key:value tokens (Slack inputs take 3,000).
+REMIX_PROMPT_MAX = 3000
+REMIX_MOTION_MAX = 100
 
 _JOB_RE = re.compile(r"#?(\d+)", re.ASCII)
 _MENTION_RE = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", re.ASCII)
@@ -74,6 +81,17 @@ class Command:
     search: str | None = None
     admin_action: str | None = None
     admin_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def private(self) -> bool:
+        """Whether answers go only to the person who asked."""
+        return is_private(self.name)
+
+
+def is_private(name: str) -> bool:
+    """Whether the answers to command ``name`` (``animate-queue`` or ``queue``) are private."""
+    short = name.strip().lstrip("/").lower()
+    return (short if short.startswith("animate") else f"animate-{short}") in PRIVATE_COMMANDS
 
 
 # --- the other commands -----------------------------------------------------------------------
@@ -261,17 +279,20 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
     return Command("help", text)  # any topic words are welcome; the help is short enough to show whole
 
 
-def parse_line(line: str) -> Command:
-    """Parse a whole console line such as ``/animate-show 12``; raises CommandError if it is not a command."""
+def split_line(line: str) -> tuple[str, str]:
+    """A typed line such as ``/animate-show 12`` as (command name, the rest); raises CommandError if it is not a command."""
     stripped = line.strip()
     if not stripped:
         raise CommandError(f"type a command, e.g. {_EXAMPLE}; /animate-help lists them all")
     if not stripped.startswith("/"):
         raise CommandError(f"commands start with '/', e.g. {_EXAMPLE}; /animate-help lists them all")
     parts = stripped.split(None, 1)
-    head = parts[0]
-    rest = parts[1] if len(parts) > 1 else ""
-    return parse_command(head, rest)
+    return parts[0].lstrip("/"), parts[1] if len(parts) > 1 else ""
+
+
+def parse_line(line: str) -> Command:
+    """Parse a whole console line such as ``/animate-show 12``; raises CommandError if it is not a command."""
+    return parse_command(*split_line(line))
 
 
 # --- help -------------------------------------------------------------------------------------

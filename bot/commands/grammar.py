@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from bot.chat import shorten
 from generation.catalog import (
     ALLOWED_STEPS,
     BASE_MODELS,
@@ -86,10 +87,7 @@ class AnimateRequest:
 
 def _show(value: object, limit: int = 40) -> str:
     """A user value for an error message: quoted, escaped onto one line, shortened."""
-    text = str(value)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return repr(text)
+    return repr(shorten(str(value), limit))
 
 
 def _got(value: str) -> str:

@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from bot.chat import ACTIONS, Actor, Button, Clip, Invocation, Message, MessageRef, Place, progress_bar
-from bot.service.clips import Service
+from bot.chat import ACTIONS, Actor, Button, Clip, CommandHandler, Invocation, Message, MessageRef, Place, progress_bar
+from bot.commands import CommandError, split_line
 
 PLATFORM = "console"
 CHANNEL = "console"
@@ -69,9 +69,6 @@ class ConsoleAdapter:
     async def delete(self, ref: MessageRef) -> None:
         self._print(f"(message {ref.message_id} deleted)")
 
-    async def notify(self, place: Place, user_id: str, message: Message) -> None:
-        self._print(message.plain())
-
     def link(self, ref: MessageRef) -> str | None:
         return None
 
@@ -105,7 +102,7 @@ async def _read_lines(stream: TextIO) -> asyncio.Queue[str | None]:
 
 
 async def run_console(
-    service: Service,
+    handler: CommandHandler,
     adapter: ConsoleAdapter,
     *,
     user: str = "you",
@@ -113,7 +110,10 @@ async def run_console(
     stdin: TextIO | None = None,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Read commands until end of input (or ``stop``), then wait for accepted jobs; returns 0."""
+    """Read commands until end of input (or ``stop``) and hand each to ``handler``; returns 0.
+
+    Waiting for the accepted jobs afterwards is the caller's (``animatebot run`` does).
+    """
     stream = stdin if stdin is not None else sys.stdin
     actor = Actor(PLATFORM, user.lower(), user, platform_admin=admin)
     place = Place(PLATFORM, CHANNEL)
@@ -133,20 +133,22 @@ async def run_console(
         line = getter.result()
         if line is None:
             break
-        await handle_line(service, invocation, line)
-    if not stop.is_set():
-        await service.wait_idle()
+        await handle_line(handler, invocation, line)
     return 0
 
 
-async def handle_line(service: Service, inv: Invocation, line: str) -> None:
+async def handle_line(handler: CommandHandler, inv: Invocation, line: str) -> None:
     """One console line: a slash command, or a typed button click."""
     line = line.strip()
     if not line or line.startswith("#"):
         return
     if line.startswith("/"):
-        name, _, text = line[1:].partition(" ")
-        await service.handle_command(inv, name, text)
+        try:
+            name, text = split_line(line)
+        except CommandError as exc:
+            await inv.responder.reply(Message(str(exc), tone="error"), ephemeral=True)
+            return
+        await handler.handle_command(inv, name, text)
         return
     word, _, rest = line.partition(" ")
     action = word.lower()
@@ -163,6 +165,6 @@ async def handle_line(service: Service, inv: Invocation, line: str) -> None:
         )
         return
     if action == "remix":
-        await service.handle_remix(inv, int(job_id), changes)
+        await handler.handle_remix(inv, int(job_id), changes)
     else:
-        await service.handle_button(inv, Button(action, int(job_id), action).custom_id)
+        await handler.handle_button(inv, Button(action, int(job_id), action).custom_id)

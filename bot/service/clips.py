@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, parse_custom_id
+from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Precheck, parse_custom_id
 from bot.commands import Command, CommandError, help_text, parse_animate, parse_command
 from bot.service import replies as render
 from bot.service.access import Access
@@ -79,15 +79,16 @@ class Service:
     # --- entry points for adapters ------------------------------------------------------------------------------
     async def precheck(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
-    ) -> Message | None:
-        """An error or refusal to show privately, or None when the command will go ahead. Writes nothing."""
+    ) -> Precheck:
+        """A parse error or refusal to show privately at once (None when the command will go ahead),
+        and whether the command answers privately. Writes nothing."""
         try:
             command = parse_command(name, text, options)
         except CommandError as exc:
-            return render.error(str(exc))
+            return Precheck(render.error(str(exc)), private=True)
         if command.name != "animate" or command.animate is None:
-            return None
-        return self.access.animate_refusal(inv.actor, command.animate.params)
+            return Precheck(None, command.private)
+        return Precheck(self.access.animate_refusal(inv.actor, command.animate.params), command.private)
 
     async def handle_command(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
@@ -215,7 +216,7 @@ class Service:
             max_bytes=limit,
             parent_id=parent.id if parent else None,
             lineage=lineage,
-            request_key=inv.extras.get("request_id"),
+            request_key=inv.request_id,
             tiny=getattr(self.worker.engine, "is_tiny", False),
         )
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from bot.chat import Button, Field, Message
+from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
@@ -27,8 +27,7 @@ def seconds(value: float | None) -> str:
 
 
 def excerpt(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(" ".join(text.split()), limit)
 
 
 def thread_name(job: Job) -> str:
@@ -81,6 +80,7 @@ def finished_parent(job: Job, link: str | None) -> Message:
     """The parent message once a job has ended."""
     status = job.job_status
     where = f" — {link}" if link else ""
+    tone: Tone
     if status is JobStatus.SUCCEEDED:
         text = f"done #{job.id}: clip posted{where}"
         tone = "ok"

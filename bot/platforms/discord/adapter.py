@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import discord
@@ -20,10 +20,11 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.chat import Actor, Clip, Invocation, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.chat import Actor, Clip, CommandHandler, Invocation, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.platforms.discord.commands import build_tree
-from bot.platforms.discord.interactions import InteractionResponder, deadline
+from bot.platforms.discord.interactions import InteractionAck, InteractionResponder
 from bot.platforms.discord.render import ClipButton, RemixModal, render, thread_name
+from bot.platforms.flow import run_command
 from bot.settings import Settings
 
 log = logging.getLogger("animatebot.discord")
@@ -31,15 +32,11 @@ log = logging.getLogger("animatebot.discord")
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 DEFAULT_GATEWAY = "wss://gateway.discord.gg/"
 CONNECT_TIMEOUT_S = 60.0
-PRECHECK_BUDGET_S = 2.0  # Discord wants an answer within 3 s; the deferral needs the rest
 THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day without messages, then archived
 # Discord error codes (https://discord.com/developers/docs/topics/opcodes-and-status-codes#json).
 CODE_TOO_LARGE = 40005
-CODE_CANNOT_DM = 50007
 CODE_WRONG_CHANNEL_TYPE = 50024
 CODE_THREAD_EXISTS = 160004
-# Discord answers commands in these with "thinking…" that only the invoker sees until replaced.
-PRIVATE_COMMANDS = frozenset({"animate-queue", "animate-cancel", "animate-history", "animate-review", "animate-help"})
 
 
 def intents() -> discord.Intents:
@@ -94,18 +91,19 @@ class _Client(discord.Client):
 class DiscordAdapter:
     """``ChatAdapter`` for Discord; ``await start()`` to connect, ``await close()`` to stop.
 
-    The caller registers the adapter with the service (``service.add_adapter(adapter)``).
+    The caller registers the adapter with the service (``service.add_adapter(adapter)``); clicks, forms
+    and commands go to ``handler``.
     """
 
     platform = "discord"
     supports_remix = True  # the Remix button opens a modal with the prompt and motion prefilled
 
-    def __init__(self, service: Any, settings: Settings) -> None:
-        self.service = service
+    def __init__(self, handler: CommandHandler, settings: Settings) -> None:
+        self.handler = handler
         self.settings = settings
         self.max_upload_bytes = settings.upload_limit_bytes
         self.client = _Client(self)
-        self.tree = build_tree(self.client, self.run_command, service.model_choices)
+        self.tree = build_tree(self.client, self.run_command, handler.model_choices)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.client.add_dynamic_items(ClipButton)
         self._task: asyncio.Task[None] | None = None
@@ -196,7 +194,7 @@ class DiscordAdapter:
             responder.place,
             responder,
             upload_limit=interaction.filesize_limit or None,
-            extras={"request_id": f"discord:{interaction.id}", "locale": str(interaction.locale)},
+            request_id=f"discord:{interaction.id}",
         )
 
     def responder(self, interaction: discord.Interaction) -> InteractionResponder:
@@ -205,24 +203,11 @@ class DiscordAdapter:
     async def run_command(
         self, interaction: discord.Interaction, name: str, text: str, options: Mapping[str, object]
     ) -> None:
-        """Answer one slash command through the service (errors and refusals privately)."""
+        """Answer one slash command through the handler: precheck, acknowledge, run (refusals privately)."""
         responder = self.responder(interaction)
         inv = self.invocation(interaction, responder)
         log.info("/%s from %s in %s", name, inv.actor.key, inv.place.channel_id)
-        if name == "animate":
-            try:
-                refusal = await asyncio.wait_for(self.service.precheck(inv, name, text, options), PRECHECK_BUDGET_S)
-            except TimeoutError:
-                refusal = None  # handle_command checks again and can still answer privately
-            if refusal is not None:
-                await responder.reply(refusal, ephemeral=True)
-                return
-            await responder.defer(ephemeral=False)
-            await self.service.handle_command(inv, name, text, options)
-        else:
-            async with deadline(responder, ephemeral=name in PRIVATE_COMMANDS or name == "animate-admin"):
-                await self.service.handle_command(inv, name, text, options)
-        await responder.finish()
+        await run_command(self.handler, inv, name, text, options, InteractionAck(responder))
 
     async def on_button(self, interaction: discord.Interaction, custom_id: str, action: str, job_id: int) -> None:
         """A click on a clip button, also on messages posted before a restart."""
@@ -230,7 +215,7 @@ class DiscordAdapter:
         inv = self.invocation(interaction, responder)
         log.info("button %s from %s", custom_id, inv.actor.key)
         if action == "remix":
-            defaults = self.service.remix_defaults(job_id)
+            defaults = self.handler.remix_defaults(job_id)
             if defaults is not None:
                 prompt, motion = defaults
                 modal = RemixModal(job_id, prompt, motion, self.on_remix, nonce=interaction.id)
@@ -238,13 +223,13 @@ class DiscordAdapter:
                 return
         # A deferred update shows nothing; every answer is then a follow-up, public or private.
         await responder.defer(ephemeral=False, thinking=False)
-        await self.service.handle_button(inv, custom_id)
+        await self.handler.handle_button(inv, custom_id)
 
     async def on_remix(self, interaction: discord.Interaction, job_id: int, prompt: str, motion: str) -> None:
         responder = self.responder(interaction)
         inv = self.invocation(interaction, responder)
         await responder.defer(ephemeral=False, thinking=False)
-        await self.service.handle_remix(inv, job_id, prompt, motion)
+        await self.handler.handle_remix(inv, job_id, prompt, motion)
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
@@ -325,21 +310,6 @@ class DiscordAdapter:
         finally:
             file.close()
         return MessageRef(place, str(sent.id))
-
-    async def notify(self, place: Place, user_id: str, message: Message) -> None:
-        """A direct message to one person; where DMs are closed, a mention in ``place`` instead."""
-        try:
-            dm = await self.client.create_dm(discord.Object(int(user_id)))
-            await dm.send(**render(message))
-            return
-        except discord.HTTPException as exc:
-            if exc.code != CODE_CANNOT_DM and not isinstance(exc, discord.Forbidden):
-                raise
-        kwargs = render(message)
-        mention = f"<@{user_id}>"
-        kwargs["content"] = f"{mention} {kwargs['content']}" if kwargs["content"] else mention
-        allowed = discord.AllowedMentions(users=[discord.Object(int(user_id))], everyone=False, roles=False)
-        await self._channel(place).send(**kwargs, allowed_mentions=allowed)
 
     def link(self, ref: MessageRef) -> str | None:
         """The jump URL of a message (in its thread when it has one)."""

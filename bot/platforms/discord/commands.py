@@ -14,8 +14,18 @@ from collections.abc import Awaitable, Callable, Mapping
 import discord
 from discord import app_commands
 
+from bot.commands import LIMIT_MAX, MAX_REASON_CHARS
 from generation.catalog import ALLOWED_STEPS, MOTIONS, STEP_CHECKPOINTS
-from generation.params import ASPECTS, FORMATS, FRAMES_MAX, FRAMES_MIN, GUIDANCE_MAX, GUIDANCE_MIN, SEED_MAX
+from generation.params import (
+    ASPECTS,
+    DEFAULT_MOTION_STRENGTH,
+    FORMATS,
+    FRAMES_MAX,
+    FRAMES_MIN,
+    GUIDANCE_MAX,
+    GUIDANCE_MIN,
+    SEED_MAX,
+)
 
 log = logging.getLogger("animatebot.discord")
 
@@ -71,7 +81,7 @@ def build_tree(client: discord.Client, run: CommandRunner, model_choices: ModelC
         prompt="What to animate; key:value tokens such as motion:zoom-in steps:8 work here too",
         motion="Camera motion (MotionLoRA)",
         motion2="A second camera motion to combine with the first",
-        motion_strength="Strength of the motion(s), 0 to 1 (default 0.75)",
+        motion_strength=f"Strength of the motion(s), 0 to 1 (default {DEFAULT_MOTION_STRENGTH:g})",
         steps="AnimateDiff-Lightning checkpoint: fewer steps are faster",
         frames=f"Clip length in frames ({FRAMES_MIN}-{FRAMES_MAX})",
         seed="Same seed and settings give the same clip",
@@ -191,16 +201,18 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
     )
     async def limits(
         interaction: discord.Interaction,
-        per_user: app_commands.Range[int, 1, 1_000_000] | None = None,
-        per_hour: app_commands.Range[int, 1, 1_000_000] | None = None,
-        queue_cap: app_commands.Range[int, 1, 1_000_000] | None = None,
+        per_user: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
+        per_hour: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
+        queue_cap: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
     ) -> None:
         await run_admin(interaction, "limits", per_user=per_user, per_hour=per_hour, queue_cap=queue_cap)
 
     @admin.command(name="ban", description="Stop someone from queueing clips")
     @app_commands.describe(user="Who", reason="Why (shown to them)")
     async def ban(
-        interaction: discord.Interaction, user: discord.User, reason: app_commands.Range[str, 1, 500] | None = None
+        interaction: discord.Interaction,
+        user: discord.User,
+        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
         await run_admin(interaction, "ban", user=_mention(user), reason=reason)
 

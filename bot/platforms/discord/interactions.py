@@ -109,3 +109,28 @@ async def deadline(responder: InteractionResponder, *, ephemeral: bool) -> Async
         timer.cancel()
         for task in started:
             await task
+
+
+class InteractionAck:
+    """``bot.platforms.flow.Acknowledgement`` for a slash command.
+
+    A refusal is the interaction's own private response. Public commands defer at once (their
+    answer, a queued clip or an upload, takes a moment); private ones answer directly when quick,
+    deferring only if DEFER_AFTER_S passes first.
+    """
+
+    def __init__(self, responder: InteractionResponder) -> None:
+        self.responder = responder
+
+    async def refuse(self, message: Message) -> None:
+        await self.responder.reply(message, ephemeral=True)
+
+    @contextlib.asynccontextmanager
+    async def answering(self, *, private: bool) -> AsyncIterator[None]:
+        if private:
+            async with deadline(self.responder, ephemeral=True):
+                yield
+        else:
+            await self.responder.defer(ephemeral=False)
+            yield
+        await self.responder.finish()

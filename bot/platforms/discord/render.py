@@ -13,7 +13,8 @@ from typing import Any
 import discord
 
 from bot import chat
-from bot.chat import ACTIONS, BUTTON_PREFIX, Button, Message
+from bot.chat import ACTIONS, BUTTON_PREFIX, Button, ButtonStyle, Message, shorten
+from bot.commands import REMIX_MOTION_MAX, REMIX_PROMPT_MAX
 
 # Discord's own limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_MAX = 2000
@@ -40,11 +41,6 @@ BUTTON_STYLES: dict[str, discord.ButtonStyle] = {
 }
 # The same id bot.chat.Button.custom_id writes, so clicks on messages posted before a restart still match.
 CUSTOM_ID_TEMPLATE = rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, marked with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def progress_bar(fraction: float) -> str:
@@ -118,7 +114,7 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
     comes from the database through the service.
     """
 
-    def __init__(self, action: str, job_id: int, label: str = "", style: str = "secondary") -> None:
+    def __init__(self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary") -> None:
         self.action = action
         self.job_id = job_id
         button = Button(action, job_id, label or action.title(), style)
@@ -165,23 +161,23 @@ class RemixModal(discord.ui.Modal):
     def __init__(self, job_id: int, prompt: str, motion: str, on_submit: RemixHandler, *, nonce: int = 0) -> None:
         # The interaction id in the custom id keeps two people remixing one job apart.
         super().__init__(
-            title=shorten(f"Remix #{job_id}", 45), timeout=900, custom_id=f"animatebot-remix:{job_id}:{nonce}"
+            title=shorten(f"Remix #{job_id}", 45), timeout=900, custom_id=f"{BUTTON_PREFIX}-remix:{job_id}:{nonce}"
         )
         self.job_id = job_id
         self._on_submit = on_submit
         self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Prompt (key:value tokens work here too)",
             style=discord.TextStyle.paragraph,
-            default=shorten(prompt, 4000) or None,
+            default=shorten(prompt, REMIX_PROMPT_MAX) or None,
             required=False,
-            max_length=4000,
+            max_length=REMIX_PROMPT_MAX,
         )
         self.motion: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
             label="Motion",
             placeholder="zoom-in@0.8+pan-left, or none",
-            default=shorten(motion, 100) or None,
+            default=shorten(motion, REMIX_MOTION_MAX) or None,
             required=False,
-            max_length=100,
+            max_length=REMIX_MOTION_MAX,
         )
         self.add_item(self.prompt)
         self.add_item(self.motion)

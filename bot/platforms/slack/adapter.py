@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -26,8 +24,8 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat import Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
-from bot.platforms.slack.inbound import SlackInbound, error_code
+from bot.chat import Clip, CommandHandler, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.platforms.slack.inbound import Outbound, SlackInbound, error_code
 from bot.platforms.slack.render import blocks, fallback_text, headline
 from bot.settings import Settings
 
@@ -94,7 +92,9 @@ class SlackAdapter:
     max_upload_bytes = SLACK_MAX_UPLOAD
     supports_remix = True  # a modal with the prompt and motion prefilled
 
-    def __init__(self, service: Any, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None) -> None:
+    def __init__(
+        self, handler: CommandHandler, settings: Settings, *, host: str = "0.0.0.0", port: int | None = None
+    ) -> None:
         _check_settings(settings)
         self._settings = settings
         self._host = host
@@ -105,14 +105,13 @@ class SlackAdapter:
         if not any(isinstance(f, _SkipTokenNotice) for f in bolt_log.filters):
             bolt_log.addFilter(_SkipTokenNotice())
         self.app = AsyncApp(client=self.client, signing_secret=secret, name="animatebot", logger=bolt_log)
-        self.inbound = SlackInbound(self, service, settings)
+        self.inbound = SlackInbound(handler, Outbound(self.client, self.post, self.post_ephemeral, self.invite_hint))
         self.inbound.register(self.app)
         self.bot_user_id = ""
         self.bot_name = "animatebot"
         self._team_url: str | None = None
         self._runner: web.AppRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -174,27 +173,11 @@ class SlackAdapter:
             self._socket = None
 
     async def close(self) -> None:
-        """Stop receiving, let running hand-offs to the service finish briefly, then cancel the rest."""
+        """Stop receiving requests; safe to call twice."""
         await self._close_socket()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=5.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-
-    def spawn(self, work: Coroutine[Any, Any, None], what: str) -> None:
-        """Run ``work`` after the ack; failures are logged, never lost silently."""
-        task = asyncio.create_task(work, name=f"slack {what}")
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("Slack %s failed", task.get_name(), exc_info=task.exception())
 
     # --- ChatAdapter: out ----------------------------------------------------------------------
     async def post(self, place: Place, message: Message) -> MessageRef:
@@ -260,7 +243,7 @@ class SlackAdapter:
         except SlackApiError as e:
             raise _translate(e, ref.place) from e
 
-    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+    async def post_ephemeral(self, place: Place, user_id: str, message: Message) -> None:
         """An ephemeral message only ``user_id`` sees, in the channel (and thread) of ``place``."""
         try:
             await self.client.chat_postEphemeral(

@@ -1,10 +1,12 @@
-"""Requests from Slack into the service: slash commands, button clicks and the remix modal.
+"""Requests from Slack into the command handler: slash commands, button clicks and the remix modal.
 
-Every listener acknowledges first (Slack allows 3 seconds) and hands the work to the service
-in a task. Redeliveries never run twice: requests Slack marks as retries (``X-Slack-Retry-Num``,
-or a Socket Mode ``retry_attempt``) are acknowledged and dropped, and each command or click is
-remembered by its ``trigger_id`` (also passed on as ``extras["request_id"]`` so the database can
-keep job rows unique per platform request).
+Every listener acknowledges first (Slack allows 3 seconds) and then runs the work; Bolt runs
+listeners as their own tasks and answers Slack as soon as ``ack`` is called. Redeliveries never
+run twice: requests Slack marks as retries (``X-Slack-Retry-Num``, or a Socket Mode
+``retry_attempt``) are acknowledged and dropped, and each command or click is remembered by its
+``trigger_id`` (also passed on as the Invocation's ``request_id`` so the database keeps job rows
+unique per platform request). The inbound side is given the outbound functions it calls, not the
+adapter.
 """
 
 from __future__ import annotations
@@ -15,28 +17,38 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
-from bot.commands import COMMAND_NAMES
+from bot.chat import (
+    BUTTON_PREFIX,
+    Actor,
+    CommandHandler,
+    Invocation,
+    Message,
+    MessageRef,
+    NotInChannel,
+    Place,
+    parse_custom_id,
+)
+from bot.commands import COMMAND_NAMES, REMIX_MOTION_MAX, REMIX_PROMPT_MAX
+from bot.platforms.flow import run_command
 from bot.platforms.slack.render import blocks, fallback_text, unescape
-from bot.settings import Settings
-
-if TYPE_CHECKING:
-    from bot.platforms.slack.adapter import SlackAdapter
 
 log = logging.getLogger("animatebot.slack")
 
 COMMANDS = COMMAND_NAMES  # every command of the shared grammar is a Slack slash command
 REMIX_CALLBACK = "animatebot_remix"
-_ACTION_ID = re.compile(r"^animatebot:")  # every button; the value says which job and action
+_ACTION_ID = re.compile(rf"^{re.escape(BUTTON_PREFIX)}:")  # every button; the value says which job and action
 USER_CACHE_S = 300.0
 _USER_LOOKUP_TIMEOUT_S = 1.5  # users.info runs inside the 3 s ack window
 _SEEN_TTL_S = 900.0
@@ -67,6 +79,34 @@ class SeenRequests:
         return True
 
 
+@dataclass(frozen=True)
+class Outbound:
+    """What the inbound side calls on the way out (the adapter's functions, handed in)."""
+
+    client: AsyncWebClient
+    post: Callable[[Place, Message], Awaitable[MessageRef]]
+    post_ephemeral: Callable[[Place, str, Message], Awaitable[None]]
+    invite_hint: Callable[[Place], Message]
+
+
+class SlackAck:
+    """``bot.platforms.flow.Acknowledgement`` for a slash command: Bolt's ``ack``."""
+
+    def __init__(self, ack: Any) -> None:
+        self._ack = ack
+
+    async def refuse(self, message: Message) -> None:
+        await self._ack(text=fallback_text(message), blocks=blocks(message), response_type="ephemeral")
+
+    def answering(self, *, private: bool) -> AbstractAsyncContextManager[None]:
+        return self._answering()
+
+    @asynccontextmanager
+    async def _answering(self) -> AsyncIterator[None]:
+        await self._ack()  # Slack shows nothing for an empty ack; answers follow, public or private
+        yield
+
+
 class SlackResponder:
     """Answers one command or click: public replies as bot posts, ephemeral ones via ``response_url``."""
 
@@ -83,21 +123,20 @@ class SlackResponder:
             await self._inbound.ephemeral(self._place, self._user_id, message, self._response_url)
             return None
         try:
-            return await self._inbound.adapter.post(self._place, message)
+            return await self._inbound.out.post(self._place, message)
         except NotInChannel:
             await self._inbound.ephemeral(
-                self._place, self._user_id, self._inbound.adapter.invite_hint(self._place), self._response_url
+                self._place, self._user_id, self._inbound.out.invite_hint(self._place), self._response_url
             )
             raise
 
 
 class SlackInbound:
-    """Bolt listeners that turn Slack payloads into ``Invocation``s for the service."""
+    """Bolt listeners that turn Slack payloads into ``Invocation``s for the command handler."""
 
-    def __init__(self, adapter: SlackAdapter, service: Any, settings: Settings) -> None:
-        self.adapter = adapter
-        self._service = service
-        self._settings = settings
+    def __init__(self, handler: CommandHandler, out: Outbound) -> None:
+        self.out = out
+        self._handler = handler
         self._seen = SeenRequests()
         self._users: dict[str, tuple[float, bool, str]] = {}  # user id -> (expires, admin, name)
 
@@ -135,12 +174,7 @@ class SlackInbound:
         inv = await self._invocation(
             str(body.get("user_id", "")), str(body.get("user_name", "")), place, body.get("response_url"), trigger_id
         )
-        refusal = await self._service.precheck(inv, name, text)
-        if refusal is not None:
-            await ack(text=fallback_text(refusal), blocks=blocks(refusal), response_type="ephemeral")
-            return
-        await ack()
-        self.adapter.spawn(self._service.handle_command(inv, name, text), f"/{name}")
+        await run_command(self._handler, inv, name, text, None, SlackAck(ack))
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -165,20 +199,19 @@ class SlackInbound:
             body.get("response_url"),
             trigger_id,
         )
-        inv.extras["message_id"] = str(container.get("message_ts") or message.get("ts") or "")
         action_name, job_id = parsed
         if action_name == "remix":
-            defaults = self._service.remix_defaults(job_id)
+            defaults = self._handler.remix_defaults(job_id)
             if defaults is not None:
                 await self._open_remix(trigger_id, job_id, place, defaults)
                 return
-        self.adapter.spawn(self._service.handle_button(inv, custom_id), f"button {action_name} #{job_id}")
+        await self._handler.handle_button(inv, custom_id)
 
     async def _open_remix(self, trigger_id: str, job_id: int, place: Place, defaults: tuple[str, str]) -> None:
         prompt, motion = defaults
         meta = {"job_id": job_id, "channel": place.channel_id, "thread": place.thread_id, "team": place.workspace_id}
         try:
-            await self.adapter.client.views_open(trigger_id=trigger_id, view=remix_view(meta, prompt, motion))
+            await self.out.client.views_open(trigger_id=trigger_id, view=remix_view(meta, prompt, motion))
         except SlackApiError as e:
             log.warning("could not open the remix dialog for job #%s: %s", job_id, error_code(e))
 
@@ -194,7 +227,7 @@ class SlackInbound:
         user = body.get("user") or {}
         inv = await self._invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
         job_id = int(meta.get("job_id", 0))
-        self.adapter.spawn(self._service.handle_remix(inv, job_id, prompt, motion), f"remix #{job_id}")
+        await self._handler.handle_remix(inv, job_id, prompt, motion)
 
     # --- helpers -------------------------------------------------------------------------------
     async def _invocation(
@@ -202,17 +235,14 @@ class SlackInbound:
     ) -> Invocation:
         actor = await self.actor(user_id, user_name)
         url = str(response_url) if response_url else None
-        inv = Invocation(actor, place, SlackResponder(self, place, user_id, url))
-        if request_id:
-            inv.extras["request_id"] = request_id
-        return inv
+        return Invocation(actor, place, SlackResponder(self, place, user_id, url), request_id=request_id or None)
 
     async def actor(self, user_id: str, fallback_name: str = "") -> Actor:
         """The Actor for ``user_id``; ``platform_admin`` is a workspace admin or owner (users.info, cached)."""
         cached = self._users.get(user_id)
         if cached is None or cached[0] < time.monotonic():
             try:
-                resp = await asyncio.wait_for(self.adapter.client.users_info(user=user_id), _USER_LOOKUP_TIMEOUT_S)
+                resp = await asyncio.wait_for(self.out.client.users_info(user=user_id), _USER_LOOKUP_TIMEOUT_S)
             except (SlackApiError, TimeoutError) as e:
                 # Not cached: the next command asks again. Meanwhile the service sees a plain user.
                 log.warning("users.info failed for %s (%s); treating as a non-admin for now", user_id, _why(e))
@@ -231,7 +261,7 @@ class SlackInbound:
         text, rendered = fallback_text(message), blocks(message)
         if response_url:
             try:
-                hook = AsyncWebhookClient(response_url, retry_handlers=self.adapter.client.retry_handlers)
+                hook = AsyncWebhookClient(response_url, retry_handlers=self.out.client.retry_handlers)
                 resp = await hook.send(text=text, blocks=rendered, response_type="ephemeral", replace_original=False)
                 if resp.status_code == 200:
                     return
@@ -239,7 +269,7 @@ class SlackInbound:
             except Exception as e:
                 log.warning("response_url failed (%r); falling back to chat.postEphemeral", e)
         try:
-            await self.adapter.notify(place, user_id, message)
+            await self.out.post_ephemeral(place, user_id, message)
         except (NotInChannel, SlackApiError) as e:
             log.warning("could not show an ephemeral message to %s in %s: %s", user_id, place.channel_id, e)
 
@@ -248,14 +278,16 @@ def remix_view(meta: dict[str, Any], prompt: str, motion: str) -> dict[str, Any]
     """The remix modal: the job's prompt and motion prefilled; ``meta`` rides in private_metadata."""
     prompt_input: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True}
     if prompt:
-        prompt_input["initial_value"] = prompt[:3000]
+        prompt_input["initial_value"] = prompt[:REMIX_PROMPT_MAX]
+    prompt_input["max_length"] = REMIX_PROMPT_MAX
     motion_input: dict[str, Any] = {
         "type": "plain_text_input",
         "action_id": "value",
         "placeholder": {"type": "plain_text", "text": "zoom-in@0.8+pan-left"},
+        "max_length": REMIX_MOTION_MAX,
     }
     if motion:
-        motion_input["initial_value"] = motion[:150]
+        motion_input["initial_value"] = motion[:REMIX_MOTION_MAX]
     return {
         "type": "modal",
         "callback_id": REMIX_CALLBACK,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.chat import Button, Message, progress_bar
+from bot.chat import BUTTON_PREFIX, Button, Message, progress_bar, shorten
 
 SECTION_LIMIT = 3000  # characters in one section text object
 FIELD_LIMIT = 2000  # characters in one section field
@@ -43,10 +43,6 @@ def mrkdwn(text: str) -> str:
     return _BOLD.sub(r"*\1*", text)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def headline(message: Message) -> str:
     """The one line that best names a message: its title, else the first line of its text."""
     mark = _TONE_MARK.get(message.tone, "")
@@ -68,15 +64,15 @@ def fallback_text(message: Message) -> str:
     lines.extend(f"{f.name}: {mrkdwn(f.value)}" for f in message.fields)
     if message.footer:
         lines.append(mrkdwn(message.footer))
-    return _clip("\n".join(line for line in lines if line), FALLBACK_LIMIT) or " "
+    return shorten("\n".join(line for line in lines if line), FALLBACK_LIMIT) or " "
 
 
 def button_element(button: Button) -> dict[str, Any]:
     """One Block Kit button; ``value`` carries the custom id so a click works after a restart."""
     element: dict[str, Any] = {
         "type": "button",
-        "action_id": f"animatebot:{button.action}",
-        "text": {"type": "plain_text", "text": _clip(button.label, 75), "emoji": True},
+        "action_id": f"{BUTTON_PREFIX}:{button.action}",
+        "text": {"type": "plain_text", "text": shorten(button.label, 75), "emoji": True},
         "value": button.custom_id,
     }
     style = _STYLE.get(button.style)
@@ -94,17 +90,17 @@ def blocks(message: Message) -> list[dict[str, Any]]:
     else:
         combined = mark + mrkdwn(message.text).strip() if message.text.strip() else ""
     if combined:
-        out.append({"type": "section", "text": {"type": "mrkdwn", "text": _clip(combined, SECTION_LIMIT)}})
+        out.append({"type": "section", "text": {"type": "mrkdwn", "text": shorten(combined, SECTION_LIMIT)}})
     if message.progress is not None:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": progress_bar(message.progress)}]})
     if message.fields:
         fields = [
-            {"type": "mrkdwn", "text": _clip(f"*{f.name}*\n{mrkdwn(f.value)}", FIELD_LIMIT)}
+            {"type": "mrkdwn", "text": shorten(f"*{f.name}*\n{mrkdwn(f.value)}", FIELD_LIMIT)}
             for f in message.fields[:MAX_FIELDS]
         ]
         out.append({"type": "section", "fields": fields})
     if message.footer:
-        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(mrkdwn(message.footer), 3000)}]})
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": shorten(mrkdwn(message.footer), 3000)}]})
     if message.buttons:
         out.append(
             {
