@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from generation.catalog import DEFAULT_BASE_MODEL
-
 FRAMES_MIN, FRAMES_MAX = 8, 32
 FPS_MIN, FPS_MAX = 1, 30
 GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 20.0
@@ -89,4 +87,3 @@ class GenerationParams:
 
 
 DEFAULTS = GenerationParams(prompt="")
-DEFAULT_MODEL = DEFAULT_BASE_MODEL

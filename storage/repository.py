@@ -40,7 +40,6 @@ class Tally:
 
 @dataclass(frozen=True)
 class Stats:
-    by_status: dict[str, int]
     mean_seconds_per_step: float | None
     mean_overhead_s: float | None
 
@@ -189,7 +188,6 @@ class Repository:
 
     def stats(self, recent: int = 20) -> Stats:
         with self.db.session() as s:
-            by_status = dict(s.execute(select(Job.status, func.count()).group_by(Job.status)).all())
             rows = s.execute(
                 select(Job.denoise_s, Job.steps_used, Job.frames, Job.load_s, Job.decode_s, Job.encode_s)
                 .where(Job.status == JobStatus.SUCCEEDED.value, Job.denoise_s.is_not(None))
@@ -199,7 +197,6 @@ class Repository:
         per_step = [d / max(1, st or 1) / max(1, fr or 1) * 16 for d, st, fr, *_ in rows if d is not None]
         overhead = [(dec or 0) + (enc or 0) for *_, _load, dec, enc in rows]
         return Stats(
-            by_status={str(k): int(v) for k, v in by_status.items()},
             mean_seconds_per_step=sum(per_step) / len(per_step) if per_step else None,
             mean_overhead_s=sum(overhead) / len(overhead) if overhead else None,
         )
