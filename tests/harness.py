@@ -1,4 +1,5 @@
-"""A bot on a temp database with the console adapter, for use-case tests.
+"""What many tests share: the repository root, the one settings builder, a free port, and a bot
+on a temp database with the console adapter for use-case tests.
 
 ``Bot.say(line, user=...)`` types a line as that person and returns what the bot printed in
 answer; ``Bot.idle()`` waits for every accepted job to end and be delivered.
@@ -7,6 +8,7 @@ answer; ``Bot.idle()`` waits for every accepted job to end and be delivered.
 from __future__ import annotations
 
 import io
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,30 @@ from bot.chat import Actor, Invocation, Place
 from bot.platforms.console import ConsoleAdapter, ConsoleResponder, handle_line
 from bot.settings import Settings
 
+REPO = Path(__file__).resolve().parent.parent
+
+
+def bot_env(tmp: Path, db_name: str = "animatebot.db") -> dict[str, str]:
+    """The environment of a test bot: tiny pipeline, its database and clips under ``tmp``."""
+    return {
+        "ANIMATEBOT_PIPELINE": "tiny",
+        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp / db_name}",
+        "ANIMATEBOT_MEDIA_DIR": str(tmp / "clips"),
+    }
+
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp}/animatebot.db",
-        "ANIMATEBOT_MEDIA_DIR": tmp / "clips",
-        "ANIMATEBOT_ADMIN_IDS": "console:boss",
-    }
+    """Settings for a test bot under ``tmp`` (the one builder every test uses); ``overrides`` by env name."""
+    values: dict[str, Any] = {**bot_env(tmp), "ANIMATEBOT_ADMIN_IDS": "console:boss"}
     values.update(overrides)
-    return Settings(**values)
+    return Settings(_env_file=None, **values)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -287,7 +287,7 @@ def split_line(line: str) -> tuple[str, str]:
     if not stripped.startswith("/"):
         raise CommandError(f"commands start with '/', e.g. {_EXAMPLE}; /animate-help lists them all")
     parts = stripped.split(None, 1)
-    return parts[0].lstrip("/"), parts[1] if len(parts) > 1 else ""
+    return parts[0], parts[1] if len(parts) > 1 else ""
 
 
 def parse_line(line: str) -> Command:

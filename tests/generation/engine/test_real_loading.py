@@ -12,7 +12,6 @@ import shutil
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -21,17 +20,10 @@ from generation.engine import Engine
 from generation.engine.tiny import write_tiny_base_model, write_tiny_model_files
 from generation.errors import ModelLoadError
 from generation.params import GenerationParams, MotionSpec
+from tests.generation.engine.frames import same
 
 PARAMS = GenerationParams(prompt="a lighthouse at dusk", steps=1, frames=8, seed=5)
 ZOOM = PARAMS.with_changes(motions=(MotionSpec("zoom-in", 0.8),))
-
-
-def pixels(result) -> np.ndarray:
-    return np.stack([np.asarray(frame) for frame in result.frames])
-
-
-def same(a, b) -> bool:
-    return bool(np.array_equal(pixels(a), pixels(b)))
 
 
 def put_in_hf_cache(cache: Path, repo_id: str, source: Path) -> None:

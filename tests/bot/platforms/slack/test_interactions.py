@@ -12,17 +12,15 @@ import pytest
 
 from bot.platforms.slack.adapter import SlackAdapter
 from generation.params import GenerationParams
+from tests.bot.platforms.slack.harness import SlackBot, settings_for, start_bot, stop_bot
 from tests.fakes.slack_server import FakeSlack, block_action, interactive_body, slash_command, view_submission
-from tests.test_slack_app import Bot, fake, settings_for, start_bot, stop_bot
-
-__all__ = ["fake"]  # the fixture, shared with test_slack_app
 
 ADMIN = "UADMIN001"
 MEMBER = "UMEMBER01"
 
 
 @pytest.fixture
-async def bot(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
+async def bot(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[SlackBot]:
     running = await start_bot(settings_for(fake, tmp_path), fake)
     running.app.queue.set_paused(True)  # jobs are created, none runs
     yield running
@@ -66,7 +64,7 @@ async def test_socket_mode_start_names_a_refused_app_token(fake: FakeSlack, tmp_
     await slack.close()
 
 
-async def test_workspace_admins_come_from_users_info_and_are_cached(bot: Bot) -> None:
+async def test_workspace_admins_come_from_users_info_and_are_cached(bot: SlackBot) -> None:
     bot.fake.users[ADMIN] = {"is_admin": True, "display_name": "Ada"}
     await bot.command("/animate-admin", "resume", user=MEMBER, trigger_id="a-member")
     await bot.fake.wait_for(lambda: bot.fake.responses_for("a-member"))
@@ -85,7 +83,7 @@ async def test_workspace_admins_come_from_users_info_and_are_cached(bot: Bot) ->
     assert sorted(looked_up) == [ADMIN, MEMBER]  # one lookup per person, then the cache
 
 
-async def test_remix_opens_a_prefilled_modal_and_its_submission_makes_a_child_job(bot: Bot) -> None:
+async def test_remix_opens_a_prefilled_modal_and_its_submission_makes_a_child_job(bot: SlackBot) -> None:
     await bot.command("/animate", "a lighthouse at dusk motion:pan-left steps:1 frames:8", trigger_id="r-1")
     await bot.fake.wait_for(lambda: (job := bot.app.repo.job(1)) is not None and job.thread_id is not None)
     parent = bot.app.repo.job(1)
@@ -120,7 +118,7 @@ async def test_remix_opens_a_prefilled_modal_and_its_submission_makes_a_child_jo
     assert child.thread_id == parent.message_id  # answered in the parent's thread
 
 
-async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: Bot) -> None:
+async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: SlackBot) -> None:
     bot.fake.not_in_channels.add("GPRIVATE1")
     status, body, _ = await bot.command(
         "/animate", "a quiet pond steps:1 frames:8", channel="GPRIVATE1", trigger_id="n-1"
@@ -136,7 +134,7 @@ async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: Bot) -> None
     assert job is not None and job.delivery == "failed" and "could not post" in (job.error or "")
 
 
-async def test_the_typed_text_reaches_the_service_unescaped(bot: Bot) -> None:
+async def test_the_typed_text_reaches_the_service_unescaped(bot: SlackBot) -> None:
     # Slack sends &, < and > in a command's text as entities; the prompt is what was typed.
     await bot.command("/animate", "fish &amp; chips &lt;3 steps:1 frames:8", trigger_id="u-1")
     await bot.fake.wait_for(lambda: bot.app.repo.job(1) is not None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -16,16 +15,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.bot.platforms.slack.harness import SECRET, environment
 from tests.fakes.slack_server import FakeSlack, form_body, signed_headers, slash_command
-
-REPO = Path(__file__).resolve().parents[1]
-SECRET = "cli-signing-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.harness import REPO
 
 
 async def wait_listening(port: int, timeout: float) -> None:
@@ -46,20 +38,8 @@ async def wait_listening(port: int, timeout: float) -> None:
 async def test_animatebot_run_in_http_mode_posts_the_gif_into_the_thread(tmp_path: Path) -> None:
     fake = FakeSlack()
     await fake.start()
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "SLACK_MODE": "http",
-        "SLACK_BOT_TOKEN": "xoxb-cli-token",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_PORT": str(port),
-        "SLACK_HOST": "127.0.0.1",
-        "SLACK_API_BASE_URL": fake.api_url,
-    }
+    env = {**os.environ, "PYTHONPATH": str(REPO), **environment(fake, tmp_path), "SLACK_HOST": "127.0.0.1"}
+    port = int(env["SLACK_PORT"])
     for key in ("DISCORD_TOKEN", "SLACK_APP_TOKEN"):
         env.pop(key, None)
     process = await asyncio.create_subprocess_exec(

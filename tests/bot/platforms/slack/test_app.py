@@ -4,133 +4,29 @@ the real slack-sdk client out to a local fake Slack. Every socket is on 127.0.0.
 from __future__ import annotations
 
 import json
-import socket
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from bot.app import App, build_app
-from bot.platforms.slack.adapter import EVENTS_PATH, SlackAdapter
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
+from tests.bot.platforms.slack.harness import (
+    CHANNEL,
+    FAST,
+    OWNER,
+    SECRET,
+    SlackBot,
+    animate_and_wait,
+    environment,
+    start_bot,
+    stop_bot,
+)
 from tests.fakes.slack_server import (
     FakeSlack,
-    block_action,
     form_body,
-    interactive_body,
     signed_headers,
     slash_command,
 )
-
-SECRET = "test-signing-secret"
-CHANNEL = "C0000001"
-OWNER = "U0000001"
-FAST = "steps:1 frames:8"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Bot:
-    app: App
-    slack: SlackAdapter
-    fake: FakeSlack
-    http: aiohttp.ClientSession
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.slack.port}{EVENTS_PATH}"
-
-    async def send(self, body: str, headers: dict[str, str] | None = None) -> tuple[int, str, float]:
-        """POST a signed request; returns status, body and seconds taken."""
-        started = time.monotonic()
-        async with self.http.post(self.url, data=body, headers=headers or signed_headers(SECRET, body)) as resp:
-            return resp.status, await resp.text(), time.monotonic() - started
-
-    async def command(self, command: str, text: str, **fields: Any) -> tuple[int, str, float]:
-        fields.setdefault("response_url", self.fake.response_url(fields.get("trigger_id", "trigger-1")))
-        return await self.send(form_body(slash_command(command, text, **fields)))
-
-    async def click(self, value: str, user: str, trigger_id: str) -> tuple[int, str, float]:
-        job = self.app.repo.job(int(value.rsplit(":", 1)[1]))
-        assert job is not None and job.clip_message_id
-        payload = block_action(
-            value,
-            user=user,
-            channel=job.channel_id,
-            message_ts=job.clip_message_id,
-            thread_ts=job.thread_id,
-            trigger_id=trigger_id,
-            response_url=self.fake.response_url(trigger_id),
-        )
-        return await self.send(interactive_body(payload))
-
-    def jobs(self) -> int:
-        return self.app.repo.count_status("queued", "running", "succeeded", "failed", "cancelled")
-
-
-def environment(fake: FakeSlack, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "SLACK_MODE": "http",
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_BASE_URL": fake.api_url,
-        "SLACK_PORT": str(free_port()),
-    }
-
-
-def settings_for(fake: FakeSlack, tmp_path: Path, **extra: str) -> Settings:
-    return Settings(_env_file=None, **{**environment(fake, tmp_path), **extra})  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.close()
-
-
-async def start_bot(settings: Settings, fake: FakeSlack) -> Bot:
-    """Start the way ``animatebot run`` does: the app, then the adapter registered and started."""
-    app = build_app(settings)
-    await app.start()
-    slack = SlackAdapter(app.service, settings, host="127.0.0.1")
-    app.service.add_adapter(slack)
-    await slack.start()
-    return Bot(app, slack, fake, aiohttp.ClientSession())
-
-
-async def stop_bot(bot: Bot) -> None:
-    await bot.http.close()
-    await bot.slack.close()
-    await bot.app.stop(grace_s=5)
-
-
-@pytest.fixture
-async def bot(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(settings_for(fake, tmp_path), fake)
-    yield running
-    await stop_bot(running)
-
-
-async def animate_and_wait(bot: Bot, text: str, trigger_id: str = "trigger-1", user: str = OWNER) -> int:
-    status, body, _ = await bot.command("/animate", text, trigger_id=trigger_id, user=user)
-    assert (status, body) == (200, "")
-    await bot.fake.wait_for(lambda: any(u.shared for u in bot.fake.uploads.values()), timeout=40)
-    await bot.app.service.wait_idle()
-    return max(j.id for j in bot.app.repo.history(limit=50))
 
 
 async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
@@ -174,7 +70,7 @@ async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
     assert values == [f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete")]
 
 
-async def test_bad_signature_and_stale_timestamp_get_401(bot: Bot) -> None:
+async def test_bad_signature_and_stale_timestamp_get_401(bot: SlackBot) -> None:
     body = form_body(slash_command("/animate", f"a cat {FAST}", trigger_id="t-forged"))
     forged = signed_headers("not-the-secret", body)
     stale = signed_headers(SECRET, body, timestamp=int(time.time()) - 10 * 60)
@@ -186,7 +82,7 @@ async def test_bad_signature_and_stale_timestamp_get_401(bot: Bot) -> None:
     assert not bot.fake.calls_to("chat.postMessage")
 
 
-async def test_a_retried_or_redelivered_command_never_makes_a_second_job(bot: Bot) -> None:
+async def test_a_retried_or_redelivered_command_never_makes_a_second_job(bot: SlackBot) -> None:
     body = form_body(slash_command("/animate", f"a dog {FAST}", trigger_id="t-once", response_url=""))
     retry = {**signed_headers(SECRET, body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
     results = [await bot.send(body), await bot.send(body, retry), await bot.send(body)]
@@ -197,7 +93,7 @@ async def test_a_retried_or_redelivered_command_never_makes_a_second_job(bot: Bo
     assert len(bot.fake.uploads) == 1
 
 
-async def test_a_refusal_is_the_ephemeral_ack(bot: Bot) -> None:
+async def test_a_refusal_is_the_ephemeral_ack(bot: SlackBot) -> None:
     status, body, took = await bot.command("/animate", "a cat steps:3")
     assert status == 200 and took < 3.0
     answer = json.loads(body)
@@ -206,7 +102,7 @@ async def test_a_refusal_is_the_ephemeral_ack(bot: Bot) -> None:
     assert bot.jobs() == 0 and not bot.fake.calls_to("chat.postMessage")
 
 
-async def test_buttons_review_reroll_and_delete(bot: Bot) -> None:
+async def test_buttons_review_reroll_and_delete(bot: SlackBot) -> None:
     job_id = await animate_and_wait(bot, f"a red fox {FAST}")
     job = bot.app.repo.job(job_id)
     assert job is not None and job.clip_message_id

@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 from bot.settings import Settings
+from tests.harness import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 
 
 def test_env_example_lists_every_setting_and_parses(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

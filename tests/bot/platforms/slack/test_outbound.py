@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,37 +22,11 @@ from bot.chat import (
 from bot.platforms.slack.adapter import SlackAdapter
 from bot.platforms.slack.inbound import COMMANDS
 from bot.platforms.slack.render import blocks, fallback_text, mrkdwn
-from bot.settings import Settings
+from tests.bot.platforms.slack.harness import adapter_settings
 from tests.fakes.slack_server import FakeSlack
+from tests.harness import REPO
 
 CHANNEL = Place("slack", "C0000001", "T0000001")
-
-
-def slack_settings(fake: FakeSlack, **extra: object) -> Settings:
-    values: dict[str, object] = {
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": "test-signing-secret",
-        "SLACK_MODE": "http",
-        "SLACK_API_BASE_URL": fake.api_url,
-    }
-    values.update(extra)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def adapter(fake: FakeSlack) -> AsyncIterator[SlackAdapter]:
-    slack = SlackAdapter(None, slack_settings(fake), host="127.0.0.1", port=0)
-    await slack.start()
-    yield slack
-    await slack.close()
 
 
 def gif(tmp_path: Path, size: int = 300) -> Clip:
@@ -174,9 +147,9 @@ async def test_notify_is_ephemeral_and_delete_removes(adapter: SlackAdapter, fak
     assert fake.deleted == [("C0000001", ref.message_id)]
 
 
-async def test_start_says_what_slack_refused_without_the_token(fake: FakeSlack) -> None:
+async def test_start_says_what_slack_refused_without_the_token(fake: FakeSlack, tmp_path: Path) -> None:
     fake.fail_next("auth.test", "invalid_auth")
-    slack = SlackAdapter(None, slack_settings(fake), host="127.0.0.1", port=0)
+    slack = SlackAdapter(None, adapter_settings(fake, tmp_path), host="127.0.0.1", port=0)
     with pytest.raises(RuntimeError, match="invalid_auth") as caught:
         await slack.start()
     assert "xoxb-test-token" not in str(caught.value)
@@ -192,9 +165,9 @@ async def test_start_says_what_slack_refused_without_the_token(fake: FakeSlack) 
         ({"SLACK_MODE": "socket", "SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "xapp-"),
     ],
 )
-async def test_missing_settings_are_named(fake: FakeSlack, extra: dict[str, object], needle: str) -> None:
+async def test_missing_settings_are_named(fake: FakeSlack, tmp_path: Path, extra: dict[str, str], needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
-        SlackAdapter(None, slack_settings(fake, **extra))
+        SlackAdapter(None, adapter_settings(fake, tmp_path, **extra))
 
 
 def test_rendering_escapes_user_text_and_keeps_slack_limits() -> None:
@@ -211,7 +184,7 @@ def test_rendering_escapes_user_text_and_keeps_slack_limits() -> None:
 
 
 def test_manifest_declares_every_command_interactivity_and_the_scopes_used() -> None:
-    manifest = yaml.safe_load((Path(__file__).parent.parent / "slack-manifest.yml").read_text())
+    manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert sorted(commands) == sorted(f"/{name}" for name in COMMANDS)
     assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "files:write", "users:read"]

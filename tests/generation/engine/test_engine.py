@@ -12,17 +12,10 @@ from generation.engine import Engine, create_engine
 from generation.engine.tiny import TINY_LABEL, tiny_motion_adapter
 from generation.errors import BadOutputError, GenerationCancelled, GenerationError, ModelLoadError, OutOfMemoryError
 from generation.params import GenerationParams, MotionSpec
+from tests.generation.engine.frames import pixels, same
 
 # Small clips keep the module fast; sizes stay the real ones (512x512 -> 64x64 latents).
 BASE = GenerationParams(prompt="a red fox in the snow", steps=1, frames=8, seed=11)
-
-
-def pixels(result) -> np.ndarray:
-    return np.stack([np.asarray(frame) for frame in result.frames])
-
-
-def same(a, b) -> bool:
-    return bool(np.array_equal(pixels(a), pixels(b)))
 
 
 @pytest.fixture(scope="module")

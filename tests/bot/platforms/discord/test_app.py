@@ -5,116 +5,32 @@ local fake of Discord's REST API. Every socket is on 127.0.0.1."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.app import App, build_app
-from bot.platforms.discord.adapter import DiscordAdapter
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
+from tests.bot.platforms.discord.harness import (
+    BOT_AUTH,
+    EPHEMERAL,
+    DiscordBot,
+    custom_ids,
+    environment,
+    settings_for,
+    start_bot,
+    stop_bot,
+    text_of,
+)
 from tests.fakes.discord_server import (
     CHANNEL_ID,
     TOKEN,
     FakeDiscord,
-    Interaction,
-    Payloads,
     Person,
 )
 
 FAST = {"steps": 1, "frames": 8}
-BOT_AUTH = f"Bot {TOKEN}"
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
-EPHEMERAL = 64
-
-
-@dataclass
-class Bot:
-    app: App
-    discord: DiscordAdapter
-    fake: FakeDiscord
-
-    @property
-    def payloads(self) -> Payloads:
-        return Payloads(self.fake)
-
-    async def command(self, name: str, options: dict[str, Any] | None = None, **kw: Any) -> Interaction:
-        return await self.fake.interact(self.payloads.command(name, options, **kw))
-
-    async def acked(self, interaction: Interaction) -> dict[str, Any]:
-        await self.fake.wait_for(lambda: interaction.callback is not None, timeout=5)
-        assert interaction.acked_after is not None and interaction.acked_after < 3.0
-        assert interaction.callback is not None
-        return interaction.callback
-
-    async def clip_posted(self, count: int = 1) -> list[dict[str, Any]]:
-        def clips() -> list[dict[str, Any]]:
-            found = [m for m in self.fake.messages.values() if m["attachments"]]
-            return found if len(found) >= count else []
-
-        found = await self.fake.wait_for(clips, timeout=40)
-        await self.app.service.wait_idle()
-        return found
-
-
-def environment(fake: FakeDiscord, tmp_path: Path) -> dict[str, str]:
-    return {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "ANIMATEBOT_PROGRESS_EVERY_S": "0",  # every step edits: the test sees a bar however fast the machine
-    }
-
-
-def settings_for(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Settings:
-    return Settings(_env_file=None, **{**environment(fake, tmp_path), **extra})  # type: ignore[arg-type]
-
-
-async def start_bot(settings: Settings, fake: FakeDiscord) -> Bot:
-    """Start the way ``animatebot run`` does: the app, then the adapter registered and started."""
-    app = build_app(settings)
-    await app.start()
-    adapter = DiscordAdapter(app.service, settings)
-    app.service.add_adapter(adapter)
-    await adapter.start()
-    return Bot(app, adapter, fake)
-
-
-async def stop_bot(bot: Bot) -> None:
-    await bot.discord.close()
-    await bot.app.stop(grace_s=5)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = await FakeDiscord().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def bot(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[Bot]:
-    running = await start_bot(settings_for(fake, tmp_path), fake)
-    yield running
-    await stop_bot(running)
-
-
-def text_of(message: dict[str, Any]) -> str:
-    parts = [message.get("content") or ""]
-    for embed in message.get("embeds") or []:
-        parts += [embed.get("title") or "", embed.get("description") or ""]
-        parts += [f"{f['name']}: {f['value']}" for f in embed.get("fields", [])]
-        parts.append((embed.get("footer") or {}).get("text", ""))
-    return "\n".join(p for p in parts if p)
-
-
-def custom_ids(message: dict[str, Any]) -> list[str]:
-    return [c["custom_id"] for row in message["components"] for c in row["components"]]
 
 
 async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_thread(
@@ -172,7 +88,7 @@ async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_th
     assert custom_ids(clip) == [f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete")]
 
 
-async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: Bot) -> None:
+async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: DiscordBot) -> None:
     interaction = await bot.command("animate", {"prompt": "a cat frames:99"})
     callback = await bot.acked(interaction)
     assert callback["type"] == 4 and callback["data"]["flags"] & EPHEMERAL
@@ -181,7 +97,7 @@ async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: Bot) -> N
     assert not bot.fake.find("POST", r"/webhooks/.*") and not bot.fake.find("POST", r"/channels/.*")
 
 
-async def test_admin_commands_are_hidden_from_members_and_refused_server_side(bot: Bot) -> None:
+async def test_admin_commands_are_hidden_from_members_and_refused_server_side(bot: DiscordBot) -> None:
     admin_group = next(c for c in bot.fake.commands["global"] if c["name"] == "animate-admin")
     assert int(admin_group["default_member_permissions"]) == 1 << 5 and admin_group["dm_permission"] is False
 
@@ -202,7 +118,7 @@ async def test_admin_commands_are_hidden_from_members_and_refused_server_side(bo
     assert [c["value"] for c in choices["data"]["choices"]] == ["dreamshaper"]
 
 
-def autocomplete(bot: Bot, subcommand: str, current: str, person: Person) -> dict[str, Any]:
+def autocomplete(bot: DiscordBot, subcommand: str, current: str, person: Person) -> dict[str, Any]:
     payload = bot.payloads.command("animate-admin", {"name": current}, subcommand=subcommand, person=person)
     payload["type"] = 4
     payload["data"]["options"][0]["options"][0]["focused"] = True
@@ -247,7 +163,7 @@ async def test_buttons_and_remix_work_after_a_restart(fake: FakeDiscord, tmp_pat
     assert custom_ids(remixed)[0] == "animatebot:reroll:2"
 
 
-async def test_an_upload_refused_for_size_is_reencoded_smaller_and_arrives(bot: Bot) -> None:
+async def test_an_upload_refused_for_size_is_reencoded_smaller_and_arrives(bot: DiscordBot) -> None:
     clip_upload = r"/channels/\d+/messages"
     bot.fake.fail("POST", clip_upload, 413, {"message": "Request entity too large", "code": 40005})
     await bot.acked(await bot.command("animate", {"prompt": "a red fox", **FAST}))

@@ -6,63 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import discord
 import pytest
 
-from bot.app import App, build_app
+from bot.app import App
 from bot.chat import Button, Clip, Field, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.platforms.discord.commands import motion_option
 from bot.platforms.discord.interactions import InteractionResponder, deadline
 from bot.platforms.discord.render import EMBED_TOTAL_MAX, TONE_COLOURS, progress_bar, render, thread_name
-from bot.settings import Settings
 from generation.params import MotionSpec
+from tests.bot.platforms.discord.harness import BOT_AUTH, EPHEMERAL
 from tests.fakes.discord_server import CHANNEL_ID, GUILD_ID, TOKEN, FakeDiscord, Payloads, Person
+from tests.harness import make_settings
 
-BOT_AUTH = f"Bot {TOKEN}"
-EPHEMERAL = 64
 PLACE = Place("discord", str(CHANNEL_ID), str(GUILD_ID))
-
-
-def settings_for(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Settings:
-    env = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        **extra,
-    }
-    return Settings(_env_file=None, **env)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = await FakeDiscord().start()
-    yield server
-    await server.close()
-
-
-@pytest.fixture
-async def app(fake: FakeDiscord, tmp_path: Path) -> AsyncIterator[App]:
-    # The service and database, but no worker: nothing here generates a clip.
-    built = build_app(settings_for(fake, tmp_path))
-    yield built
-    await built.stop(grace_s=1)
-
-
-@pytest.fixture
-async def adapter(app: App) -> AsyncIterator[DiscordAdapter]:
-    running = DiscordAdapter(app.service, app.settings)
-    app.service.add_adapter(running)
-    await running.start()
-    yield running
-    await running.close()
 
 
 def clip_file(tmp_path: Path, size: int = 4096) -> Clip:
@@ -162,9 +123,9 @@ async def test_clip_upload_retries_429_and_5xx_and_maps_413(
 
 
 async def test_a_rejected_token_fails_start_clearly_and_is_never_logged(
-    app: App, fake: FakeDiscord, caplog: pytest.LogCaptureFixture
+    app: App, fake: FakeDiscord, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
-    wrong = Settings(_env_file=None, **_env_of(app.settings, fake), DISCORD_TOKEN="not-the-token")  # type: ignore[arg-type]
+    wrong = make_settings(tmp_path, DISCORD_API_BASE_URL=fake.api_base, DISCORD_TOKEN="not-the-token")
     adapter = DiscordAdapter(app.service, wrong)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(RuntimeError, match="Discord rejected DISCORD_TOKEN"):
@@ -174,20 +135,11 @@ async def test_a_rejected_token_fails_start_clearly_and_is_never_logged(
     assert not fake.identifies
 
 
-def _env_of(settings: Settings, fake: FakeDiscord) -> dict[str, str]:
-    return {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": settings.database_url,
-        "ANIMATEBOT_MEDIA_DIR": str(settings.media_dir),
-        "DISCORD_API_BASE_URL": fake.api_base,
-    }
-
-
-async def test_guild_sync_and_a_gateway_found_through_the_api(app: App, fake: FakeDiscord) -> None:
+async def test_guild_sync_and_a_gateway_found_through_the_api(app: App, fake: FakeDiscord, tmp_path: Path) -> None:
     # Only the API base is configured: the gateway comes from GET /gateway/bot, as a proxy would have it.
-    settings = Settings(
-        _env_file=None, **_env_of(app.settings, fake), DISCORD_TOKEN=TOKEN, DISCORD_GUILD_IDS=str(GUILD_ID)
-    )  # type: ignore[arg-type]
+    settings = make_settings(
+        tmp_path, DISCORD_API_BASE_URL=fake.api_base, DISCORD_TOKEN=TOKEN, DISCORD_GUILD_IDS=str(GUILD_ID)
+    )
     adapter = DiscordAdapter(app.service, settings)
     app.service.add_adapter(adapter)
     await adapter.start()

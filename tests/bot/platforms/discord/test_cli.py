@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot.platforms.discord.harness import environment
 from tests.fakes.discord_server import CHANNEL_ID, TOKEN, FakeDiscord, Payloads
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.harness import REPO
 
 
 @pytest.mark.slow
@@ -25,13 +25,8 @@ async def test_animatebot_run_answers_an_animate_from_the_gateway(tmp_path: Path
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
+        **environment(fake, tmp_path),
         "ANIMATEBOT_LOG_LEVEL": "DEBUG",
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
     }
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN"):
         env.pop(key, None)

@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
 
 from bot.settings import Settings
-from generation.engine import create_engine
 from generation.params import GenerationParams
 from storage.models import AuditEntry
 from tests.harness import Bot, make_settings, start_bot
 
 SMALL = "frames:8 steps:1"
-
-
-@pytest.fixture(scope="module")
-def tiny_engine() -> Any:
-    engine = create_engine("tiny")
-    yield engine
-    engine.close()
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path, ANIMATEBOT_MAX_ACTIVE_PER_USER=5)
-
-
-@pytest.fixture
-async def bot(settings: Settings, tiny_engine: Any) -> AsyncIterator[Bot]:
-    bot = await start_bot(settings, tiny_engine)
-    yield bot
-    await bot.app.stop()
 
 
 def job_ids(text: str) -> list[int]:
