@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(settings: Any, args: argparse.Namespace) -> int:
     from bot.app import build_app
 
-    app = build_app(settings)
+    app = build_app(settings, engine=getattr(args, "engine", None))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -326,8 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, engine: Any = None) -> int:
+    """The ``animatebot`` command; returns its exit code. ``engine`` replaces the configured generation
+    engine for ``run`` (a seam for tests that must hold a job mid-generation)."""
     args = build_parser().parse_args(argv)
+    args.engine = engine
     try:
         return int(args.func(args))
     except _Usage as exc:

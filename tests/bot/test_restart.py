@@ -1,4 +1,8 @@
-"""Nothing accepted is ever lost: SIGKILL a real ``animatebot run`` mid-job, start it again."""
+"""Nothing accepted is ever lost: SIGKILL a real ``animatebot run`` mid-job, start it again.
+
+The first process runs with a gated engine (tests/fakes/gated_bot.py): its job is held after one
+denoising step until the test says otherwise, so "kill it while a job runs" never races the clock.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import REPO
+from tests.harness import bot_env as harness_env
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # real processes importing torch
 
 PROMPTS = ["a red fox", "a lighthouse", "a sailing boat", "a snowy owl"]
@@ -21,9 +28,8 @@ PROMPTS = ["a red fox", "a lighthouse", "a sailing boat", "a snowy owl"]
 def bot_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        ANIMATEBOT_PIPELINE="tiny",
-        ANIMATEBOT_DATABASE_URL=f"sqlite:///{tmp_path}/animatebot.db",
-        ANIMATEBOT_MEDIA_DIR=str(tmp_path / "clips"),
+        harness_env(tmp_path),
+        PYTHONPATH=str(REPO),
         ANIMATEBOT_MAX_ACTIVE_PER_USER="10",
         ANIMATEBOT_LOG_LEVEL="INFO",
         OMP_NUM_THREADS="1",
@@ -55,20 +61,22 @@ def wait_for(condition, timeout: float, what: str) -> None:  # type: ignore[no-u
 def test_sigkill_while_running_then_restart_finishes_every_job_once(tmp_path: Path) -> None:
     env = bot_env(tmp_path)
     db = tmp_path / "animatebot.db"
+    gate = tmp_path / "gate"
     command = [sys.executable, "-m", "bot.cli", "run"]
     first = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+        [sys.executable, "-m", "tests.fakes.gated_bot", str(gate), "run"],
+        cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
     assert first.stdin is not None
     for prompt in PROMPTS:
         first.stdin.write(f"/animate {prompt} frames:8 steps:4\n".encode())
     first.stdin.flush()  # stdin stays open: the bot keeps running until it is killed
 
     def killable() -> bool:
-        if not db.exists():
+        if not db.exists() or not (gate / "waiting").exists():
             return False
-        statuses = [r[1] for r in rows(db)]
-        return len(statuses) == len(PROMPTS) and "running" in statuses and "queued" in statuses
+        statuses = [r[1] for r in rows(db)]  # the held job stays running until the kill
+        return len(statuses) == len(PROMPTS) and statuses.count("running") == 1 and "queued" in statuses
 
     try:
         wait_for(killable, 180, "all jobs accepted and one running")
@@ -103,15 +111,17 @@ def test_sigkill_while_running_then_restart_finishes_every_job_once(tmp_path: Pa
 def test_sigterm_puts_the_running_job_back_and_exits_cleanly(tmp_path: Path) -> None:
     env = bot_env(tmp_path)
     db = tmp_path / "animatebot.db"
+    gate = tmp_path / "gate"
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run", "--grace", "0"],
+        [sys.executable, "-m", "tests.fakes.gated_bot", str(gate), "run", "--grace", "0"],
         cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     assert bot.stdin is not None
     bot.stdin.write(b"/animate a long clip frames:32 steps:8\n")
     bot.stdin.flush()
     try:
-        wait_for(lambda: db.exists() and [r[1] for r in rows(db)] == ["running"], 180, "the job to start")
+        held = lambda: (gate / "waiting").exists() and [r[1] for r in rows(db)] == ["running"]  # noqa: E731
+        wait_for(held, 180, "the job to start and be held mid-generation")
     finally:
         bot.send_signal(signal.SIGTERM)
     output, _ = bot.communicate(timeout=120)

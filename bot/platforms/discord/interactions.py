@@ -85,8 +85,10 @@ class InteractionResponder:
 
 
 @contextlib.asynccontextmanager
-async def deadline(responder: InteractionResponder, *, ephemeral: bool) -> AsyncIterator[None]:
-    """Run the body; if it has not replied after DEFER_AFTER_S, defer (as ``ephemeral``) meanwhile.
+async def deadline(
+    responder: InteractionResponder, *, ephemeral: bool, after_s: float = DEFER_AFTER_S
+) -> AsyncIterator[None]:
+    """Run the body; if it has not replied after ``after_s``, defer (as ``ephemeral``) meanwhile.
 
     Quick answers thus go out as the interaction's own response with exactly the visibility the
     service asked for; slow ones still beat Discord's 3-second limit.
@@ -100,9 +102,7 @@ async def deadline(responder: InteractionResponder, *, ephemeral: bool) -> Async
 
     # A timer, not a sleeping task: a deferral already on the wire must finish, never be cancelled.
     started: list[asyncio.Task[None]] = []
-    timer = asyncio.get_running_loop().call_later(
-        DEFER_AFTER_S, lambda: started.append(asyncio.create_task(defer_now()))
-    )
+    timer = asyncio.get_running_loop().call_later(after_s, lambda: started.append(asyncio.create_task(defer_now())))
     try:
         yield
     finally:
