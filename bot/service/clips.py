@@ -57,11 +57,11 @@ class Service:
 
     async def start(self) -> None:
         """Recover the queue after a restart, start the worker, finish deliveries cut short."""
-        _requeued, ended = self.queue.recover()
+        _requeued, ended = await self.repo.db.offload(self.queue.recover)
         for job_id in ended:
             self.delivery.submit(JobEvent(EventKind.FAILED, job_id))
         await self.worker.start()
-        for job in self.repo.undelivered():
+        for job in await self.repo.db.offload(self.repo.undelivered):
             self.delivery.submit(JobEvent(EventKind.ended(job.status), job.id))
 
     async def stop(self, grace_s: float = 30.0) -> None:
@@ -73,7 +73,7 @@ class Service:
         while True:
             await self.worker.wait_idle()
             await self.delivery.drain()
-            if not self.queue.active_jobs() and not self.delivery.pending:
+            if not self.queue.has_active() and not self.delivery.pending:
                 return
 
     # --- entry points for adapters ------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class Service:
             return render.error(str(exc))
         if command.name != "animate" or command.animate is None:
             return None
-        return self.access.animate_refusal(inv.actor, command.animate.params)
+        return await self.repo.db.offload(self.access.animate_refusal, inv.actor, command.animate.params)
 
     async def handle_command(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
@@ -193,7 +193,7 @@ class Service:
         parent: Job | None = None,
         lineage: str | None = None,
     ) -> None:
-        refusal = self.access.animate_refusal(inv.actor, params)
+        refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, params)
         if refusal is not None:
             await self._reply(inv, refusal, ephemeral=True)
             return
@@ -219,7 +219,7 @@ class Service:
             tiny=getattr(self.worker.engine, "is_tiny", False),
         )
         try:
-            accepted = self.queue.accept(submission, exempt=self.access.is_admin(inv.actor))
+            accepted = await self.repo.db.offload(self.queue.accept, submission, exempt=self.access.is_admin(inv.actor))
         except Refused as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -236,8 +236,13 @@ class Service:
         if ref is None:
             # The platform would not take the answer (the bot is not in the channel, say): nobody
             # could ever see this clip, so drop the job rather than run it for no one.
-            self.queue.cancel(job.id)
-            self.repo.update_job(job.id, error="the bot could not post in this channel", delivery=DeliveryState.FAILED)
+            await self.repo.db.offload(self.queue.cancel, job.id)
+            await self.repo.db.offload(
+                self.repo.update_job,
+                job.id,
+                error="the bot could not post in this channel",
+                delivery=DeliveryState.FAILED,
+            )
             self.delivery.attached(job.id)
             return
         await self._attach(job, ref, adapter)
@@ -252,7 +257,8 @@ class Service:
                 log.warning("could not start a thread for job #%s; replying in the channel", job.id, exc_info=True)
                 thread = None
             thread_id = thread.thread_id if thread else None
-        self.repo.update_job(
+        await self.repo.db.offload(
+            self.repo.update_job,
             job.id,
             channel_id=ref.place.channel_id,
             workspace_id=ref.place.workspace_id,
