@@ -8,6 +8,7 @@ keeps its connection open (no pool checkout per call).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
@@ -27,6 +28,8 @@ log = logging.getLogger("animatebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+READ_ONLY = "animatebot_read_only"  # connection.info flag: the next transaction only reads
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -65,7 +68,10 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver: this runs once per transaction, on the job path several times per job.
+        if connection.info.get(READ_ONLY):
+            return  # a read: SQLite answers it from a snapshot without taking the write lock
+        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
@@ -126,6 +132,19 @@ class Database:
             return
         with held.begin():
             yield held
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Like ``connection()``, for reads only: on SQLite no write lock is taken."""
+        held: Connection | None = getattr(self._local, "connection", None)
+        with contextlib.ExitStack() as stack:
+            connection = held if held is not None else stack.enter_context(self.engine.connect())
+            connection.info[READ_ONLY] = True  # read by the "begin" listener; lives as long as the DBAPI connection
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                connection.info.pop(READ_ONLY, None)
 
     def _hold_connection(self) -> None:
         self._local.connection = self.engine.connect()

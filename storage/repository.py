@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database
@@ -22,6 +23,26 @@ ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 JOBS = Job.__table__
 BANS = Ban.__table__
 SETTINGS = Setting.__table__
+
+# The job path's statements, built once: SQLAlchemy caches their compiled form, and the values
+# travel as parameters (a statement with values inlined costs a cache-key walk on every call).
+_INSERT_JOB = insert(JOBS)
+_JOB_BY_ID = select(JOBS).where(JOBS.c.id == bindparam("job_id_"))
+_UPDATE_JOB = update(JOBS).where(JOBS.c.id == bindparam("job_id_"))
+_TRANSITION = update(JOBS).where(
+    JOBS.c.id == bindparam("job_id_"), JOBS.c.status.in_(bindparam("from_", expanding=True))
+)
+_CLAIM = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("job_id_"), JOBS.c.status == JobStatus.QUEUED.value)
+    .values(
+        status=JobStatus.RUNNING.value,
+        attempts=JOBS.c.attempts + 1,
+        started_at=bindparam("started_", type_=JOBS.c.started_at.type),
+        progress_step=0,
+        seed=func.coalesce(JOBS.c.seed, bindparam("seed_", type_=JOBS.c.seed.type)),
+    )
+)
 
 
 class DuplicateRequest(Exception):
@@ -56,37 +77,48 @@ class Repository:
     # --- jobs --------------------------------------------------------------------------------
     def add_job(self, job: Job) -> Job:
         """Insert a job (its defaults filled in, its id set); raises DuplicateRequest when its request_key was seen before."""
-        values = _with_defaults(job)
+        values = {column.key: getattr(job, column.key) for column in JOBS.columns}
+        stored = self.insert_job({key: value for key, value in values.items() if value is not None})
+        for key, value in stored.__dict__.items():
+            if key in values:
+                setattr(job, key, value)
+        return job
+
+    def insert_job(self, values: dict[str, Any]) -> Job:
+        """Insert a job from its column values (defaults filled in); returns it with its id.
+
+        Raises DuplicateRequest when its request_key was seen before.
+        """
+        row = {**{key: make() for key, make in _JOB_DEFAULTS.items() if key not in values}, **values}
         try:
             with self.db.connection() as c:
-                job.id = c.execute(insert(JOBS).values(values)).inserted_primary_key[0]  # type: ignore[index]
+                row["id"] = c.execute(_INSERT_JOB, row).inserted_primary_key[0]  # type: ignore[index]
         except IntegrityError:
-            if job.request_key is None:
-                raise
-            existing = self.job_by_request_key(job.request_key)
+            key = values.get("request_key")
+            existing = self.job_by_request_key(key) if key else None
             if existing is None:
                 raise
             raise DuplicateRequest(existing) from None
-        return job
+        return _job_of({column.key: row.get(column.key) for column in JOBS.columns})
 
     def job(self, job_id: int) -> Job | None:
-        with self.db.connection() as c:
-            row = c.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
-        return None if row is None else Job(**row._mapping)
+        with self.db.reading() as c:
+            row = c.execute(_JOB_BY_ID, {"job_id_": job_id}).mappings().first()
+        return None if row is None else _job_of(row)
 
     def job_by_request_key(self, key: str) -> Job | None:
         with self.db.connection() as c:
-            row = c.execute(select(JOBS).where(JOBS.c.request_key == key)).first()
-        return None if row is None else Job(**row._mapping)
+            row = c.execute(select(JOBS).where(JOBS.c.request_key == key)).mappings().first()
+        return None if row is None else _job_of(row)
 
     def update_job(self, job_id: int, **values: Any) -> None:
         with self.db.connection() as c:
-            c.execute(update(JOBS).where(JOBS.c.id == job_id).values(**values))
+            c.execute(_UPDATE_JOB, {"job_id_": job_id, **values})
 
     def transition(self, job_id: int, from_status: Sequence[str], **values: Any) -> bool:
         """Change a job only if it is still in one of ``from_status``; True when it was."""
         with self.db.connection() as c:
-            result = c.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.status.in_(from_status)).values(**values))
+            result = c.execute(_TRANSITION, {"job_id_": job_id, "from_": list(from_status), **values})
             return bool(result.rowcount)
 
     def claim(self, job_id: int, started_at: datetime, seed: int) -> Job | None:
@@ -95,21 +127,11 @@ class Repository:
         Returns the claimed job, or None when it was no longer queued.
         """
         with self.db.connection() as c:
-            result = c.execute(
-                update(JOBS)
-                .where(JOBS.c.id == job_id, JOBS.c.status == JobStatus.QUEUED.value)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    attempts=JOBS.c.attempts + 1,
-                    started_at=started_at,
-                    progress_step=0,
-                    seed=func.coalesce(JOBS.c.seed, seed),
-                )
-            )
+            result = c.execute(_CLAIM, {"job_id_": job_id, "started_": started_at, "seed_": seed})
             if not result.rowcount:
                 return None
-            row = c.execute(select(JOBS).where(JOBS.c.id == job_id)).one()
-        return Job(**row._mapping)
+            row = c.execute(_JOB_BY_ID, {"job_id_": job_id}).mappings().one()
+        return _job_of(row)
 
     def jobs_with_status(self, *statuses: str) -> list[Job]:
         with self.db.session() as s:
@@ -252,7 +274,7 @@ class Repository:
 
     def tally(self, job_id: int) -> Tally:
         votes = Vote.__table__
-        with self.db.connection() as c:
+        with self.db.reading() as c:
             stmt = select(votes.c.value, func.count()).where(votes.c.job_id == job_id).group_by(votes.c.value)
             rows = c.execute(stmt).all()
         counts = {value: count for value, count in rows}
@@ -260,7 +282,7 @@ class Repository:
 
     # --- settings -------------------------------------------------------------------------------------
     def get_setting(self, key: str, default: Any = None) -> Any:
-        with self.db.connection() as c:
+        with self.db.reading() as c:
             row = c.execute(select(SETTINGS.c.value).where(SETTINGS.c.key == key)).first()
         return default if row is None else row.value
 
@@ -299,23 +321,30 @@ class Repository:
             return True
 
     def ban_of(self, user_key: str) -> Ban | None:
-        with self.db.connection() as c:
+        with self.db.reading() as c:
             row = c.execute(select(BANS).where(BANS.c.user_key == user_key)).first()
         return None if row is None else Ban(**row._mapping)
 
 
-def _with_defaults(job: Job) -> dict[str, Any]:
-    """The row for ``job``: its attributes, the columns' defaults where unset (written back onto ``job``)."""
-    values: dict[str, Any] = {}
-    for column in JOBS.columns:
-        value = getattr(job, column.key)
-        if value is None and column.default is not None and not column.primary_key:
-            default: Any = column.default
-            value = default.arg(None) if default.is_callable else default.arg
-            setattr(job, column.key, value)
-        if value is not None:
-            values[column.key] = value
-    return values
+def _job_of(row: RowMapping | dict[str, Any]) -> Job:
+    """A detached ``Job`` holding ``row``, made without the cost of the ORM constructor."""
+    job: Job = Job.__mapper__.class_manager.new_instance()
+    job.__dict__.update(row)
+    return job
+
+
+def _default_maker(column: Any) -> Any:
+    default = column.default
+    if default.is_callable:
+        return lambda: default.arg(None)
+    return lambda: default.arg
+
+
+_JOB_DEFAULTS = {
+    column.key: _default_maker(column)
+    for column in JOBS.columns
+    if column.default is not None and not column.primary_key
+}
 
 
 def hours_ago(hours: float) -> datetime:

@@ -20,7 +20,7 @@ from bot.service.admin import Admin
 from bot.service.delivery import Delivery
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
-from generation.jobs.queue import CancelOutcome, JobQueue, Refused, Submission
+from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.models import DeliveryState, Job, JobStatus
@@ -110,7 +110,7 @@ class Service:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
             return
         action, job_id = parsed
-        job = self.repo.job(job_id)
+        job = await self.repo.db.offload(self.repo.job, job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -131,7 +131,7 @@ class Service:
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
-        parent = self.repo.job(job_id)
+        parent = await self.repo.db.offload(self.repo.job, job_id)
         if parent is None or parent.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -169,7 +169,7 @@ class Service:
             assert command.animate is not None
             await self._animate(inv, command.animate.params, command.animate.notes)
         elif command.name == "queue":
-            await self._reply(inv, self._queue_view(), ephemeral=True)
+            await self._reply(inv, await self.repo.db.offload(self._queue_view), ephemeral=True)
         elif command.name == "cancel":
             await self._cancel(inv, command.job_id)
         elif command.name == "history":
@@ -177,7 +177,7 @@ class Service:
         elif command.name == "show":
             await self._show(inv, command.job_id)
         elif command.name == "review":
-            jobs = self.repo.awaiting_review(inv.place.platform, inv.place.channel_id)
+            jobs = await self.repo.db.offload(self.repo.awaiting_review, inv.place.platform, inv.place.channel_id)
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
@@ -193,10 +193,7 @@ class Service:
         parent: Job | None = None,
         lineage: str | None = None,
     ) -> None:
-        refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, params)
-        if refusal is not None:
-            await self._reply(inv, refusal, ephemeral=True)
-            return
+        original = params  # the access rules judge what was asked
         if params.model:
             entry = find_base_model(params.model)
             params = params.with_changes(model=entry.alias if entry else params.model)
@@ -218,14 +215,25 @@ class Service:
             request_key=inv.extras.get("request_id"),
             tiny=getattr(self.worker.engine, "is_tiny", False),
         )
+
+        def admit() -> Message | Accepted:
+            """On the database thread, in one hop: the access rules, then the queue's limits and row."""
+            refusal = self.access.animate_refusal(inv.actor, original)
+            return refusal if refusal is not None else self.queue.accept(submission, exempt=admin)
+
+        admin = self.access.is_admin(inv.actor)
         try:
-            accepted = await self.repo.db.offload(self.queue.accept, submission, exempt=self.access.is_admin(inv.actor))
+            admitted = await self.repo.db.offload(admit)
         except Refused as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
         except DuplicateRequest as exc:
             log.info("ignored a repeated request for job #%s", exc.job.id)
             return
+        if isinstance(admitted, Message):
+            await self._reply(inv, admitted, ephemeral=True)
+            return
+        accepted = admitted
         job = accepted.job
         self.delivery.expect(job.id)  # events wait until the parent message is known
         all_notes = list(notes)
@@ -268,7 +276,10 @@ class Service:
         self.delivery.attached(job.id)
 
     async def _cancel(self, inv: Invocation, job_id: int | None) -> None:
-        job = self.repo.job(job_id) if job_id is not None else self.repo.latest_active_job(inv.actor.key)
+        if job_id is not None:
+            job = await self.repo.db.offload(self.repo.job, job_id)
+        else:
+            job = await self.repo.db.offload(self.repo.latest_active_job, inv.actor.key)
         if job is None:
             text = f"there is no job #{job_id}" if job_id is not None else "you have nothing queued or running"
             await self._reply(inv, render.error(text), ephemeral=True)
@@ -278,7 +289,7 @@ class Service:
                 inv, render.error(f"#{job.id} is not yours; only its owner or an admin can cancel it"), True
             )
             return
-        outcome = self.queue.cancel(job.id)
+        outcome = await self.repo.db.offload(self.queue.cancel, job.id)
         if outcome is CancelOutcome.CANCELLED:
             self.delivery.submit(JobEvent(EventKind.CANCELLED, job.id))
             text = f"cancelled #{job.id}"
@@ -299,7 +310,8 @@ class Service:
             title, channel = f"Recent clips by {user}", None
         if command.search:
             title += f" matching “{command.search}”"
-        jobs = self.repo.history(
+        jobs = await self.repo.db.offload(
+            self.repo.history,
             user_key=user_key,
             platform=inv.place.platform,
             channel_id=channel,
@@ -309,7 +321,7 @@ class Service:
         await self._reply(inv, render.history(jobs, title), ephemeral=True)
 
     async def _show(self, inv: Invocation, job_id: int | None) -> None:
-        job = self.repo.job(job_id) if job_id is not None else None
+        job = await self.repo.db.offload(self.repo.job, job_id) if job_id is not None else None
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
             return
@@ -319,7 +331,8 @@ class Service:
             if ref is not None:
                 await self._reply(inv, render.info(f"#{job.id} posted again"), ephemeral=True)
                 return
-        await self._reply(inv, render.job_detail(job, self.repo.tally(job.id)), ephemeral=True)
+        tally = await self.repo.db.offload(self.repo.tally, job.id)
+        await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
 
     def _queue_view(self) -> Message:
         running = self.repo.jobs_with_status(JobStatus.RUNNING.value)
@@ -331,7 +344,7 @@ class Service:
         if job.status != JobStatus.SUCCEEDED.value:
             await self._reply(inv, render.error(f"#{job.id} has no clip to review ({job.status})"), ephemeral=True)
             return
-        tally = self.repo.vote(job.id, inv.actor.key, inv.actor.name, value)
+        tally = await self.repo.db.offload(self.repo.vote, job.id, inv.actor.key, inv.actor.name, value)
         await self.delivery.refresh_clip(job.id)
         await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
 
@@ -340,7 +353,7 @@ class Service:
             await self._reply(inv, render.error(f"only the owner of #{job.id} or an admin can delete it"), True)
             return
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
-            self.queue.cancel(job.id)
+            await self.repo.db.offload(self.queue.cancel, job.id)
         await self.delivery.delete_clip(job, by=inv.actor.name)
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 

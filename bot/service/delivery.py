@@ -23,7 +23,7 @@ from bot.service import replies as render
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
 from storage.models import DeliveryState, Job, JobStatus
-from storage.repository import Repository
+from storage.repository import Repository, Tally
 
 log = logging.getLogger("animatebot.delivery")
 
@@ -108,7 +108,7 @@ class Delivery:
         now = self.clock()
         if event.kind == "progress" and now - self._last_edit.get(event.job_id, -math.inf) < self.progress_every_s:
             return  # throttled before touching the database: progress comes every step
-        job = await self._db(self.repo.job, event.job_id)
+        job, tally = await self._db(self._job_and_tally, event.job_id, event.kind in ("started", "progress"))
         if job is None:
             return
         adapter = self.adapters.get(job.platform)
@@ -119,10 +119,17 @@ class Delivery:
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
             return  # stale, or delivered already
         elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
-            ref = await self.post_clip(adapter, place_of(job, thread=True), job)
+            ref = await self.post_clip(adapter, place_of(job, thread=True), job, tally=tally)
             await self._finish_parent(adapter, job, ref)
         else:
             await self._finish_parent(adapter, job, None)
+
+    def _job_and_tally(self, job_id: int, progress: bool) -> tuple[Job | None, Tally | None]:
+        """On the database thread: the job, and for a clip about to be posted its review tally (one hop)."""
+        job = self.repo.job(job_id)
+        if progress or job is None or job.status != JobStatus.SUCCEEDED.value or job.delivery != "pending":
+            return job, None
+        return job, self.repo.tally(job_id)
 
     async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
         ref = parent_ref(job)
@@ -148,15 +155,24 @@ class Delivery:
             log.exception("could not report the end of #%s", job.id)
             if clip_ref is None:
                 delivered = DeliveryState.FAILED
-        await self._db(self.repo.update_job, job.id, delivery=delivered)
+        if delivered != job.delivery:  # a clip posted has recorded its delivery already
+            await self._db(self.repo.update_job, job.id, delivery=delivered)
 
-    async def post_clip(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
-        """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text."""
+    async def post_clip(
+        self, adapter: ChatAdapter, place: Place, job: Job, *, tally: Tally | None = None
+    ) -> MessageRef | None:
+        """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text.
+
+        ``tally``: the job's review tally when the caller has just read it.
+        """
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
         original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
         for attempt in range(REENCODE_TRIES + 2):
-            message = render.clip(job, await self._db(self.repo.tally, job.id), remix=adapter.supports_remix)
+            if tally is None:
+                tally = await self._db(self.repo.tally, job.id)
+            message = render.clip(job, tally, remix=adapter.supports_remix)
+            tally = None  # a retry reads it again
             clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0)
             try:
                 if not path.exists():

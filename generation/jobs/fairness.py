@@ -92,7 +92,7 @@ class FairOrder:
     Not thread-safe: the queue holds its lock around every call.
     """
 
-    def __init__(self, block: int = 64) -> None:
+    def __init__(self, block: int = 32) -> None:
         self._block = block
         self._lines: dict[str, _Line] = {}
         self._user_of: dict[int, str] = {}
@@ -142,10 +142,9 @@ class FairOrder:
             if len(block.count) > k:
                 position += block.count[k]
                 weight += block.weight[k]
-        for other in self._blocks[b].keys:
-            if other == key:
-                break
-            ahead = self._lines[other[2]]
+        keys = self._blocks[b].keys
+        for i in range(bisect_left(keys, key)):
+            ahead = self._lines[keys[i][2]]
             if len(ahead.ids) > k:
                 position += 1
                 weight += ahead.weights[k]

@@ -214,29 +214,29 @@ class JobQueue:
                 raise Refused(decision.message, decision.retry_after_s)
             p = sub.params
             created = datetime.fromtimestamp(self.clock()).astimezone()
-            job = self.repo.add_job(
-                Job(
-                    parent_id=sub.parent_id,
-                    lineage=sub.lineage,
-                    request_key=sub.request_key,
-                    platform=sub.platform,
-                    workspace_id=sub.workspace_id,
-                    channel_id=sub.channel_id,
-                    thread_id=sub.thread_id,
-                    user_key=sub.user_key,
-                    user_name=sub.user_name,
-                    prompt=p.prompt,
-                    negative_prompt=p.negative_prompt,
-                    params=p.to_dict(),
-                    steps=p.steps,
-                    frames=p.frames,
-                    requested_model=p.model,
-                    format=p.format,
-                    max_bytes=sub.max_bytes,
-                    seed=p.seed,
-                    tiny=sub.tiny,
-                    created_at=created,
-                )
+            job = self.repo.insert_job(
+                {
+                    "parent_id": sub.parent_id,
+                    "lineage": sub.lineage,
+                    "request_key": sub.request_key,
+                    "platform": sub.platform,
+                    "workspace_id": sub.workspace_id,
+                    "channel_id": sub.channel_id,
+                    "thread_id": sub.thread_id,
+                    "user_key": sub.user_key,
+                    "user_name": sub.user_name,
+                    "prompt": p.prompt,
+                    "negative_prompt": p.negative_prompt,
+                    "params": p.to_dict(),
+                    "steps": p.steps,
+                    "frames": p.frames,
+                    "requested_model": p.model,
+                    "format": p.format,
+                    "max_bytes": sub.max_bytes,
+                    "seed": p.seed,
+                    "tiny": sub.tiny,
+                    "created_at": created,
+                }
             )
             self._recent(sub.user_key).append(created.timestamp())
             self._add_waiting(job.id, job.user_key, job.steps * job.frames)
@@ -391,15 +391,15 @@ class JobQueue:
     def active_jobs(self) -> list[Job]:
         return self.repo.jobs_with_status(*ACTIVE)
 
+    # Both read memory without the lock (single reads are atomic): the event loop calls them, and the
+    # lock may be held by the database thread for the length of a write.
     def has_active(self) -> bool:
         """Whether any job is queued or running (from memory: no database call)."""
-        with self._lock:
-            return bool(self._running) or len(self._order) > 0
+        return bool(self._running) or len(self._order) > 0
 
     def has_waiting(self) -> bool:
         """Whether a job waits to be claimed (and the queue is not paused)."""
-        with self._lock:
-            return not self._paused and len(self._order) > 0
+        return not self._paused and len(self._order) > 0
 
     # --- wake-ups for the worker ------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], None]) -> None:

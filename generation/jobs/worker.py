@@ -202,6 +202,8 @@ class Worker:
 
     async def _start_next(self, *, prefetched: bool) -> _Run | None:
         """Claim the next job (on the database thread) and hand it to the generation thread."""
+        if not self.queue.has_waiting():  # from memory: an empty or paused queue costs no database call
+            return None
         try:
             claimed = await self.db.offload(self._claim)
         except Exception:
