@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import configure_mappers
 
 from storage.db import Database
 from storage.models import AuditEntry, Ban, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
@@ -328,6 +329,8 @@ class Repository:
 
 def _job_of(row: RowMapping | dict[str, Any]) -> Job:
     """A detached ``Job`` holding ``row``, made without the cost of the ORM constructor."""
+    if Job.__mapper__.configured is False:  # the constructor would have configured the mappers
+        configure_mappers()
     job: Job = Job.__mapper__.class_manager.new_instance()
     job.__dict__.update(row)
     return job
