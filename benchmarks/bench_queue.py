@@ -1,16 +1,28 @@
 """Queue throughput: accept -> dispatch -> complete through the real service, queue, worker and
-SQLite, with a no-op generator standing in for the GPU, and 100 simulated users.
+SQLite, with the no-op FakeEngine standing in for the GPU, and 100 simulated users.
 
-    python benchmarks/bench_queue.py [--jobs 500] [--users 100]
+    python benchmarks/bench_queue.py [--jobs 500] [--users 100] [--fill 10000]
 
-Prints jobs per second end to end and the accept latency (median, p99), which is what a user
-waits for before "queued #id" can be sent.
+Two runs, each on a fresh database:
+
+1. end to end: ``--jobs`` ``/animate`` commands typed one after another while the worker runs;
+   prints jobs per second end to end, the accept latency (median, p99: what a user waits for
+   before "queued #id" can be sent) and the GPU idle gap between jobs started back to back.
+2. flat accept: the queue paused, ``--fill`` commands; prints the accept latency of the 100
+   accepts that bring the queue to 100, 1,000 and 10,000 waiting jobs, then resumes and drains
+   the full queue (jobs per second, GPU idle gap median with a queue of waiting jobs).
+
+The engine returns ``--frames`` frames of ``--size`` pixels square and clips are ``--format``:
+by default one 8x8 WebP frame, so that the figure is the bot's own work per job, not encoding
+(``benchmarks/bench_encode.py`` measures that); the median encode time is printed beside it.
+The load average is printed too: other processes sharing the CPUs slow every figure here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -18,43 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
-from bot.app import build_app
+from bot.app import App, build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place
 from bot.settings import Settings
-from generation.engine.result import GenerationResult, Timings
-from generation.params import GenerationParams
-
-NO_TIME = Timings(0.0, 0.0, 0.0)
-
-
-class NoopEngine:
-    """Returns the same 8 small frames at once: what is left is the bot's own overhead."""
-
-    active_model = "noop"
-    is_tiny = True
-    label = "no-op generator"
-
-    def __init__(self) -> None:
-        rng = np.random.default_rng(0)
-        self.frames = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(8)]
-
-    def load(self) -> None: ...
-    def close(self) -> None: ...
-    def switch_model(self, name: str) -> str:
-        return name
-
-    def generate(
-        self, params: GenerationParams, *, progress: Any = None, should_cancel: Any = None
-    ) -> GenerationResult:
-        for step in range(1, params.steps + 1):
-            if progress:
-                progress(step, params.steps)
-        return GenerationResult(
-            self.frames, params.seed or 0, "noop", params.steps, params.motions, 64, 64, params.fps, NO_TIME, tiny=True
-        )
+from tests.fakes.engine import FakeEngine
 
 
 class NullAdapter:
@@ -98,53 +77,126 @@ class Responder:
         return await self.adapter.post(self.place, message)
 
 
-async def bench(jobs: int, users: int, workdir: Path) -> None:
+@dataclass(frozen=True)
+class Options:
+    jobs: int
+    users: int
+    fill: int
+    size: int
+    frames: int
+    format: str
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+def ms(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"median {statistics.median(ordered) * 1000:6.2f} ms   p99 {p99 * 1000:6.2f} ms"
+
+
+def gap(app: App) -> str:
+    median = app.worker.idle_gaps.median_ms()
+    count = len(app.worker.idle_gaps.values)
+    return "no job started back to back" if median is None else f"{median:.3f} ms (over {count} jobs)"
+
+
+async def start(opts: Options, workdir: Path) -> tuple[App, NullAdapter]:
     settings = Settings(
         ANIMATEBOT_DATABASE_URL=f"sqlite:///{workdir}/bench.db",
         ANIMATEBOT_MEDIA_DIR=workdir / "clips",
-        ANIMATEBOT_MAX_ACTIVE_PER_USER=1000,
-        ANIMATEBOT_MAX_PER_HOUR=1000,
-        ANIMATEBOT_QUEUE_CAP=100_000,
+        ANIMATEBOT_MAX_ACTIVE_PER_USER=1_000_000,
+        ANIMATEBOT_MAX_PER_HOUR=1_000_000,
+        ANIMATEBOT_QUEUE_CAP=1_000_000,
     )  # type: ignore[call-arg]
-    app = build_app(settings, engine=NoopEngine())
+    app = build_app(settings, engine=FakeEngine(size=opts.size, frames=opts.frames))
     adapter = NullAdapter()
     app.service.add_adapter(adapter)  # type: ignore[arg-type]
     await app.start()
+    return app, adapter
+
+
+async def submit(app: App, adapter: NullAdapter, opts: Options, i: int) -> float:
     place = Place("bench", "channel")
+    responder = Responder(adapter, place)
+    user = f"user{i % opts.users}"
+    inv = Invocation(Actor("bench", user, user), place, responder)
+    t0 = time.perf_counter()
+    await app.service.handle_command(inv, "animate", f"clip number {i} steps:4 frames:8 format:{opts.format}")
+    took = time.perf_counter() - t0
+    assert responder.refused == 0, "a submission was refused: raise the limits"
+    return took
+
+
+def encode_median_ms(app: App) -> float:
+    times = [job.encode_s for job in app.repo.history(limit=200) if job.encode_s is not None]
+    return statistics.median(times) * 1000 if times else float("nan")
+
+
+async def end_to_end(opts: Options, workdir: Path) -> None:
+    app, adapter = await start(opts, workdir)
     latencies = []
     started = time.perf_counter()
-    for i in range(jobs):
-        responder = Responder(adapter, place)
-        inv = Invocation(Actor("bench", f"user{i % users}", f"user{i % users}"), place, responder)
-        t0 = time.perf_counter()
-        await app.service.handle_command(inv, "animate", f"clip number {i} steps:4 frames:8")
-        latencies.append(time.perf_counter() - t0)
-        assert responder.refused == 0, "a submission was refused: raise the limits"
+    for i in range(opts.jobs):
+        latencies.append(await submit(app, adapter, opts, i))
     accepted = time.perf_counter()
     await app.service.wait_idle()
     done = time.perf_counter()
-    await app.stop()
     succeeded = app.repo.count_status("succeeded")
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"jobs {jobs}, users {users}, succeeded {succeeded}")
+    encode = encode_median_ms(app)
+    await app.stop()
+    print(f"1. end to end: jobs {opts.jobs}, users {opts.users}, succeeded {succeeded}; {load()}")
+    print(f"   accept: {opts.jobs / (accepted - started):8.1f} jobs/s   {ms(latencies)}")
     print(
-        f"accept: {jobs / (accepted - started):8.1f} jobs/s   median {statistics.median(latencies) * 1000:6.2f} ms   p99 {p99 * 1000:6.2f} ms"
+        f"   end to end (accept -> dispatch -> encode -> complete -> deliver): "
+        f"{opts.jobs / (done - started):8.1f} jobs/s over {done - started:.2f} s"
     )
+    print(f"   GPU idle gap median {gap(app)}; encode median {encode:.2f} ms per clip")
+    if succeeded != opts.jobs:
+        raise SystemExit(f"only {succeeded} of {opts.jobs} jobs succeeded")
+
+
+async def flat_accept(opts: Options, workdir: Path) -> None:
+    app, adapter = await start(opts, workdir)
+    app.queue.set_paused(True)
+    latencies = [await submit(app, adapter, opts, i) for i in range(opts.fill)]
+    print(f"2. accept with the queue paused, filling it to {opts.fill} waiting jobs; {load()}")
+    for size in (100, 1_000, 10_000):
+        if size <= opts.fill:
+            window = latencies[max(0, size - 100) : size]
+            print(f"   accept at {size:>6,} queued: {ms(window)}")
+    started = time.perf_counter()
+    app.queue.set_paused(False)
+    await app.service.wait_idle()
+    done = time.perf_counter()
+    succeeded = app.repo.count_status("succeeded")
+    await app.stop()
     print(
-        f"end to end (accept -> dispatch -> encode -> complete -> deliver): {jobs / (done - started):8.1f} jobs/s over {done - started:.2f} s"
+        f"   drain of {opts.fill} waiting jobs: {opts.fill / (done - started):8.1f} jobs/s over {done - started:.2f} s; "
+        f"succeeded {succeeded}; {load()}"
     )
-    if succeeded != jobs:
-        raise SystemExit(f"only {succeeded} of {jobs} jobs succeeded")
+    print(f"   GPU idle gap median {gap(app)}")
+    if succeeded != opts.fill:
+        raise SystemExit(f"only {succeeded} of {opts.fill} jobs succeeded")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--fill", type=int, default=10_000, help="jobs queued while paused (0: skip that run)")
+    parser.add_argument("--size", type=int, default=8, help="side of the fake engine's frames, in pixels")
+    parser.add_argument("--frames", type=int, default=1, help="frames the fake engine returns")
+    parser.add_argument("--format", default="webp", choices=("gif", "webp", "mp4"))
     args = parser.parse_args()
+    opts = Options(args.jobs, args.users, args.fill, args.size, args.frames, args.format)
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(bench(args.jobs, args.users, Path(tmp)))
+        asyncio.run(end_to_end(opts, Path(tmp) / "e2e"))
+        if opts.fill:
+            asyncio.run(flat_accept(opts, Path(tmp) / "fill"))
 
 
 if __name__ == "__main__":

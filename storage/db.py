@@ -1,19 +1,26 @@
 """The database engine: SQLite by default (WAL, busy timeout, immediate write transactions), any URL works.
 
-Migrations are Alembic's, run at startup and by ``animatebot db upgrade``.
+Migrations are Alembic's, run at startup and by ``animatebot db upgrade``. Async code never calls the
+database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread, which
+keeps its connection open (no pool checkout per call).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +28,11 @@ log = logging.getLogger("animatebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+READ_ONLY = "animatebot_read_only"  # connection.info flag: the next transaction only reads
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 def make_engine(url: str) -> Engine:
@@ -56,7 +68,10 @@ def _tune_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Straight to the driver: this runs once per transaction, on the job path several times per job.
+        if connection.info.get(READ_ONLY):
+            return  # a read: SQLite answers it from a snapshot without taking the write lock
+        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def alembic_config(url: str) -> Config:
@@ -82,7 +97,10 @@ def current_revision(engine: Engine) -> str | None:
 
 
 class Database:
-    """An engine plus a session factory; ``session()`` is a transaction that commits or rolls back."""
+    """An engine plus a session factory; ``session()`` and ``connection()`` are transactions that commit or roll back.
+
+    On the database thread (``offload``) both run on one connection held open for the thread's life.
+    """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -90,11 +108,67 @@ class Database:
         if migrate:
             upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._local = threading.local()
+        self._thread_lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions.begin() as session:
+        held: Connection | None = getattr(self._local, "connection", None)
+        if held is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        with Session(bind=held, expire_on_commit=False) as session, session.begin():
             yield session
 
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A Core transaction: cheaper than a session for the queue's hot statements."""
+        held: Connection | None = getattr(self._local, "connection", None)
+        if held is None:
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        with held.begin():
+            yield held
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Like ``connection()``, for reads only: on SQLite no write lock is taken."""
+        held: Connection | None = getattr(self._local, "connection", None)
+        with contextlib.ExitStack() as stack:
+            connection = held if held is not None else stack.enter_context(self.engine.connect())
+            connection.info[READ_ONLY] = True  # read by the "begin" listener; lives as long as the DBAPI connection
+            try:
+                with connection.begin():
+                    yield connection
+            finally:
+                connection.info.pop(READ_ONLY, None)
+
+    def _hold_connection(self) -> None:
+        self._local.connection = self.engine.connect()
+
+    async def offload(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Run ``fn(*args, **kwargs)`` on the database thread and return its result (or raise its error)."""
+        if self._thread is None:
+            with self._thread_lock:
+                if self._thread is None:
+                    self._thread = ThreadPoolExecutor(
+                        1, thread_name_prefix="animatebot-db", initializer=self._hold_connection
+                    )
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+
     def close(self) -> None:
+        if self._thread is not None:
+            self._thread.submit(self._release_connection).result()
+            self._thread.shutdown(wait=True)
+            self._thread = None
         self.engine.dispose()
+
+    def _release_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None

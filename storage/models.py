@@ -124,6 +124,8 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_user", "status", "user_key", "id"),
         Index("ix_jobs_channel", "platform", "channel_id", "id"),
+        Index("ix_jobs_user_started", "user_key", "started_at"),  # the queue: a user's last start
+        Index("ix_jobs_user_created", "user_key", "created_at"),  # the queue: a user's recent submissions
     )
 
     @property

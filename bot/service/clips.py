@@ -20,7 +20,7 @@ from bot.service.admin import Admin
 from bot.service.delivery import Delivery
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
-from generation.jobs.queue import CancelOutcome, JobQueue, Refused, Submission
+from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.models import DeliveryState, Job, JobStatus
@@ -57,11 +57,11 @@ class Service:
 
     async def start(self) -> None:
         """Recover the queue after a restart, start the worker, finish deliveries cut short."""
-        _requeued, ended = self.queue.recover()
+        _requeued, ended = await self.repo.db.offload(self.queue.recover)
         for job_id in ended:
             self.delivery.submit(JobEvent(EventKind.FAILED, job_id))
         await self.worker.start()
-        for job in self.repo.undelivered():
+        for job in await self.repo.db.offload(self.repo.undelivered):
             self.delivery.submit(JobEvent(EventKind.ended(job.status), job.id))
 
     async def stop(self, grace_s: float = 30.0) -> None:
@@ -73,7 +73,7 @@ class Service:
         while True:
             await self.worker.wait_idle()
             await self.delivery.drain()
-            if not self.queue.active_jobs() and not self.delivery.pending:
+            if not self.queue.has_active() and not self.delivery.pending:
                 return
 
     # --- entry points for adapters ------------------------------------------------------------------------------
@@ -88,7 +88,8 @@ class Service:
             return Precheck(render.error(str(exc)), private=True)
         if command.name != "animate" or command.animate is None:
             return Precheck(None, command.private)
-        return Precheck(self.access.animate_refusal(inv.actor, command.animate.params), command.private)
+        refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, command.animate.params)
+        return Precheck(refusal, command.private)
 
     async def handle_command(
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
@@ -111,7 +112,7 @@ class Service:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
             return
         action, job_id = parsed
-        job = self.repo.job(job_id)
+        job = await self.repo.db.offload(self.repo.job, job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -132,7 +133,7 @@ class Service:
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
-        parent = self.repo.job(job_id)
+        parent = await self.repo.db.offload(self.repo.job, job_id)
         if parent is None or parent.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -170,7 +171,7 @@ class Service:
             assert command.animate is not None
             await self._animate(inv, command.animate.params, command.animate.notes)
         elif command.name == "queue":
-            await self._reply(inv, self._queue_view(), ephemeral=True)
+            await self._reply(inv, await self.repo.db.offload(self._queue_view), ephemeral=True)
         elif command.name == "cancel":
             await self._cancel(inv, command.job_id)
         elif command.name == "history":
@@ -178,7 +179,7 @@ class Service:
         elif command.name == "show":
             await self._show(inv, command.job_id)
         elif command.name == "review":
-            jobs = self.repo.awaiting_review(inv.place.platform, inv.place.channel_id)
+            jobs = await self.repo.db.offload(self.repo.awaiting_review, inv.place.platform, inv.place.channel_id)
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
@@ -194,10 +195,7 @@ class Service:
         parent: Job | None = None,
         lineage: str | None = None,
     ) -> None:
-        refusal = self.access.animate_refusal(inv.actor, params)
-        if refusal is not None:
-            await self._reply(inv, refusal, ephemeral=True)
-            return
+        original = params  # the access rules judge what was asked
         if params.model:
             entry = find_base_model(params.model)
             params = params.with_changes(model=entry.alias if entry else params.model)
@@ -219,14 +217,25 @@ class Service:
             request_key=inv.request_id,
             tiny=getattr(self.worker.engine, "is_tiny", False),
         )
+
+        def admit() -> Message | Accepted:
+            """On the database thread, in one hop: the access rules, then the queue's limits and row."""
+            refusal = self.access.animate_refusal(inv.actor, original)
+            return refusal if refusal is not None else self.queue.accept(submission, exempt=admin)
+
+        admin = self.access.is_admin(inv.actor)
         try:
-            accepted = self.queue.accept(submission, exempt=self.access.is_admin(inv.actor))
+            admitted = await self.repo.db.offload(admit)
         except Refused as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
         except DuplicateRequest as exc:
             log.info("ignored a repeated request for job #%s", exc.job.id)
             return
+        if isinstance(admitted, Message):
+            await self._reply(inv, admitted, ephemeral=True)
+            return
+        accepted = admitted
         job = accepted.job
         self.delivery.expect(job.id)  # events wait until the parent message is known
         all_notes = list(notes)
@@ -237,8 +246,13 @@ class Service:
         if ref is None:
             # The platform would not take the answer (the bot is not in the channel, say): nobody
             # could ever see this clip, so drop the job rather than run it for no one.
-            self.queue.cancel(job.id)
-            self.repo.update_job(job.id, error="the bot could not post in this channel", delivery=DeliveryState.FAILED)
+            await self.repo.db.offload(self.queue.cancel, job.id)
+            await self.repo.db.offload(
+                self.repo.update_job,
+                job.id,
+                error="the bot could not post in this channel",
+                delivery=DeliveryState.FAILED,
+            )
             self.delivery.attached(job.id)
             return
         await self._attach(job, ref, adapter)
@@ -253,7 +267,8 @@ class Service:
                 log.warning("could not start a thread for job #%s; replying in the channel", job.id, exc_info=True)
                 thread = None
             thread_id = thread.thread_id if thread else None
-        self.repo.update_job(
+        await self.repo.db.offload(
+            self.repo.update_job,
             job.id,
             channel_id=ref.place.channel_id,
             workspace_id=ref.place.workspace_id,
@@ -263,7 +278,10 @@ class Service:
         self.delivery.attached(job.id)
 
     async def _cancel(self, inv: Invocation, job_id: int | None) -> None:
-        job = self.repo.job(job_id) if job_id is not None else self.repo.latest_active_job(inv.actor.key)
+        if job_id is not None:
+            job = await self.repo.db.offload(self.repo.job, job_id)
+        else:
+            job = await self.repo.db.offload(self.repo.latest_active_job, inv.actor.key)
         if job is None:
             text = f"there is no job #{job_id}" if job_id is not None else "you have nothing queued or running"
             await self._reply(inv, render.error(text), ephemeral=True)
@@ -273,7 +291,7 @@ class Service:
                 inv, render.error(f"#{job.id} is not yours; only its owner or an admin can cancel it"), True
             )
             return
-        outcome = self.queue.cancel(job.id)
+        outcome = await self.repo.db.offload(self.queue.cancel, job.id)
         if outcome is CancelOutcome.CANCELLED:
             self.delivery.submit(JobEvent(EventKind.CANCELLED, job.id))
             text = f"cancelled #{job.id}"
@@ -294,7 +312,8 @@ class Service:
             title, channel = f"Recent clips by {user}", None
         if command.search:
             title += f" matching “{command.search}”"
-        jobs = self.repo.history(
+        jobs = await self.repo.db.offload(
+            self.repo.history,
             user_key=user_key,
             platform=inv.place.platform,
             channel_id=channel,
@@ -304,7 +323,7 @@ class Service:
         await self._reply(inv, render.history(jobs, title), ephemeral=True)
 
     async def _show(self, inv: Invocation, job_id: int | None) -> None:
-        job = self.repo.job(job_id) if job_id is not None else None
+        job = await self.repo.db.offload(self.repo.job, job_id) if job_id is not None else None
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
             return
@@ -314,7 +333,8 @@ class Service:
             if ref is not None:
                 await self._reply(inv, render.info(f"#{job.id} posted again"), ephemeral=True)
                 return
-        await self._reply(inv, render.job_detail(job, self.repo.tally(job.id)), ephemeral=True)
+        tally = await self.repo.db.offload(self.repo.tally, job.id)
+        await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
 
     def _queue_view(self) -> Message:
         running = self.repo.jobs_with_status(JobStatus.RUNNING.value)
@@ -326,7 +346,7 @@ class Service:
         if job.status != JobStatus.SUCCEEDED.value:
             await self._reply(inv, render.error(f"#{job.id} has no clip to review ({job.status})"), ephemeral=True)
             return
-        tally = self.repo.vote(job.id, inv.actor.key, inv.actor.name, value)
+        tally = await self.repo.db.offload(self.repo.vote, job.id, inv.actor.key, inv.actor.name, value)
         await self.delivery.refresh_clip(job.id)
         await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
 
@@ -335,7 +355,7 @@ class Service:
             await self._reply(inv, render.error(f"only the owner of #{job.id} or an admin can delete it"), True)
             return
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
-            self.queue.cancel(job.id)
+            await self.repo.db.offload(self.queue.cancel, job.id)
         await self.delivery.delete_clip(job, by=inv.actor.name)
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 

@@ -1,7 +1,7 @@
 """Getting job outcomes into chat: progress edits, the clip upload, the parent's final state.
 
 Every job event becomes a small task; a per-job lock keeps one job's edits in order while
-different jobs deliver side by side. Nothing here decides policy: it renders and retries.
+different jobs deliver side by side. Database reads and writes run on the database thread. Nothing here decides policy: it renders and retries.
 A reply is never lost: an upload refused for size is re-encoded smaller, any other failure
 falls back to a plain message, and the job row records what was delivered.
 """
@@ -16,19 +16,22 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.service import replies as render
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
 from storage.models import DeliveryState, Job, JobStatus
-from storage.repository import Repository
+from storage.repository import Repository, Tally
 
 log = logging.getLogger("animatebot.delivery")
 
 PROGRESS_EVERY_S = 2.0  # the default gap between progress edits of one job (platform rate limits)
 ATTACH_WAIT_S = 30.0
 REENCODE_TRIES = 3
+
+_T = TypeVar("_T")
 
 
 def place_of(job: Job, *, thread: bool) -> Place:
@@ -56,6 +59,10 @@ class Delivery:
         self._ready: dict[int, asyncio.Event] = {}
         self._last_edit: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """A repository call, on the database thread (never on the event loop)."""
+        return await self.repo.db.offload(fn, *args, **kwargs)
 
     @property
     def pending(self) -> int:
@@ -101,7 +108,7 @@ class Delivery:
         now = self.clock()
         if event.kind == "progress" and now - self._last_edit.get(event.job_id, -math.inf) < self.progress_every_s:
             return  # throttled before touching the database: progress comes every step
-        job = self.repo.job(event.job_id)
+        job, tally = await self._db(self._job_and_tally, event.job_id, event.kind in ("started", "progress"))
         if job is None:
             return
         adapter = self.adapters.get(job.platform)
@@ -112,10 +119,17 @@ class Delivery:
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
             return  # stale, or delivered already
         elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
-            ref = await self.post_clip(adapter, place_of(job, thread=True), job)
-            await self._finish_parent(adapter, self.repo.job(job.id) or job, ref)
+            ref = await self.post_clip(adapter, place_of(job, thread=True), job, tally=tally)
+            await self._finish_parent(adapter, job, ref)
         else:
             await self._finish_parent(adapter, job, None)
+
+    def _job_and_tally(self, job_id: int, progress: bool) -> tuple[Job | None, Tally | None]:
+        """On the database thread: the job, and for a clip about to be posted its review tally (one hop)."""
+        job = self.repo.job(job_id)
+        if progress or job is None or job.status != JobStatus.SUCCEEDED.value or job.delivery != "pending":
+            return job, None
+        return job, self.repo.tally(job_id)
 
     async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
         ref = parent_ref(job)
@@ -141,14 +155,24 @@ class Delivery:
             log.exception("could not report the end of #%s", job.id)
             if clip_ref is None:
                 delivered = DeliveryState.FAILED
-        self.repo.update_job(job.id, delivery=delivered)
+        if delivered != job.delivery:  # a clip posted has recorded its delivery already
+            await self._db(self.repo.update_job, job.id, delivery=delivered)
 
-    async def post_clip(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
-        """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text."""
+    async def post_clip(
+        self, adapter: ChatAdapter, place: Place, job: Job, *, tally: Tally | None = None
+    ) -> MessageRef | None:
+        """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text.
+
+        ``tally``: the job's review tally when the caller has just read it.
+        """
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
+        original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
         for attempt in range(REENCODE_TRIES + 2):
-            message = render.clip(job, self.repo.tally(job.id), remix=adapter.supports_remix)
+            if tally is None:
+                tally = await self._db(self.repo.tally, job.id)
+            message = render.clip(job, tally, remix=adapter.supports_remix)
+            tally = None  # a retry reads it again
             clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0)
             try:
                 if not path.exists():
@@ -172,9 +196,12 @@ class Delivery:
                     await asyncio.sleep(1.0)
                     continue
                 break
-            self.repo.update_job(job.id, clip_message_id=ref.message_id, delivery=how)
+            await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=how)
+            original.clip_message_id, original.delivery = ref.message_id, how
             return ref
-        return await self._fallback(adapter, place, job)
+        fallback = await self._fallback(adapter, place, job)
+        original.delivery = job.delivery
+        return fallback
 
     async def _shrink(self, job: Job, path: Path, limit: int) -> Job | None:
         budget = int(min(limit, job.output_bytes or limit) * 0.8)
@@ -190,9 +217,9 @@ class Delivery:
         notes = "\n".join(
             [*(job.notes or "").splitlines(), f"re-encoded to fit the upload limit: {', '.join(clip.changes)}"]
         )
-        self.repo.update_job(job.id, output_bytes=clip.size, notes=notes)
+        await self._db(self.repo.update_job, job.id, output_bytes=clip.size, notes=notes)
         log.info("re-encoded #%s to %d bytes to fit %d", job.id, clip.size, limit)
-        return self.repo.job(job.id)
+        return await self._db(self.repo.job, job.id)
 
     async def _fallback(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
         text = f"#{job.id} is ready, but the clip could not be uploaded here; it is kept on the bot's host as {job.output_path}"
@@ -202,25 +229,29 @@ class Delivery:
             )
         except Exception:
             log.exception("could not even post a message for #%s", job.id)
-            self.repo.update_job(job.id, delivery=DeliveryState.FAILED)
+            await self._db(self.repo.update_job, job.id, delivery=DeliveryState.FAILED)
+            job.delivery = DeliveryState.FAILED
             return None
-        self.repo.update_job(job.id, delivery=DeliveryState.MESSAGE)
+        await self._db(self.repo.update_job, job.id, delivery=DeliveryState.MESSAGE)
+        job.delivery = DeliveryState.MESSAGE
         return ref
 
     async def refresh_clip(self, job_id: int) -> None:
         """Redraw a clip's message (the review tally changed)."""
-        job = self.repo.job(job_id)
+        job = await self._db(self.repo.job, job_id)
         adapter = self.adapters.get(job.platform) if job else None
         if job is None or adapter is None or not job.clip_message_id:
             return
         ref = MessageRef(place_of(job, thread=True), job.clip_message_id)
         try:
-            await adapter.edit(ref, render.clip(job, self.repo.tally(job.id), remix=adapter.supports_remix))
+            await adapter.edit(
+                ref, render.clip(job, await self._db(self.repo.tally, job.id), remix=adapter.supports_remix)
+            )
         except Exception as exc:
             log.warning("could not update the clip message of #%s: %s", job.id, exc)
 
     async def delete_clip(self, job: Job, *, by: str) -> None:
-        self.repo.update_job(job.id, deleted=True)
+        await self._db(self.repo.update_job, job.id, deleted=True)
         if job.output_path:
             Path(job.output_path).unlink(missing_ok=True)
         adapter = self.adapters.get(job.platform)

@@ -3,22 +3,29 @@
 A job row is written (status ``queued``) before anyone is told about it. Fairness is
 round-robin across users with waiting jobs (the user whose last job started longest ago goes
 next), FIFO within one user; it is derived from the rows, so it survives restarts.
+
+The rows are the truth; this process keeps what it needs to decide quickly beside them, loaded
+once at start and changed only together with the rows it mirrors: the fairness order
+(``FairOrder``), the running jobs, each user's recent submissions, the limits and the pause flag.
+So accepting a job, placing it and claiming the next one are one database write each, and no
+decision walks the queue. Every method is blocking and thread-safe: async callers run them with
+``Database.offload``.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
+import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from generation.jobs import ratelimit
+from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus, utcnow
@@ -30,7 +37,7 @@ LIMITS_KEY = "limits"
 PAUSED_KEY = "paused"
 DEFAULT_SECONDS_PER_STEP = 1.0  # at 16 frames; replaced by measurements as soon as jobs finish
 DEFAULT_OVERHEAD_S = 2.0
-NEVER_SERVED = (0, 0.0)  # sorts before (1, start time): a user never served goes first
+HISTORY_S = 2 * 3600.0  # submissions older than this cannot affect the hourly limit
 
 
 class _Sized(Protocol):
@@ -40,14 +47,12 @@ class _Sized(Protocol):
     def frames(self) -> int: ...
 
 
-class _Queued(_Sized, Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def user_key(self) -> str: ...
-
-
-_J = TypeVar("_J", bound=_Queued)
+@dataclass(frozen=True)
+class _Running:
+    id: int
+    user_key: str
+    steps: int
+    frames: int
 
 
 @dataclass(frozen=True)
@@ -108,20 +113,43 @@ class JobQueue:
     _cancel: set[int] = field(default_factory=set)
     progress: dict[int, int] = field(default_factory=dict)  # running job id -> last finished step
     _listeners: list[Callable[[], None]] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _order: FairOrder = field(default_factory=FairOrder)
+    _running: dict[int, _Running] = field(default_factory=dict)
+    _submitted: dict[str, list[float]] = field(default_factory=dict)  # user -> recent submission times
+    _limits: dict[str, int] | None = None
+    _paused: bool = False
 
     def __post_init__(self) -> None:
         stats = self.repo.stats()
         if stats.mean_seconds_per_step is not None:
             self._timing = _Timing(stats.mean_seconds_per_step, stats.mean_overhead_s or DEFAULT_OVERHEAD_S, True)
+        self._limits = self.repo.get_setting(LIMITS_KEY) or None
+        self._paused = bool(self.repo.get_setting(PAUSED_KEY, False))
+        self._load()
+
+    def _load(self) -> None:
+        """Mirror the rows: waiting jobs in fairness order, running jobs."""
+        with self._lock:
+            self._order = FairOrder()
+            for user, started in self.repo.last_started().items():
+                self._order.learn(user, served_key(started.timestamp()))
+            for job_id, user, steps, frames in self.repo.waiting_brief():
+                self._add_waiting(job_id, user, steps * frames)
+            self._running = {row[0]: _Running(*row) for row in self.repo.waiting_brief(JobStatus.RUNNING.value)}
+
+    def _add_waiting(self, job_id: int, user: str, weight: int) -> None:
+        if not self._order.knows(user):
+            started = self.repo.last_started_of(user)
+            self._order.learn(user, served_key(started.timestamp() if started else None))
+        self._order.add(job_id, user, weight)
 
     # --- limits and pause ---------------------------------------------------------------------------
     @property
     def limits(self) -> Limits:
-        stored = self.repo.get_setting(LIMITS_KEY)
-        if not stored:
+        if not self._limits:
             return self.default_limits
-        return Limits(**{**self.default_limits.__dict__, **stored})
+        return Limits(**{**self.default_limits.__dict__, **self._limits})
 
     def set_limits(self, **values: int) -> Limits:
         unknown = set(values) - set(Limits.__dataclass_fields__)
@@ -129,30 +157,46 @@ class JobQueue:
             raise ValueError(f"unknown limit {sorted(unknown)[0]!r}; known: {', '.join(Limits.__dataclass_fields__)}")
         merged = {**self.limits.__dict__, **values}
         self.repo.set_setting(LIMITS_KEY, merged)
+        self._limits = merged
         return Limits(**merged)
 
     @property
     def paused(self) -> bool:
-        return bool(self.repo.get_setting(PAUSED_KEY, False))
+        return self._paused
 
     def set_paused(self, paused: bool) -> None:
         self.repo.set_setting(PAUSED_KEY, paused)
+        self._paused = paused
         if not paused:
             self._notify()
 
     # --- accepting -------------------------------------------------------------------------------------
     def check(self, user_key: str, *, exempt: bool = False) -> ratelimit.Decision:
         """Would a submission by this user be accepted now? Writes nothing."""
-        now = self.clock()
-        submissions = [t.timestamp() for t in self.repo.submission_times(user_key, hours_ago(2))]
-        return ratelimit.check(
-            self.limits,
-            now=now,
-            submissions=submissions,
-            active_for_user=self.repo.active_count(user_key),
-            queue_size=self.repo.count_status(JobStatus.QUEUED.value),
-            exempt=exempt,
-        )
+        with self._lock:
+            return ratelimit.check(
+                self.limits,
+                now=self.clock(),
+                submissions=self._recent(user_key),
+                active_for_user=self._active_for(user_key),
+                queue_size=len(self._order),
+                exempt=exempt,
+            )
+
+    def _recent(self, user_key: str) -> list[float]:
+        since = hours_ago(HISTORY_S / 3600)
+        times = self._submitted.get(user_key)
+        if times is None:
+            times = sorted(t.timestamp() for t in self.repo.submission_times(user_key, since))
+            self._submitted[user_key] = times
+        cutoff = since.timestamp()
+        while times and times[0] < cutoff:
+            times.pop(0)
+        return times
+
+    def _active_for(self, user_key: str) -> int:
+        running = sum(1 for job in self._running.values() if job.user_key == user_key)
+        return self._order.waiting(user_key) + running
 
     def accept(self, sub: Submission, *, exempt: bool = False) -> Accepted:
         """Check the limits, write the job row, and say where it stands.
@@ -169,104 +213,91 @@ class JobQueue:
             if not decision.allowed:
                 raise Refused(decision.message, decision.retry_after_s)
             p = sub.params
-            job = self.repo.add_job(
-                Job(
-                    parent_id=sub.parent_id,
-                    lineage=sub.lineage,
-                    request_key=sub.request_key,
-                    platform=sub.platform,
-                    workspace_id=sub.workspace_id,
-                    channel_id=sub.channel_id,
-                    thread_id=sub.thread_id,
-                    user_key=sub.user_key,
-                    user_name=sub.user_name,
-                    prompt=p.prompt,
-                    negative_prompt=p.negative_prompt,
-                    params=p.to_dict(),
-                    steps=p.steps,
-                    frames=p.frames,
-                    requested_model=p.model,
-                    format=p.format,
-                    max_bytes=sub.max_bytes,
-                    seed=p.seed,
-                    tiny=sub.tiny,
-                    created_at=datetime.fromtimestamp(self.clock()).astimezone(),
-                )
+            created = datetime.fromtimestamp(self.clock()).astimezone()
+            job = self.repo.insert_job(
+                {
+                    "parent_id": sub.parent_id,
+                    "lineage": sub.lineage,
+                    "request_key": sub.request_key,
+                    "platform": sub.platform,
+                    "workspace_id": sub.workspace_id,
+                    "channel_id": sub.channel_id,
+                    "thread_id": sub.thread_id,
+                    "user_key": sub.user_key,
+                    "user_name": sub.user_name,
+                    "prompt": p.prompt,
+                    "negative_prompt": p.negative_prompt,
+                    "params": p.to_dict(),
+                    "steps": p.steps,
+                    "frames": p.frames,
+                    "requested_model": p.model,
+                    "format": p.format,
+                    "max_bytes": sub.max_bytes,
+                    "seed": p.seed,
+                    "tiny": sub.tiny,
+                    "created_at": created,
+                }
             )
-        position, eta = self.standing(job.id)
+            self._recent(sub.user_key).append(created.timestamp())
+            self._add_waiting(job.id, job.user_key, job.steps * job.frames)
+            position, eta = self.standing(job.id)
         self._notify()
         return Accepted(job, position or 1, eta)
 
     # --- dispatch ------------------------------------------------------------------------------------------
     def order(self) -> list[Job]:
         """Every queued job in the order they will run (round-robin across users, FIFO per user)."""
-        return self._fair(self.repo.jobs_with_status(JobStatus.QUEUED.value))
+        rows = {job.id: job for job in self.repo.jobs_with_status(JobStatus.QUEUED.value)}
+        with self._lock:
+            ids = self._order.order()
+        return [rows[job_id] for job_id in ids if job_id in rows]
 
-    def _fair(self, queued: Sequence[_J]) -> list[_J]:
-        per_user: dict[str, deque[_J]] = {}
-        for job in queued:
-            per_user.setdefault(job.user_key, deque()).append(job)
-        # Sort key per user: never served (0, ...), served before (1, start time), served in this
-        # simulation (2, turn): whoever was served longest ago goes next; ties by oldest job.
-        last = self._served_at()
-        heap = [(last.get(user, NEVER_SERVED), jobs[0].id, user) for user, jobs in per_user.items()]
-        heapq.heapify(heap)
-        order: list[_J] = []
-        while heap:
-            _, _, user = heapq.heappop(heap)
-            jobs = per_user[user]
-            order.append(jobs.popleft())
-            if jobs:
-                heapq.heappush(heap, ((2, float(len(order))), jobs[0].id, user))
-        return order
-
-    def _served_at(self) -> dict[str, tuple[int, float]]:
-        return {user: (1, started.timestamp()) for user, started in self.repo.last_started().items()}
+    def order_from_rows(self) -> list[Job]:
+        """The same order derived from the rows alone, as a new process would see it."""
+        served: dict[str, Served] = {user: served_key(t.timestamp()) for user, t in self.repo.last_started().items()}
+        return fair_order(self.repo.jobs_with_status(JobStatus.QUEUED.value), served)
 
     def next_job(self) -> Job | None:
-        """Claim the next job (status running, attempts + 1), or None when nothing waits or paused."""
-        if self.paused:
+        """Claim the next job (status running, attempts + 1, its seed fixed), or None when nothing waits or paused."""
+        with self._lock:
+            while not self._paused:
+                job_id = self._order.first()
+                if job_id is None:
+                    return None
+                started = utcnow()
+                job = self.repo.claim(job_id, started, secrets.randbelow(2**32))  # on error: nothing changed
+                user = self._order.user_of(job_id)
+                self._order.remove(job_id)
+                if (
+                    job is None or user is None
+                ):  # changed behind this process's back; the row says it is no longer waiting
+                    log.warning("job #%s was not waiting any more; skipped", job_id)
+                    continue
+                self._order.serve(user, served_key(started.timestamp()))
+                self._running[job.id] = _Running(job.id, job.user_key, job.steps, job.frames)
+                return job
             return None
-        for _ in range(3):  # another claimer may win a race; look again
-            heads = self.repo.waiting_heads()
-            if not heads:
-                return None
-            last = self._served_at()
-            user = min(heads, key=lambda u: (last.get(u, NEVER_SERVED), heads[u]))
-            job = self.repo.job(heads[user])
-            if job is None:
-                continue
-            started = utcnow()
-            claimed = self.repo.transition(
-                job.id,
-                [JobStatus.QUEUED.value],
-                status=JobStatus.RUNNING.value,
-                attempts=job.attempts + 1,
-                started_at=started,
-                progress_step=0,
-            )
-            if claimed:
-                return self.repo.job(job.id)
-        return None
 
     def position(self, job_id: int) -> int | None:
         """1-based place among waiting jobs; 0 when running; None when finished or unknown."""
         return self.standing(job_id)[0]
 
     def standing(self, job_id: int) -> tuple[int | None, float]:
-        """(position, seconds until done) in one pass over the queue; see ``position`` and ``eta``."""
-        total = 0.0
-        for running in self.repo.jobs_with_status(JobStatus.RUNNING.value):
-            done = self.progress.get(running.id, 0) / max(1, running.steps)
-            total += self.estimate(running) * (1 - done)
-            if running.id == job_id:
-                return 0, total
-        # Only the columns the estimate needs: this runs on every accept, with the whole queue.
-        for index, job in enumerate(self._fair(self.repo.waiting_brief()), start=1):
-            total += self.estimate(job)
-            if job.id == job_id:
-                return index, total
-        return None, 0.0
+        """(position, seconds until done); see ``position`` and ``eta``. Never walks the queue."""
+        with self._lock:
+            total = 0.0
+            for job_id_running in sorted(self._running):
+                running = self._running[job_id_running]
+                done = self.progress.get(running.id, 0) / max(1, running.steps)
+                total += self.estimate(running) * (1 - done)
+                if running.id == job_id:
+                    return 0, total
+            place = self._order.place(job_id)
+            if place is None:
+                return None, 0.0
+            position, weight = place
+            t = self._timing
+            return position, total + t.seconds_per_step * weight / 16 + t.overhead_s * position
 
     def estimate(self, job: _Sized) -> float:
         t = self._timing
@@ -290,34 +321,44 @@ class JobQueue:
     # --- cancel and finish ------------------------------------------------------------------------------------
     def cancel(self, job_id: int) -> CancelOutcome:
         """CANCELLED (it was queued), STOPPING (running: stops at its next step) or FINISHED (too late)."""
-        if self.repo.transition(
-            job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
-        ):
-            return CancelOutcome.CANCELLED
-        if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
-            self._cancel.add(job_id)
-            return CancelOutcome.STOPPING
-        return CancelOutcome.FINISHED
+        with self._lock:
+            if self.repo.transition(
+                job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
+            ):
+                self._order.remove(job_id)
+                return CancelOutcome.CANCELLED
+            if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
+                self._cancel.add(job_id)
+                return CancelOutcome.STOPPING
+            return CancelOutcome.FINISHED
 
     def cancel_requested(self, job_id: int) -> bool:
         return job_id in self._cancel
 
     def finish(self, job_id: int, status: JobStatus, **values: object) -> bool:
         """Move a running job to a terminal state exactly once; False when it was not running."""
-        self._cancel.discard(job_id)
-        self.progress.pop(job_id, None)
-        return self.repo.transition(
-            job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
-        )
+        with self._lock:
+            self._cancel.discard(job_id)
+            self.progress.pop(job_id, None)
+            self._running.pop(job_id, None)
+            return self.repo.transition(
+                job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
+            )
 
     def requeue(self, job_id: int, *, count_attempt: bool) -> None:
         """Put a running job back in line (shutdown: not its fault, so the attempt is given back)."""
-        job = self.repo.job(job_id)
-        if job is None:
-            return
-        attempts = job.attempts if count_attempt else max(0, job.attempts - 1)
-        self._cancel.discard(job_id)
-        self.repo.transition(job_id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value, attempts=attempts)
+        with self._lock:
+            job = self.repo.job(job_id)
+            if job is None:
+                return
+            attempts = job.attempts if count_attempt else max(0, job.attempts - 1)
+            self._cancel.discard(job_id)
+            self.progress.pop(job_id, None)
+            if self.repo.transition(
+                job_id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value, attempts=attempts
+            ):
+                self._running.pop(job_id, None)
+                self._add_waiting(job.id, job.user_key, job.steps * job.frames)
         self._notify()
 
     def recover(self) -> tuple[list[int], list[int]]:
@@ -338,7 +379,10 @@ class JobQueue:
                 )
                 failed.append(job.id)
             else:
-                self.repo.transition(job.id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value)
+                with self._lock:
+                    if self.repo.transition(job.id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value):
+                        self._running.pop(job.id, None)
+                        self._add_waiting(job.id, job.user_key, job.steps * job.frames)
                 requeued.append(job.id)
         if requeued or failed:
             log.info("recovered after restart: requeued %s, ended %s", requeued, failed)
@@ -346,6 +390,16 @@ class JobQueue:
 
     def active_jobs(self) -> list[Job]:
         return self.repo.jobs_with_status(*ACTIVE)
+
+    # Both read memory without the lock (single reads are atomic): the event loop calls them, and the
+    # lock may be held by the database thread for the length of a write.
+    def has_active(self) -> bool:
+        """Whether any job is queued or running (from memory: no database call)."""
+        return bool(self._running) or len(self._order) > 0
+
+    def has_waiting(self) -> bool:
+        """Whether a job waits to be claimed (and the queue is not paused)."""
+        return not self._paused and len(self._order) > 0
 
     # --- wake-ups for the worker ------------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], None]) -> None:

@@ -2,7 +2,14 @@
 
 Generation runs on one dedicated thread (the engine is not thread-safe and CUDA likes one
 thread), so the event loop never blocks. Encoding runs on another thread and overlaps the
-next job's denoising. One failing job never stops the worker.
+next job's denoising. Database calls run on the database thread (``Database.offload``), never
+on the event loop and never on the generation thread. One failing job never stops the worker.
+
+No bot work stands between two jobs on the GPU: when a job's last denoising step is done (its
+decode and encode still to come), the worker claims the next job (as late as that, so the fair
+order sees every submission until then) and hands it to the generation thread, where it starts
+the moment the current job returns. ``idle_gaps_s`` records, for each job started that way, the
+time from the previous job's last denoising step to this job's ``generate`` call.
 
 The worker's face to the rest of the bot is small: it takes jobs from a ``JobQueue`` and
 reports ``JobEvent``s to one callback. A pool of remote workers can implement the same.
@@ -15,9 +22,12 @@ import contextlib
 import logging
 import re
 import secrets
+import statistics
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +65,29 @@ def clip_filename(job_id: int, prompt: str, extension: str) -> str:
     return f"{job_id:06d}-{slug}{extension}"
 
 
+@dataclass(eq=False)
+class _Run:
+    """One claimed job on its way through the generation thread."""
+
+    job: Job
+    params: GenerationParams
+    prefetched: bool  # claimed while the previous job was still on the generation thread
+    future: asyncio.Future[Any] | None = None
+    deadline: float | None = None
+    next: asyncio.Task[_Run | None] | None = None  # the job claimed once this one's denoising ended
+    steps_done: int = 0
+
+
+@dataclass
+class _Gaps:
+    """GPU idle gaps between jobs started back to back (seconds), the most recent few thousand."""
+
+    values: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
+
+    def median_ms(self) -> float | None:
+        return statistics.median(self.values) * 1000 if self.values else None
+
+
 class Worker:
     def __init__(
         self,
@@ -71,7 +104,8 @@ class Worker:
         self.media_dir = Path(media_dir)
         self.on_event = on_event
         self.job_timeout_s = job_timeout_s
-        self.active_model = active_model  # the admin's choice, read before every job
+        self.active_model = active_model  # the admin's choice, read before every job (on the database thread)
+        self.db = queue.repo.db
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
         self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
         self._wake = asyncio.Event()
@@ -79,9 +113,10 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._encodes: set[asyncio.Task[None]] = set()
         self._side_tasks: set[asyncio.Future[None]] = set()
-        self._running: Job | None = None
+        self._runs: set[_Run] = set()
         self._shutdown_cancel = False
-        self._deadline: float | None = None
+        self._last_denoised: float | None = None  # monotonic time the last job's denoising ended (generation thread)
+        self.idle_gaps = _Gaps()
         self.loaded = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -132,89 +167,120 @@ class Worker:
 
     @property
     def busy(self) -> bool:
-        return self._running is not None or bool(self._encodes)
+        return bool(self._runs) or bool(self._encodes)
 
     async def wait_idle(self) -> None:
         """Return once nothing is queued, running or encoding."""
         while True:
-            if not self.busy and not self.queue.active_jobs():
+            if not self.busy and not self.queue.has_active():
                 return
             await asyncio.sleep(0.05)
 
     # --- the loop ------------------------------------------------------------------------------------------
     async def _loop(self) -> None:
-        while not self._stopping:
+        pending: _Run | None = None
+        while True:
+            run, pending = pending, None
+            if run is None:
+                if self._stopping:
+                    return
+                self._wake.clear()  # before looking: a submission from now on wakes the wait below
+                run = await self._start_next(prefetched=False)
+                if run is None:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 1.0)
+                    continue
             try:
-                job = self.queue.next_job()
-            except Exception:
-                log.exception("could not read the queue; retrying")
-                job = None
-            if job is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
-                continue
-            try:
-                await self._run(job)
+                await self._follow(run)
             except Exception:  # never let one job stop the worker
-                log.exception("job #%s crashed the worker loop", job.id)
-                await self._fail(job, "an internal error stopped this job; it has been logged")
+                log.exception("job #%s crashed the worker loop", run.job.id)
+                await self._fail(run.job, "an internal error stopped this job; it has been logged")
             finally:
-                self._running = None
+                self._runs.discard(run)
+            if run.next is not None:
+                pending = await run.next
 
-    async def _run(self, job: Job) -> None:
-        self._running = job
+    async def _start_next(self, *, prefetched: bool) -> _Run | None:
+        """Claim the next job (on the database thread) and hand it to the generation thread."""
+        if not self.queue.has_waiting():  # from memory: an empty or paused queue costs no database call
+            return None
+        try:
+            claimed = await self.db.offload(self._claim)
+        except Exception:
+            log.exception("could not read the queue; retrying")
+            return None
+        if claimed is None:
+            return None
+        job, params = claimed
+        run = _Run(job, params, prefetched)
+        self._runs.add(run)
         loop = asyncio.get_running_loop()
+        run.future = loop.run_in_executor(self._gen, self._generate, run, loop)
+        return run
+
+    def _claim(self) -> tuple[Job, GenerationParams] | None:
+        """On the database thread: the next job and the exact parameters it runs with."""
+        job = self.queue.next_job()
+        if job is None:
+            return None
         params = GenerationParams.from_dict(job.params)
         if params.seed is None:
-            # Fix the seed before generating: a rerun after a crash then makes the same clip.
-            params = params.with_changes(seed=job.seed if job.seed is not None else secrets.randbelow(2**32))
-            self.queue.repo.update_job(job.id, seed=params.seed)
+            # Fix the seed before generating (the claim stored it): a rerun after a crash makes the same clip.
+            seed = job.seed
+            if seed is None:
+                seed = secrets.randbelow(2**32)
+                self.queue.repo.update_job(job.id, seed=seed)
+            params = params.with_changes(seed=seed)
         if params.model is None:
             params = params.with_changes(model=self.active_model())
-        await self._emit(JobEvent(EventKind.STARTED, job.id, 0, params.steps))
+        return job, params
 
-        def progress(step: int, total: int) -> None:
-            loop.call_soon_threadsafe(self._progress, job.id, step, total)
+    def _generate(self, run: _Run, loop: asyncio.AbstractEventLoop) -> Any:
+        """On the generation thread: run the engine; nothing here touches the database."""
+        started = time.monotonic()
+        if run.prefetched and self._last_denoised is not None:
+            self.idle_gaps.values.append(started - self._last_denoised)
+        job_id, total = run.job.id, run.params.steps
+        run.deadline = started + self.job_timeout_s
+        loop.call_soon_threadsafe(self._side_emit, JobEvent(EventKind.STARTED, job_id, 0, total))
+
+        def progress(step: int, steps: int) -> None:
+            run.steps_done = step
+            if step >= steps:
+                self._last_denoised = time.monotonic()
+                loop.call_soon_threadsafe(self._denoised, run)
+            loop.call_soon_threadsafe(self._side_emit, JobEvent(EventKind.PROGRESS, job_id, step, steps))
 
         def should_cancel() -> bool:
             return (
                 self._shutdown_cancel
-                or self.queue.cancel_requested(job.id)
-                or (self._deadline is not None and time.monotonic() > self._deadline)
+                or self.queue.cancel_requested(job_id)
+                or (run.deadline is not None and time.monotonic() > run.deadline)
             )
 
-        self._deadline = time.monotonic() + self.job_timeout_s
+        return self.engine.generate(run.params, progress=progress, should_cancel=should_cancel)
+
+    def _denoised(self, run: _Run) -> None:
+        """The last denoising step is done: claim the next job now, while this one decodes and encodes."""
+        if run.next is None and not self._stopping:
+            run.next = asyncio.ensure_future(self._start_next(prefetched=True))
+
+    async def _follow(self, run: _Run) -> None:
+        assert run.future is not None
+        job = run.job
         try:
-            result = await loop.run_in_executor(
-                self._gen, lambda: self.engine.generate(params, progress=progress, should_cancel=should_cancel)
-            )
+            result = await run.future
         except Exception as exc:
-            timed_out = self._deadline is not None and time.monotonic() > self._deadline
-            self._deadline = None
+            timed_out = run.deadline is not None and time.monotonic() > run.deadline
             await self._generation_failed(job, exc, timed_out=timed_out)
             return
-        self._deadline = None
-        self.queue.repo.update_job(
-            job.id,
-            seed=result.seed,
-            model_used=result.model,
-            steps_used=result.steps,
-            motions_used="+".join(str(m) for m in result.motions) or "none",
-            load_s=result.timings.load_s,
-            denoise_s=result.timings.denoise_s,
-            decode_s=result.timings.decode_s,
-            notes="\n".join(result.notes) or None,
-            tiny=result.tiny,
-            progress_step=result.steps,
-        )
         # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
-        task = asyncio.create_task(self._encode(job, params, result))
+        task = asyncio.create_task(self._encode(job, run.params, result))
         self._encodes.add(task)
         task.add_done_callback(self._encodes.discard)
 
-    def _progress(self, job_id: int, step: int, total: int) -> None:
-        task = asyncio.ensure_future(self._emit(JobEvent(EventKind.PROGRESS, job_id, step, total)))
+    def _side_emit(self, event: JobEvent) -> None:
+        task = asyncio.ensure_future(self._emit(event))
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
@@ -222,10 +288,10 @@ class Worker:
         if isinstance(exc, GenerationCancelled) and timed_out:
             await self._fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
         elif isinstance(exc, GenerationCancelled) and self._shutdown_cancel:
-            self.queue.requeue(job.id, count_attempt=False)
+            await self.db.offload(self.queue.requeue, job.id, count_attempt=False)
             log.info("job #%s put back in line for the next start", job.id)
         elif isinstance(exc, GenerationCancelled):
-            if self.queue.finish(job.id, JobStatus.CANCELLED):
+            if await self.db.offload(self.queue.finish, job.id, JobStatus.CANCELLED):
                 await self._emit(JobEvent(EventKind.CANCELLED, job.id, message="cancelled while generating"))
         else:
             log.warning("job #%s failed: %s", job.id, exc, exc_info=not _is_user_error(exc))
@@ -233,26 +299,28 @@ class Worker:
 
     async def _encode(self, job: Job, params: GenerationParams, result: Any) -> None:
         loop = asyncio.get_running_loop()
+        generated = _generated(result)
         try:
             clip, path = await loop.run_in_executor(self._enc, self._encode_and_write, job, params, result)
         except EncodeError as exc:
-            await self._fail(job, f"could not encode the clip: {exc}")
+            await self._fail(job, f"could not encode the clip: {exc}", **generated)
             return
         except Exception as exc:
             log.exception("job #%s: encoding failed", job.id)
-            await self._fail(job, f"could not encode the clip: {exc}")
+            await self._fail(job, f"could not encode the clip: {exc}", **generated)
             return
         overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
         self.queue.record_timing(result.steps, len(result.frames), result.timings.denoise_s, overhead)
         notes = "\n".join((*result.notes, *clip.changes)) or None
-        finished = self.queue.finish(
+        finished = await self.db.offload(
+            self.queue.finish,
             job.id,
             JobStatus.SUCCEEDED,
+            **{**generated, "notes": notes},
             output_path=str(path),
             output_format=clip.format,
             output_bytes=clip.size,
             encode_s=clip.encode_s,
-            notes=notes,
         )
         if finished:
             await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path)))
@@ -267,8 +335,8 @@ class Worker:
         tmp.replace(path)  # atomic: a crash never leaves half a clip under the real name
         return clip, path
 
-    async def _fail(self, job: Job, message: str) -> None:
-        if self.queue.finish(job.id, JobStatus.FAILED, error=message):
+    async def _fail(self, job: Job, message: str, **values: object) -> None:
+        if await self.db.offload(self.queue.finish, job.id, JobStatus.FAILED, error=message, **values):
             await self._emit(JobEvent(EventKind.FAILED, job.id, message=message))
 
     async def _emit(self, event: JobEvent) -> None:
@@ -278,6 +346,22 @@ class Worker:
             await self.on_event(event)
         except Exception:
             log.exception("event handler failed for %s", event)
+
+
+def _generated(result: Any) -> dict[str, object]:
+    """What generation made of a job, for its row (written with the job's end: one write per job)."""
+    return {
+        "seed": result.seed,
+        "model_used": result.model,
+        "steps_used": result.steps,
+        "motions_used": "+".join(str(m) for m in result.motions) or "none",
+        "load_s": result.timings.load_s,
+        "denoise_s": result.timings.denoise_s,
+        "decode_s": result.timings.decode_s,
+        "notes": "\n".join(result.notes) or None,
+        "tiny": result.tiny,
+        "progress_step": result.steps,
+    }
 
 
 def _is_user_error(exc: Exception) -> bool:

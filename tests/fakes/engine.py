@@ -4,6 +4,8 @@
 ``FakeEngine(seconds_per_job=0.5)`` sleeps instead of computing (pool scaling benchmarks).
 ``FakeEngine(gated=True)`` waits before every denoising step until the test calls ``release()``:
 progress, cancel and ordering are then driven by the test, never by how fast the machine is.
+``FakeEngine(gated=True, decode_gate=True)`` also waits after the last step (where the real engine
+decodes) until ``release_decode()``: what the bot does while a clip decodes is then observable.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ class FakeEngine:
     is_tiny = True
     label = "fake engine"
 
-    def __init__(self, *, seconds_per_job: float = 0.0, gated: bool = False, size: int = 64, frames: int = 8) -> None:
+    def __init__(
+        self,
+        *,
+        seconds_per_job: float = 0.0,
+        gated: bool = False,
+        decode_gate: bool = False,
+        size: int = 64,
+        frames: int = 8,
+    ) -> None:
         self.active_model = "fake"
         self.seconds_per_job = seconds_per_job
         self.gated = gated
@@ -35,6 +45,9 @@ class FakeEngine:
         self._steps = threading.Semaphore(0)
         self._in_step = threading.Condition()
         self._waiting = 0
+        self.decode_gate = decode_gate
+        self._decodes = threading.Semaphore(0)
+        self._decoding = 0
         rng = np.random.default_rng(0)
         self.frames = [Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(frames)]
 
@@ -48,6 +61,15 @@ class FakeEngine:
         """Block until a generation is waiting at a step gate; False on timeout (a test failure, not a race)."""
         with self._in_step:
             return self._in_step.wait_for(lambda: self._waiting > 0, timeout)
+
+    def release_decode(self) -> None:
+        """Let one generation waiting at its decode gate return (``decode_gate`` engines only)."""
+        self._decodes.release()
+
+    def wait_for_decode(self, timeout: float = 30.0) -> bool:
+        """Block until a generation has done its last step and waits at the decode gate; False on timeout."""
+        with self._in_step:
+            return self._in_step.wait_for(lambda: self._decoding > 0, timeout)
 
     # --- the engine's face -------------------------------------------------------------------------
     def load(self) -> None:
@@ -81,6 +103,13 @@ class FakeEngine:
                 raise GenerationCancelled("cancelled")
             if progress is not None:
                 progress(step, params.steps)
+        if self.decode_gate:
+            with self._in_step:
+                self._decoding += 1
+                self._in_step.notify_all()
+            self._decodes.acquire()
+            with self._in_step:
+                self._decoding -= 1
         return GenerationResult(
             self.frames,
             params.seed or 0,
