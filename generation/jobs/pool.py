@@ -118,39 +118,7 @@ class RayPool:
 
     # --- connecting -----------------------------------------------------------------------------------
     def _connect(self) -> None:
-        opts = self.options
-        if _ray_connected():
-            import ray
-
-            self._ray = ray
-            return  # the process is already a driver (tests; an embedding application)
-        token = opts.token
-        if opts.address is None:
-            # A private cluster on this machine: loopback only, and a token nobody else knows.
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-            token = token or secrets.token_hex(32)
-        elif not token:
-            raise WorkersUnavailable(
-                f"the Ray cluster at {opts.address} needs its auth token: set RAY_AUTH_TOKEN (see the README)"
-            )
-        os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN"] = token
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        import ray  # after the environment above: Ray reads its auth settings once
-
-        self._ray = ray
-        kwargs: dict[str, Any] = {"namespace": opts.namespace, "log_to_driver": False, "logging_level": "WARNING"}
-        if opts.address is None:
-            kwargs.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
-            kwargs.update(opts.init_kwargs)
-        else:
-            kwargs["address"] = opts.address
-        try:
-            ray.init(**kwargs)
-        except Exception as exc:
-            where = opts.address or "this machine"
-            raise WorkersUnavailable(f"cannot reach the Ray cluster at {where}: {type(exc).__name__}: {exc}") from None
-        self._owns_ray = True
+        self._ray, self._owns_ray = connect(self.options)
 
     def _actor_count(self) -> int:
         if self.options.workers is not None:
@@ -184,9 +152,6 @@ class RayPool:
         await asyncio.to_thread(self._connect)
         await asyncio.to_thread(self._attach)
         await asyncio.gather(*(self._refresh(slot, orphan_ok=True) for slot in self.slots.values()))
-        wanted = self.active_model()
-        if wanted:
-            log.info("workers will switch to the stored base model %r before their next job", wanted)
         self.loaded = True
         self._task = asyncio.create_task(self._loop(), name="animatebot-pool")
 
@@ -433,11 +398,9 @@ class RayPool:
             slot.state.last_error = f"{type(exc).__name__}: {exc}"[:300]
             return False
         state = slot.state
-        state.host, state.pid, state.gpus = info["host"], info["pid"], tuple(info["gpus"])
-        state.model, state.jobs_done, state.loads = info["model"], info["jobs_done"], info["loads"]
-        state.last_error = info["last_error"] or state.last_error
-        state.alive = True
-        running_here = info["job_id"]
+        running_here, known_job = info["job_id"], state.job_id
+        _apply_info(state, info)
+        state.job_id = known_job  # ours to track: the actor may still be ending a job we gave up on
         if orphan_ok and running_here is not None:
             # Left running by a previous bot: that job was requeued at startup; stop this copy.
             log.info("worker %s was still making job #%s for a previous run; stopping it", state.name, running_here)
@@ -476,6 +439,79 @@ class RayPool:
         task = asyncio.ensure_future(coro)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+
+def connect(opts: RayOptions) -> tuple[Any, bool]:
+    """Become a Ray driver: (the ray module, whether this call connected). Raises WorkersUnavailable.
+
+    Token authentication is always on: a local start makes up a token nobody else knows and keeps
+    every address on 127.0.0.1; a remote cluster needs its token (``RAY_AUTH_TOKEN``).
+    """
+    if _ray_connected():
+        import ray
+
+        return ray, False  # the process is already a driver (tests; an embedding application)
+    token = opts.token
+    if opts.address is None:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's switch for a loopback-only instance
+        token = token or secrets.token_hex(32)
+    elif not token:
+        raise WorkersUnavailable(
+            f"the Ray cluster at {opts.address} needs its auth token: set RAY_AUTH_TOKEN (see the README)"
+        )
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = token
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray  # after the environment above: Ray reads its auth settings once
+
+    kwargs: dict[str, Any] = {"namespace": opts.namespace, "log_to_driver": False, "logging_level": "WARNING"}
+    if opts.address is None:
+        kwargs.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
+        kwargs.update(opts.init_kwargs)
+    else:
+        kwargs["address"] = opts.address
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:
+        where = opts.address or "this machine"
+        raise WorkersUnavailable(f"cannot reach the Ray cluster at {where}: {type(exc).__name__}: {exc}") from None
+    return ray, True
+
+
+def read_workers(opts: RayOptions, timeout_s: float = 15.0) -> list[WorkerState]:
+    """The bot's actors in a running cluster, as they describe themselves; creates nothing.
+
+    An actor that does not answer within ``timeout_s`` is listed as not alive.
+    """
+    ray, owned = connect(opts)
+    try:
+        names = sorted(
+            entry["name"]
+            for entry in ray.util.list_named_actors(all_namespaces=True)
+            if entry["namespace"] == opts.namespace and entry["name"].startswith(ACTOR_PREFIX)
+        )
+        states = []
+        for name in names:
+            state = WorkerState(name)
+            try:
+                info = ray.get(ray.get_actor(name, namespace=opts.namespace).info.remote(), timeout=timeout_s)
+            except Exception as exc:
+                state.last_error = f"not answering: {type(exc).__name__}"
+            else:
+                _apply_info(state, info)
+            states.append(state)
+        return states
+    finally:
+        if owned:
+            ray.shutdown()
+
+
+def _apply_info(state: WorkerState, info: dict[str, Any]) -> None:
+    state.host, state.pid, state.gpus = info["host"], info["pid"], tuple(info["gpus"])
+    state.model, state.jobs_done, state.loads = info["model"], info["jobs_done"], info["loads"]
+    state.last_error = info["last_error"] or state.last_error
+    state.job_id = info["job_id"]
+    state.alive = True
 
 
 def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str, Any]:
