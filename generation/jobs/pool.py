@@ -49,7 +49,7 @@ class RayOptions:
     address: str | None = None  # None: start Ray on this machine, on 127.0.0.1 only
     workers: int | None = None  # None: one per GPU in the cluster
     gpus_per_worker: float = 1.0
-    token: str | None = None  # the cluster's auth token; a local start makes one up when None
+    token: str | None = field(default=None, repr=False)  # the cluster's auth token; never in a repr
     namespace: str = "animatebot"
     init_kwargs: dict[str, Any] = field(default_factory=dict)  # extra ray.init arguments for a local start
 
