@@ -7,6 +7,8 @@ run the whole bot on a stand-in generator (benchmarks, fault tests).
 from __future__ import annotations
 
 import logging
+import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,8 @@ from bot.service import Access, Admin, Delivery, Service
 from bot.service.admin import ModelSetting
 from bot.settings import Settings
 from generation.jobs import Engine, JobQueue, Limits, Worker
+from generation.jobs.actor import EngineSpec
+from generation.jobs.pool import RayOptions, RayPool, WorkerState
 from storage.db import Database
 from storage.repository import Repository
 
@@ -38,13 +42,43 @@ def make_engine(settings: Settings, steps: int = 4) -> Engine:
     return engine  # type: ignore[no-any-return]
 
 
+def engine_spec(settings: Settings, steps: int = 4) -> EngineSpec:
+    """How each Ray actor builds its engine: ``make_engine``'s arguments, built in the actor's own process."""
+    return EngineSpec(
+        "generation.engine:create_engine",
+        {
+            "pipeline": settings.pipeline,
+            "base_model": settings.base_model,
+            "steps": steps,
+            "device": settings.device,
+            "dtype": settings.dtype,
+            "compile": settings.compile,
+            "cache_dir": settings.cache_dir,
+            "lightning_source": settings.lightning_source,
+            "motion_lora_source": settings.motion_lora_source,
+        },
+        is_tiny=settings.pipeline == "tiny",
+    )
+
+
+def ray_options(settings: Settings) -> RayOptions:
+    token = settings.ray_auth_token.get_secret_value() if settings.ray_auth_token else None
+    return RayOptions(
+        address=settings.ray_address,
+        workers=settings.ray_workers,
+        gpus_per_worker=settings.ray_gpus_per_worker,
+        token=token or None,
+        namespace=settings.ray_namespace,
+    )
+
+
 @dataclass
 class App:
     settings: Settings
     db: Database
     repo: Repository
     queue: JobQueue
-    worker: Worker
+    worker: Worker | RayPool
     service: Service
 
     async def start(self) -> None:
@@ -66,23 +100,65 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
     )
     model = ModelSetting(repo, settings.base_model)
     delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s)
-    worker = Worker(
-        queue,
-        engine if engine is not None else make_engine(settings),
-        media_dir=settings.media_dir,
-        on_event=delivery.on_event,
-        job_timeout_s=settings.job_timeout_s,
-        active_model=model.get,
-    )
+    worker: Worker | RayPool
+    if settings.workers == "ray" and engine is None:
+        worker = RayPool(
+            queue,
+            engine_spec(settings),
+            ray_options(settings),
+            media_dir=settings.media_dir,
+            on_event=delivery.on_event,
+            job_timeout_s=settings.job_timeout_s,
+            active_model=model.get,
+        )
+    else:
+        worker = Worker(
+            queue,
+            engine if engine is not None else make_engine(settings),
+            media_dir=settings.media_dir,
+            on_event=delivery.on_event,
+            job_timeout_s=settings.job_timeout_s,
+            active_model=model.get,
+        )
     access = Access(repo, queue, settings.admin_user_keys(), settings.admin_role_keys())
-    admin = Admin(repo, queue, access, model, worker.validate_model, tiny=worker.engine.is_tiny)
+    admin = Admin(
+        repo,
+        queue,
+        access,
+        model,
+        worker.validate_model,
+        tiny=worker.engine.is_tiny,
+        workers=_workers_reader(worker, settings, repo, model),
+    )
     service = Service(
         repo=repo,
         queue=queue,
-        worker=worker,
+        worker=worker,  # type: ignore[arg-type]  # RayPool has the Worker's face
         access=access,
         admin=admin,
         delivery=delivery,
         upload_limit_bytes=settings.upload_limit_bytes,
     )
     return App(settings, db, repo, queue, worker, service)
+
+
+def _workers_reader(worker: Worker | RayPool, settings: Settings, repo: Repository, model: ModelSetting) -> Any:
+    """What ``/animate-admin workers`` shows: each Ray actor, or the one in-process worker."""
+    if isinstance(worker, RayPool):
+        return worker.refresh_workers
+
+    async def local() -> Sequence[WorkerState]:
+        running = repo.jobs_with_status("running")
+        return [
+            WorkerState(
+                "local",
+                host=socket.gethostname(),
+                gpus=(settings.device or "auto",),
+                model=model.get(),
+                job_id=running[0].id if running else None,
+                jobs_done=repo.count_status("succeeded"),
+                alive=True,
+            )
+        ]
+
+    return local

@@ -285,6 +285,35 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_workers(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _logging("WARNING")
+    from bot.service.replies import worker_line
+
+    if settings.workers != "ray":
+        print("local: one worker inside the bot process (ANIMATEBOT_WORKERS=local)")
+        return EXIT_OK
+    if settings.ray_address is None:
+        raise _Usage(
+            "set RAY_ADDRESS: without it each `animatebot run` starts a private Ray of its own (use /animate-admin workers)"
+        )
+    from bot.app import ray_options
+    from generation.jobs.pool import WorkersUnavailable, read_workers
+
+    try:
+        states = read_workers(ray_options(settings))
+    except WorkersUnavailable as exc:
+        print(f"animatebot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps([state.__dict__ for state in states], default=str, indent=2))
+    elif not states:
+        print(f"no animatebot workers in namespace {settings.ray_namespace!r} at {settings.ray_address}")
+    for state in states if not args.json else []:
+        print(worker_line(state))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="animatebot", description="Text to animated clips in Discord, Slack or the console.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -323,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--limit", type=int, default=20)
     hist.add_argument("--json", action="store_true")
     hist.set_defaults(func=cmd_history)
+
+    workers = sub.add_parser("workers", help="the Ray workers: host, GPU, model, idle or busy, jobs done, last error")
+    workers.add_argument("--json", action="store_true")
+    workers.set_defaults(func=cmd_workers)
     return parser
 
 

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
     slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
 
+    # --- workers (Ray) ----------------------------------------------------------------------------
+    # local: one in-process worker on this machine's GPU. ray: a pool of warm actors, one per GPU by default.
+    workers: Literal["local", "ray"] = Field("local", alias="ANIMATEBOT_WORKERS")
+    ray_address: str | None = Field(None, alias="RAY_ADDRESS")  # unset: start Ray on this machine
+    ray_workers: int | None = Field(None, ge=1, alias="ANIMATEBOT_RAY_WORKERS")  # unset: one per GPU in the cluster
+    ray_gpus_per_worker: float = Field(1.0, ge=0, alias="ANIMATEBOT_RAY_GPUS_PER_WORKER")
+    ray_auth_token: SecretStr | None = Field(None, alias="RAY_AUTH_TOKEN")  # the cluster's token; local start: made up
+    ray_namespace: str = Field("animatebot", min_length=1, alias="ANIMATEBOT_RAY_NAMESPACE")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",
@@ -97,6 +106,9 @@ class Settings(BaseSettings):
         "slack_app_token",
         "slack_signing_secret",
         "slack_api_base_url",
+        "ray_address",
+        "ray_workers",
+        "ray_auth_token",
         mode="before",
     )
     @classmethod

@@ -112,6 +112,7 @@ class Job(Base):
     delivery: Mapped[str] = mapped_column(String(32), default=DeliveryState.PENDING.value)
     deleted: Mapped[bool] = mapped_column(default=False)
     tiny: Mapped[bool] = mapped_column(default=False)
+    worker: Mapped[str | None] = mapped_column(String(100))  # the Ray actor (or "local") that made the clip
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -133,6 +133,16 @@ class Repository:
             row = c.execute(_JOB_BY_ID, {"job_id_": job_id}).mappings().one()
         return _job_of(row)
 
+    def transition_attempt(self, job_id: int, from_status: Sequence[str], attempt: int, **values: Any) -> bool:
+        """``transition``, but only while the job is still on attempt ``attempt``; True when it was.
+
+        A worker presumed dead may answer late; its attempt number no longer matches and nothing changes.
+        """
+        with self.db.session() as s:
+            stmt = update(Job).where(Job.id == job_id, Job.status.in_(from_status), Job.attempts == attempt)
+            result = s.execute(stmt.values(**values))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     def jobs_with_status(self, *statuses: str) -> list[Job]:
         with self.db.session() as s:
             return list(s.scalars(select(Job).where(Job.status.in_(statuses)).order_by(Job.id)))

@@ -15,3 +15,5 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - torch is a hard dependency, but parsing tests need none
     pass
+
+from tests.postgres import database_url, postgres_server  # noqa: F401  (fixtures: SQLite and PostgreSQL)

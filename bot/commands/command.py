@@ -57,7 +57,7 @@ COMMAND_NAMES: tuple[str, ...] = (
 PRIVATE_COMMANDS = frozenset(
     {"animate-queue", "animate-cancel", "animate-history", "animate-review", "animate-help", "animate-admin"}
 )
-ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban")
+ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban", "workers")
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
 LIMIT_MAX = 1_000_000
 # The remix form on every platform: room for a prompt with key:value tokens (Slack inputs take 3,000).
@@ -216,7 +216,7 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
     stray = extra_options - allowed_options.get(action, set())
     if stray:
         raise CommandError(f"/animate-admin {action} has no option {_show(sorted(stray)[0])}")
-    if action in ("models", "pause", "resume"):
+    if action in ("models", "pause", "resume", "workers"):
         _no_more("animate-admin", words, f"/animate-admin {action}")
         return Command("admin", text, admin_action=action)
     if action == "model":

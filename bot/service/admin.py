@@ -5,7 +5,7 @@ allowed or not; who is an admin is decided by ``Access`` on every call.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.chat import Invocation
@@ -14,6 +14,7 @@ from bot.service import replies as render
 from bot.service.access import Access
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
+from generation.jobs.pool import WorkerState
 from storage.repository import Repository
 
 log = logging.getLogger("animatebot.admin")
@@ -46,6 +47,7 @@ class Admin:
     model: ModelSetting
     validate_model: Callable[[str], Awaitable[object]]
     tiny: bool = False
+    workers: Callable[[], Awaitable[Sequence[WorkerState]]] | None = None  # the worker back end's actors
 
     async def run(self, inv: Invocation, command: Command) -> None:
         await run_admin(self, inv, command)
@@ -65,6 +67,10 @@ async def run_admin(admin: Admin, inv: Invocation, command: Command) -> None:
 
     if action == "models":
         await inv.responder.reply(render.models(admin.model.get(), admin.tiny), ephemeral=True)
+        return
+    if action == "workers":
+        states = await admin.workers() if admin.workers is not None else []
+        await inv.responder.reply(render.workers(states), ephemeral=True)
         return
     if action == "limits" and not command.admin_args:
         await inv.responder.reply(render.limits(admin.queue.limits), ephemeral=True)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
+from generation.jobs.pool import WorkerState
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus
@@ -177,6 +178,29 @@ def models(active: str, is_tiny: bool) -> Message:
     if is_tiny:
         lines.append("(this bot runs the tiny test model: every choice makes noise)")
     return Message("\n".join(lines), title="Base models")
+
+
+def worker_line(state: WorkerState) -> str:
+    """One worker for people: name, host, GPU, model, idle/busy, jobs done, last error."""
+    if not state.alive:
+        status = "down"
+    elif state.job_id is not None:
+        status = f"busy (#{state.job_id})"
+    else:
+        status = "idle"
+    gpus = ",".join(state.gpus) if state.gpus else "none"
+    line = (
+        f"{state.name} on {state.host}, GPU {gpus}, model {state.model or '?'}: {status}, {state.jobs_done} jobs done"
+    )
+    if state.last_error:
+        line += f"; last error: {excerpt(state.last_error, 120)}"
+    return line
+
+
+def workers(states: Sequence[WorkerState]) -> Message:
+    if not states:
+        return Message("no workers are running", title="Workers")
+    return Message("\n".join(worker_line(s) for s in states), title=f"Workers ({len(states)})")
 
 
 def limits(current: Limits) -> Message:

@@ -335,31 +335,49 @@ class JobQueue:
     def cancel_requested(self, job_id: int) -> bool:
         return job_id in self._cancel
 
-    def finish(self, job_id: int, status: JobStatus, **values: object) -> bool:
-        """Move a running job to a terminal state exactly once; False when it was not running."""
-        with self._lock:
-            self._cancel.discard(job_id)
-            self.progress.pop(job_id, None)
-            self._running.pop(job_id, None)
-            return self.repo.transition(
-                job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
-            )
+    def finish(self, job_id: int, status: JobStatus, attempt: int | None = None, **values: object) -> bool:
+        """Move a running job to a terminal state exactly once; False when it was not running.
 
-    def requeue(self, job_id: int, *, count_attempt: bool) -> None:
-        """Put a running job back in line (shutdown: not its fault, so the attempt is given back)."""
+        With ``attempt``, only while the job is still on that attempt: a late answer from an attempt
+        presumed dead (its worker lost, the job requeued and claimed again) changes nothing.
+        """
+        with self._lock:
+            if attempt is not None:
+                done = self.repo.transition_attempt(
+                    job_id, [JobStatus.RUNNING.value], attempt, status=status.value, finished_at=utcnow(), **values
+                )
+            else:
+                done = self.repo.transition(
+                    job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
+                )
+            if done:
+                self._cancel.discard(job_id)
+                self.progress.pop(job_id, None)
+                self._running.pop(job_id, None)
+            return done
+
+    def requeue(self, job_id: int, *, count_attempt: bool, attempt: int | None = None) -> bool:
+        """Put a running job back in line (shutdown: not its fault, so the attempt is given back).
+
+        With ``attempt``, only while the job is still on that attempt. True when it went back in line.
+        """
         with self._lock:
             job = self.repo.job(job_id)
             if job is None:
-                return
+                return False
+            if attempt is not None and job.attempts != attempt:
+                return False
             attempts = job.attempts if count_attempt else max(0, job.attempts - 1)
             self._cancel.discard(job_id)
             self.progress.pop(job_id, None)
-            if self.repo.transition(
-                job_id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value, attempts=attempts
-            ):
+            moved = self.repo.transition_attempt(
+                job_id, [JobStatus.RUNNING.value], job.attempts, status=JobStatus.QUEUED.value, attempts=attempts
+            )
+            if moved:
                 self._running.pop(job_id, None)
                 self._add_waiting(job.id, job.user_key, job.steps * job.frames)
         self._notify()
+        return moved
 
     def recover(self) -> tuple[list[int], list[int]]:
         """At startup: jobs left ``running`` by a crash are requeued, or failed after max_attempts.

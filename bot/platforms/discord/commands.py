@@ -193,6 +193,10 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
     async def resume(interaction: discord.Interaction) -> None:
         await run_admin(interaction, "resume")
 
+    @admin.command(name="workers", description="Each worker: host, GPU, model, idle or busy, jobs done")
+    async def workers(interaction: discord.Interaction) -> None:
+        await run_admin(interaction, "workers")
+
     @admin.command(name="limits", description="Show or change the limits")
     @app_commands.describe(
         per_user="Active jobs one person may have",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from generation.jobs.queue import CancelOutcome, JobQueue, Refused, Submission
@@ -23,8 +21,9 @@ class Clock:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Repository:
-    return Repository(Database(f"sqlite:///{tmp_path}/q.db"))
+def repo(database_url: str) -> Repository:
+    """The queue suite runs on SQLite and on the session's PostgreSQL server."""
+    return Repository(Database(database_url))
 
 
 def sub(user: str, prompt: str = "a cat", **kw: object) -> Submission:

@@ -1,0 +1,116 @@
+"""The Ray pool on a real local Ray instance: fair dispatch across actors, routing, progress, cancel, lost actors.
+
+The actors are the session's (see conftest); each test's pool attaches to them with a fresh database.
+Gated engines take a denoising step only when the test lets them (``drive``): nothing depends on speed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from generation.jobs.events import EventKind
+from generation.jobs.pool import RayPool
+from storage.models import JobStatus
+from tests.generation.jobs.conftest import Events, PoolFactory, drive, submit, until
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _slot_running(pool: RayPool, job_id: int) -> Any:
+    return next(slot for slot in pool.slots.values() if slot.state.job_id == job_id)
+
+
+async def test_user_b_is_among_the_first_two_started_across_two_actors(make_pool: PoolFactory) -> None:
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    alice = [submit(queue, "alice", f"a{i}") for i in range(5)]
+    bob = submit(queue, "bob", "b0")
+    events = Events()
+    pool = await make_pool(gated=True, events=events)
+    await until(lambda: len(events.of(EventKind.STARTED)) == 2, what="two jobs started")
+    first_two = {e.job_id for e in events.of(EventKind.STARTED)}
+    assert bob in first_two and first_two & set(alice)
+    await drive(pool, events, lambda: len(events.of(EventKind.SUCCEEDED)) == 6)
+    rows = [queue.repo.job(job_id) for job_id in [*alice, bob]]
+    assert {row.status for row in rows} == {"succeeded"}
+    assert {row.worker for row in rows} == set(pool.slots)  # both actors made clips
+    assert all(os.path.getsize(row.output_path) > 0 for row in rows)
+    assert [e.step for e in events.of(EventKind.PROGRESS, bob)] == [1, 2]
+
+
+async def test_a_job_goes_to_the_actor_with_its_model_loaded(make_pool: PoolFactory) -> None:
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    events = Events()
+    pool = await make_pool(events=events)
+
+    async def run(**params: Any) -> str:
+        job_id = submit(queue, "alice", **params)
+        await until(lambda: bool(events.of(EventKind.SUCCEEDED, job_id)), what=f"job {job_id}")
+        await until(lambda: not pool.busy, what="idle")
+        return str(queue.repo.job(job_id).worker)
+
+    unique = f"{os.getpid()}-{id(pool)}"
+    warm = await run(model=f"model-x-{unique}")  # one actor loads model-x; the other has never had it
+    assert pool.slots[warm].state.model == f"model-x-{unique}"
+    # The other actor has idled longer, yet the job goes where its model is already loaded.
+    assert await run(model=f"model-x-{unique}") == warm
+    cold = await run(model=f"model-y-{unique}")  # nobody has model-y: the one idle longest
+    assert cold != warm
+    assert await run(model=f"model-y-{unique}") == cold
+    assert await run(model=f"model-x-{unique}") == warm
+
+
+async def test_progress_then_cancel_mid_run(make_pool: PoolFactory) -> None:
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    events = Events()
+    pool = await make_pool(gated=True, events=events)
+    job_id = submit(queue, "alice")
+    await until(lambda: bool(events.of(EventKind.STARTED, job_id)), what="start")
+    await drive(pool, events, lambda: bool(events.of(EventKind.PROGRESS, job_id)))
+    assert [(e.step, e.total) for e in events.of(EventKind.PROGRESS, job_id)] == [(1, 2)]
+    assert queue.progress[job_id] == 1
+
+    assert str(await pool.cancel(job_id)) == "stopping"
+    await drive(pool, events, lambda: bool(events.of(EventKind.CANCELLED, job_id)))
+    assert queue.repo.job(job_id).status == JobStatus.CANCELLED
+    assert not events.of(EventKind.SUCCEEDED, job_id) and not events.of(EventKind.PROGRESS, job_id)[1:]
+    await until(lambda: not pool.busy, what="actor idle again")
+
+
+async def test_an_actor_killed_mid_job_loses_nothing_and_runs_it_once(make_pool: PoolFactory) -> None:
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    events = Events()
+    pool = await make_pool(gated=True, events=events)
+    job_id = submit(queue, "alice")
+    await until(lambda: bool(events.of(EventKind.STARTED, job_id)), what="start")
+    victim = _slot_running(pool, job_id)
+    assert await victim.handle.engine_call.remote("wait_for_step", 30)
+    os.kill(victim.state.pid, signal.SIGKILL)
+
+    await until(lambda: queue.repo.job(job_id).attempts == 2, what="second attempt")
+    await drive(pool, events, lambda: bool(events.of(EventKind.SUCCEEDED, job_id)))
+    row = queue.repo.job(job_id)
+    assert (row.status, row.attempts) == ("succeeded", 2)
+    assert len(events.of(EventKind.SUCCEEDED, job_id)) == 1 and not events.of(EventKind.FAILED, job_id)
+    assert "lost" in (victim.state.last_error or "")
+    await until(lambda: victim.state.alive, timeout=120, what="actor restarted by Ray")
+    assert victim.state.pid is not None
+
+
+async def test_a_restarted_bot_reattaches_warm_actors(make_pool: PoolFactory) -> None:
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    events = Events()
+    first = await make_pool(events=events)
+    job_id = submit(queue, "alice")
+    await until(lambda: bool(events.of(EventKind.SUCCEEDED, job_id)), what="first clip")
+    pids = {name: slot.state.pid for name, slot in first.slots.items()}
+    await first.stop()
+
+    second = await make_pool(events=events)  # a new bot: attaches by name
+    assert {name: slot.state.pid for name, slot in second.slots.items()} == pids  # the same processes
+    assert [slot.state.loads for slot in second.slots.values()] == [1, 1]  # no model loaded again
+    job_id = submit(queue, "bob")
+    await until(lambda: bool(events.of(EventKind.SUCCEEDED, job_id)), what="clip after the restart")
