@@ -86,7 +86,7 @@ def test_frame_palettes_keep_the_palette_size_and_fit_each_frame() -> None:
     shared = clip_palette(frames, 32)
     palettes = frame_palettes(frames, shared)
     assert [p.shape for p in palettes] == [(32, 3)] * 4
-    assert all(0 <= p.min() and p.max() <= 255 for p in palettes)
+    assert all(p.min() >= 0 and p.max() <= 255 for p in palettes)
     # The last frame is warm: its palette moved towards red, away from the shared blue-to-red mix.
     shared_red = np.asarray(shared.getpalette(), np.float32).reshape(-1, 3)[:, 0].mean()
     assert palettes[-1][:, 0].mean() > shared_red + 10
