@@ -1,13 +1,17 @@
 """Filling the Hugging Face cache ahead of time, for hosts that run without internet.
 
-``animatebot models pull`` downloads exactly what ``generation.engine.engine`` reads: base model
-snapshots (configs, tokenizer, safetensors weights), the Lightning step checkpoints and the
-motion LoRAs. Afterwards ``HF_HUB_OFFLINE=1`` works.
+``animatebot models pull`` downloads exactly what ``generation.engine.engine`` reads: of a base
+model, ``model_index.json`` and the ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/`` and
+``scheduler/`` folders (``base_files`` picks them from the repo's listing: no variant duplicates
+such as ``*.fp16.*`` or ``*non_ema*``, no single-file checkpoints at the root, which some repos
+such as Lykon/DreamShaper hold by the dozen); the Lightning step checkpoints; the motion LoRAs.
+Afterwards ``HF_HUB_OFFLINE=1`` works.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import posixpath
+from collections.abc import Iterable, Iterator, Sequence
 
 from generation.catalog import (
     BASE_MODELS,
@@ -19,8 +23,13 @@ from generation.catalog import (
     find_motion,
 )
 
-BASE_PATTERNS = ["*.json", "*.txt", "tokenizer/*", "*.safetensors"]
-BASE_IGNORE = ["*.ckpt", "*.pt", "*.onnx", "*.msgpack", "*.h5", "*non_ema*", "*.fp16.bin"]
+# The folders of a diffusers SD 1.5 repo that generation.engine.sources loads, and nothing else
+# (no safety_checker/, feature_extractor/: the engine runs without them).
+BASE_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+# Variants the loader never asks for (it loads without ``variant=``): fp16/bf16 copies, EMA splits.
+_VARIANT_MARKS = (".fp16.", ".bf16.", "non_ema", "ema_only")
+# Weight formats: safetensors is read when present, else PyTorch .bin; the rest never.
+_WEIGHTS = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".pb", ".gguf")
 
 
 class DownloadError(Exception):
@@ -54,9 +63,47 @@ def plan(names: Sequence[str]) -> list[tuple[str, str, str | None]]:
     return [i for i in items if not (i in seen or seen.add(i))]  # type: ignore[func-returns-value]
 
 
+def base_files(repo: str, listing: Iterable[str]) -> list[str]:
+    """The files of base model ``repo`` (its listing, as the Hub gives it) that the loader reads, sorted.
+
+    ``model_index.json`` plus, per folder in ``BASE_FOLDERS``, its configs and tokenizer files and
+    its weights: the ``.safetensors`` files (shards and their index included) when the folder has
+    any, else the ``.bin`` ones. Raises DownloadError when the listing is not a diffusers SD 1.5 layout.
+    """
+    names = set(listing)
+    if "model_index.json" not in names:
+        raise DownloadError(
+            f"{repo} has no model_index.json: not a diffusers model repo (single-file checkpoints must be converted)"
+        )
+    chosen = ["model_index.json"]
+    missing = []
+    for folder in BASE_FOLDERS:
+        files = sorted(
+            n
+            for n in names
+            if posixpath.dirname(n) == folder and not any(mark in posixpath.basename(n) for mark in _VARIANT_MARKS)
+        )
+        weights = [n for n in files if _weight_format(n) is not None]
+        plain = [n for n in files if _weight_format(n) is None]
+        safetensors = [n for n in weights if _weight_format(n) == ".safetensors"]
+        picked = safetensors or [n for n in weights if _weight_format(n) == ".bin"]
+        if not plain or (folder not in ("tokenizer", "scheduler") and not picked):
+            missing.append(f"{folder}/")
+        chosen += plain + picked
+    if missing:
+        raise DownloadError(f"{repo} is not a complete diffusers SD 1.5 repo: nothing usable in {', '.join(missing)}")
+    return sorted(chosen)
+
+
+def _weight_format(name: str) -> str | None:
+    # Sharded weights come with an index ("x.safetensors.index.json"): it belongs to its format.
+    stem = name.removesuffix(".index.json")
+    return next((suffix for suffix in _WEIGHTS if stem.endswith(suffix)), None)
+
+
 def pull(names: Sequence[str], *, cache_dir: str | None = None) -> Iterator[str]:
     """Download each planned item into the HF cache, yielding one line per item as it lands."""
-    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
     for kind, repo, filename in plan(names):
@@ -68,9 +115,10 @@ def pull(names: Sequence[str], *, cache_dir: str | None = None) -> Iterator[str]
                     repo, allow_patterns=["*.json", "*.safetensors", "*.ckpt"], cache_dir=cache_dir
                 )
             else:
-                path = snapshot_download(
-                    repo, allow_patterns=BASE_PATTERNS, ignore_patterns=BASE_IGNORE, cache_dir=cache_dir
-                )
+                # Listing first, so the exact files are known; patterns alone cannot say "the .bin
+                # only where no .safetensors exists".
+                files = base_files(repo, _listing(HfApi(), repo))
+                path = snapshot_download(repo, allow_patterns=files, cache_dir=cache_dir)
         except OfflineModeIsEnabled:
             raise DownloadError(
                 "HF_HUB_OFFLINE is set: unset it to download, then set it again to run offline"
@@ -84,6 +132,19 @@ def pull(names: Sequence[str], *, cache_dir: str | None = None) -> Iterator[str]
         except OSError as exc:
             raise DownloadError(f"could not download {repo}: {_short(exc)}") from None
         yield f"{kind:<9} {repo}{' ' + filename if filename else ''} -> {path}"
+
+
+def _listing(api: object, repo: str) -> list[str]:
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    try:
+        return list(api.list_repo_files(repo))  # type: ignore[attr-defined]
+    except (OfflineModeIsEnabled, HfHubHTTPError):
+        raise  # pull() words these
+    except Exception as exc:  # the HTTP client's own connection errors are not OSError
+        raise DownloadError(
+            f"could not reach the Hugging Face Hub for {repo} ({_short(exc)}); check the network or proxy"
+        ) from None
 
 
 def _short(exc: BaseException) -> str:
