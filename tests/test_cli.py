@@ -15,7 +15,7 @@ from bot.cli import main
 BAD_INPUTS = [
     ("x motion:warp", "unknown motion 'warp'", "zoom-in"),
     ("x steps:3", "steps", "1, 2, 4, 8"),
-    ("x frames:500", "frames", "8 to 32"),
+    ("x frames:500", "frames", "8 to 64"),
     ("x seed:abc", "seed", "whole number"),
     ("", "prompt is empty", "/animate"),
     ("x" * 5000, "5000 characters", "at most"),
