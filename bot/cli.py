@@ -101,6 +101,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from generation.errors import GenerationError
     from generation.jobs.worker import clip_filename
     from generation.media.encode import EncodeError, encode_clip
+    from generation.media.loop import apply_loop
 
     started = time.perf_counter()
     engine: Any = make_engine(settings, steps=params.steps)
@@ -108,7 +109,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         engine.load()
         result = engine.generate(params, progress=bar.update_to if bar else None)
-        clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
+        frames = apply_loop(result.frames, params.loop)
+        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
     except (GenerationError, EncodeError) as exc:
         print(f"animatebot: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -128,7 +130,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(output)
     print(
         f"seed {result.seed} · model {result.model} · {result.steps} step{'s' if result.steps != 1 else ''} · motion "
-        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(result.frames)} frames "
+        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(frames)} frames "
         f"{result.width}x{result.height} @ {clip.fps} fps · {clip.format} {clip.size / 1024:.0f} KiB"
         + (" · tiny test model (noise)" if result.tiny else "")
     )
