@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -42,5 +44,5 @@ def test_every_format_plays_the_pingpong_order(format: str, tmp_path) -> None:
     levels = [int(np.asarray(f).mean()) for f in decoded]
     peak = levels.index(max(levels))
     assert peak == 9
-    assert all(b > a for a, b in zip(levels[: peak + 1], levels[1 : peak + 1]))
-    assert all(b < a for a, b in zip(levels[peak:], levels[peak + 1 :]))
+    assert all(b > a for a, b in itertools.pairwise(levels[: peak + 1]))
+    assert all(b < a for a, b in itertools.pairwise(levels[peak:]))
