@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
     slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
 
+    # --- images in (issue 11): downloads of images people animate, from the platform's own file hosts
+    image_download_timeout_s: float = Field(20.0, gt=0, le=300, alias="ANIMATEBOT_IMAGE_DOWNLOAD_TIMEOUT_S")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",

@@ -188,6 +188,7 @@ class JobQueue:
                     requested_model=p.model,
                     format=p.format,
                     max_bytes=sub.max_bytes,
+                    input_image=p.image,
                     seed=p.seed,
                     tiny=sub.tiny,
                     created_at=datetime.fromtimestamp(self.clock()).astimezone(),
