@@ -26,6 +26,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.chat import Actor, Invocation, Message, MessageRef, NotInChannel, Place, parse_custom_id
 from bot.commands import COMMAND_NAMES
+from bot.platforms.slack.images import SlackImages
 from bot.platforms.slack.render import blocks, fallback_text, unescape
 from bot.settings import Settings
 
@@ -107,6 +108,7 @@ class SlackInbound:
             app.command(f"/{name}")(self._on_command)
         app.action(_ACTION_ID)(self._on_action)
         app.view(REMIX_CALLBACK)(self._on_remix_submit)
+        SlackImages(self).register(app)  # the "Animate this image" message shortcut
 
     # --- listeners -----------------------------------------------------------------------------
     async def _skip_retries(self, request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]) -> Any:
