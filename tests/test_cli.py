@@ -90,6 +90,11 @@ def test_db_upgrade_and_history_json(
 ) -> None:
     monkeypatch.setenv("ANIMATEBOT_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
     assert main(["db", "upgrade"]) == 0
-    assert "at revision 0001" in capsys.readouterr().out
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path}/h.db")).get_current_head()
+    assert f"at revision {head}" in capsys.readouterr().out
     assert main(["history", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
