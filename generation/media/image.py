@@ -80,12 +80,11 @@ def check_image(data: bytes, name: str = "the image") -> CheckedImage:
         raise ImageError(f"{shown} is not an image this bot reads; send a {allowed} file") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{shown} could not be read (damaged or cut short: {exc}); send it again") from None
-    image = ImageOps.exif_transpose(image)
-    image = _rgb(image)
-    image.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
+    upright = _rgb(ImageOps.exif_transpose(image))
+    upright.thumbnail((STORED_MAX_SIDE, STORED_MAX_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=False)
-    return CheckedImage(out.getvalue(), image.width, image.height, tuple(notes))
+    upright.save(out, format="PNG", optimize=False)
+    return CheckedImage(out.getvalue(), upright.width, upright.height, tuple(notes))
 
 
 def _rgb(image: Image.Image) -> Image.Image:
