@@ -19,7 +19,6 @@ from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.settings import Settings
 from tests.fakes.discord_server import (
-    CHANNEL_ID,
     TOKEN,
     AttachmentOption,
     FakeDiscord,
@@ -188,7 +187,3 @@ async def test_a_download_that_hangs_times_out_with_one_line(fake: FakeDiscord, 
         fake.cdn_stall.set()
         await bot.adapter.close()
         await bot.app.stop(grace_s=5)
-
-
-def test_the_channel_is_the_fakes(fake: FakeDiscord) -> None:
-    assert fake.channels[CHANNEL_ID]["name"] == "general"
