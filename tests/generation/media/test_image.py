@@ -42,6 +42,7 @@ def test_transparency_becomes_white() -> None:
         (encoded(Image.new("RGB", (10, 4097))), "is 10x4097 pixels; images may be at most 4096 pixels a side"),
         (b"\x89PNG" + b"\0" * (20 * 1024 * 1024), "MB; images may be at most 20 MB"),
     ],
+    ids=["empty", "not-an-image", "too-tall", "too-big"],
 )
 def test_bad_images_are_one_line_naming_the_file(data: bytes, problem: str) -> None:
     with pytest.raises(ImageError) as caught:
