@@ -153,6 +153,22 @@ class Clip:
         return self.path.name
 
 
+@dataclass(frozen=True)
+class ImageFile:
+    """An image a person sent with a command, as the platform handed it over (or why it could not be).
+
+    Adapters download it from the platform's own file host and pass it on as the ``image`` option;
+    ``error`` is one line when the download failed. Whether it is a usable image is the service's call.
+    """
+
+    filename: str
+    data: bytes = b""
+    error: str | None = None
+
+    def __repr__(self) -> str:  # never dump the bytes into a log line
+        return f"ImageFile({self.filename!r}, {len(self.data)} bytes, error={self.error!r})"
+
+
 class UploadTooLarge(Exception):
     """The platform refused an upload as too large (HTTP 413 or its equivalent)."""
 

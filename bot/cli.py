@@ -77,6 +77,9 @@ GENERATE_OPTIONS = {
     "aspect": "aspect",
     "fps": "fps",
     "format": "format",
+    "loop": "loop",
+    "image": "image",
+    "strength": "strength",
 }
 
 
@@ -87,6 +90,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except CommandError as exc:
         raise _Usage(str(exc)) from None
     params = request.params
+    if request.image is not None:
+        params = params.with_changes(image=_check_image_file(str(request.image)))
     if args.output:
         output = Path(args.output)
         suffix = output.suffix.lower().lstrip(".")
@@ -101,6 +106,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from generation.errors import GenerationError
     from generation.jobs.worker import clip_filename
     from generation.media.encode import EncodeError, encode_clip
+    from generation.media.loop import apply_loop
 
     started = time.perf_counter()
     engine: Any = make_engine(settings, steps=params.steps)
@@ -108,7 +114,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         engine.load()
         result = engine.generate(params, progress=bar.update_to if bar else None)
-        clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
+        frames = apply_loop(result.frames, params.loop)
+        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
     except (GenerationError, EncodeError) as exc:
         print(f"animatebot: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -128,7 +135,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(output)
     print(
         f"seed {result.seed} · model {result.model} · {result.steps} step{'s' if result.steps != 1 else ''} · motion "
-        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(result.frames)} frames "
+        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(frames)} frames "
         f"{result.width}x{result.height} @ {clip.fps} fps · {clip.format} {clip.size / 1024:.0f} KiB"
         + (" · tiny test model (noise)" if result.tiny else "")
     )
@@ -137,6 +144,28 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"encode {clip.encode_s:.2f} s, total {time.perf_counter() - started:.2f} s"
     )
     return EXIT_OK
+
+
+def _check_image_file(text: str) -> str:
+    """The absolute path of a readable, usable image at ``text``; _Usage (exit 2, one line) otherwise."""
+    from generation.media.image import MAX_IMAGE_BYTES, ImageError, check_image
+
+    path = Path(text).expanduser()
+    try:
+        if path.stat().st_size > MAX_IMAGE_BYTES:
+            raise _Usage(f"{path.name!r} is over {MAX_IMAGE_BYTES // 1024 // 1024} MB; images may be at most that")
+        checked = check_image(path.read_bytes(), path.name)
+    except FileNotFoundError:
+        raise _Usage(f"there is no file {text!r}; --image / image: needs an image file") from None
+    except IsADirectoryError:
+        raise _Usage(f"{text!r} is a folder; --image / image: needs an image file") from None
+    except OSError as exc:
+        raise _Usage(f"cannot read {text!r}: {exc.strerror or exc}") from None
+    except ImageError as exc:
+        raise _Usage(str(exc)) from None
+    for note in checked.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return str(path.resolve())
 
 
 def _progress_bar(total: int) -> Any:

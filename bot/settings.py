@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     ray_auth_token: SecretStr | None = Field(None, alias="RAY_AUTH_TOKEN")  # the cluster's token; local start: made up
     ray_namespace: str = Field("animatebot", min_length=1, alias="ANIMATEBOT_RAY_NAMESPACE")
 
+    # --- images in (issue 11): downloads of images people animate, from the platform's own file hosts
+    image_download_timeout_s: float = Field(20.0, gt=0, le=300, alias="ANIMATEBOT_IMAGE_DOWNLOAD_TIMEOUT_S")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",

@@ -5,10 +5,19 @@ Kept apart from pipeline.py so that parsing and queueing never import torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-FRAMES_MIN, FRAMES_MAX = 8, 32
+FRAMES_MIN, FRAMES_MAX = 8, 64
+# AnimateDiff's motion modules see at most 32 frames at once; longer clips are made with FreeNoise:
+# overlapping windows of FREENOISE_CONTEXT frames, FREENOISE_STRIDE apart, averaged.
+FREENOISE_ABOVE = 32
+FREENOISE_CONTEXT, FREENOISE_STRIDE = 16, 4
+STRENGTH_MIN, STRENGTH_MAX, DEFAULT_STRENGTH = 0.1, 1.0, 0.6
+LOOPS: tuple[str, ...] = ("none", "pingpong")
+SCENE_SEPARATOR = "|"
+MAX_SCENES = 8
 FPS_MIN, FPS_MAX = 1, 30
 GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 20.0
 SEED_MAX = 2**32 - 1
@@ -52,6 +61,11 @@ class GenerationParams:
     aspect: str = "1:1"
     fps: int = 8
     format: str = "gif"
+    loop: str = "none"
+    # Image to video: the still's stored path (set by the service or the CLI, never by chat text),
+    # and how far the clip may move away from it (0.1 stays close, 1 nearly ignores it).
+    image: str | None = None
+    strength: float = DEFAULT_STRENGTH
 
     @property
     def size(self) -> tuple[int, int]:
@@ -70,6 +84,26 @@ class GenerationParams:
     def motion_text(self) -> str:
         return "+".join(str(m) for m in self.motions) or "none"
 
+    @property
+    def scenes(self) -> tuple[str, ...]:
+        """The prompt's scenes for prompt travel (``a calm sea | a storm``); one scene without ``|``."""
+        return tuple(part.strip() for part in self.prompt.split(SCENE_SEPARATOR))
+
+    @property
+    def free_noise(self) -> bool:
+        """Whether the clip is long enough to need FreeNoise's sliding windows."""
+        return self.frames > FREENOISE_ABOVE
+
+    @property
+    def output_frames(self) -> int:
+        """Frames in the file: a ping-pong loop plays forward then back without repeating the turns."""
+        return loop_length(self.frames, self.loop)
+
+    @property
+    def denoise_frames(self) -> int:
+        """Frames the UNet's motion modules process per step: FreeNoise windows overlap, so more than ``frames``."""
+        return denoise_frames(self.frames)
+
     def with_changes(self, **changes: Any) -> GenerationParams:
         return replace(self, **changes)
 
@@ -84,6 +118,24 @@ class GenerationParams:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["motions"] = tuple(MotionSpec(str(n), float(s)) for n, s in known.get("motions", ()))
         return cls(**known)
+
+
+def loop_length(frames: int, loop: str) -> int:
+    """Frames after looping: ``pingpong`` turns n frames into 2n - 2 (48 -> 94); ``none`` keeps n."""
+    return 2 * frames - 2 if loop == "pingpong" and frames > 2 else frames
+
+
+def denoise_frames(frames: int) -> int:
+    """Frame evaluations per denoising step (FreeNoise: every window of 16, 4 apart, counts whole)."""
+    if frames <= FREENOISE_ABOVE:
+        return frames
+    windows = math.ceil((frames - FREENOISE_CONTEXT) / FREENOISE_STRIDE) + 1
+    return windows * FREENOISE_CONTEXT
+
+
+def scene_starts(frames: int, scenes: int) -> list[int]:
+    """The first frame of each of ``scenes`` scenes spread evenly over ``frames`` (the first is 0)."""
+    return [(i * frames) // scenes for i in range(scenes)]
 
 
 DEFAULTS = GenerationParams(prompt="")

@@ -94,6 +94,7 @@ class Job(Base):
     requested_model: Mapped[str | None] = mapped_column(String(300))
     format: Mapped[str] = mapped_column(String(8), default="gif")
     max_bytes: Mapped[int] = mapped_column(BigInteger)
+    input_image: Mapped[str | None] = mapped_column(Text)  # image to video: the stored still (media dir)
 
     # what happened
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED.value, index=True)

@@ -29,16 +29,22 @@ from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, M
 from generation.params import (
     ASPECTS,
     DEFAULT_MOTION_STRENGTH,
+    DEFAULT_STRENGTH,
     DEFAULTS,
     FORMATS,
     FPS_MAX,
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    FREENOISE_ABOVE,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
+    LOOPS,
     MAX_MOTIONS,
+    MAX_SCENES,
     SEED_MAX,
+    STRENGTH_MAX,
+    STRENGTH_MIN,
 )
 
 MAX_REASON_CHARS = 500
@@ -327,7 +333,10 @@ def help_text() -> str:
             f"{DEFAULT_MOTION_STRENGTH:g}), at most {MAX_MOTIONS}; motion:none for none",
         ),
         (f"steps:{steps}", f"Lightning checkpoint (default {d.steps}); see below"),
-        (f"frames:{FRAMES_MIN}-{FRAMES_MAX}", f"clip length in frames (default {d.frames})"),
+        (
+            f"frames:{FRAMES_MIN}-{FRAMES_MAX}",
+            f"clip length in frames (default {d.frames}); above {FREENOISE_ABOVE} made with FreeNoise",
+        ),
         (f"seed:0-{SEED_MAX}", "same seed and settings give the same clip (default: random)"),
         ("neg:<text>", "what to avoid (also negative:); only acts when guidance > 1"),
         (
@@ -339,10 +348,19 @@ def help_text() -> str:
         (f"fps:{FPS_MIN}-{FPS_MAX}", f"playback speed (default {d.fps})"),
         (f"format:{'|'.join(FORMATS)}", f"file type (default {d.format})"),
         ("aspect:" + "|".join(ASPECTS), f"shape (default {d.aspect}): {sizes}"),
+        ("loop:" + "|".join(LOOPS), "pingpong plays forward then back: a seamless loop (default none)"),
+        ("image:<file>", "animate a picture: the image option or message menu in chat, a path in the console"),
+        (
+            f"strength:{STRENGTH_MIN:g}-{STRENGTH_MAX:g}",
+            f"with an image: how far the clip may move away from it (default {DEFAULT_STRENGTH:g})",
+        ),
     ]
     width = max(len(k) for k, _ in keys[1:])
     lines += [f"  {k:<{width}}  {v}" if len(k) <= width else f"  {k}\n  {'':<{width}}  {v}" for k, v in keys]
     lines += [
+        "",
+        f"Prompt travel: up to {MAX_SCENES} scenes separated by | are spread evenly over the clip,",
+        "  e.g. /animate a calm sea | a storm at sea | a rainbow frames:48",
         "",
         "Motions (MotionLoRA, guoyww/animatediff-motion-lora-*):",
     ]
@@ -365,6 +383,8 @@ def help_text() -> str:
         f"  {_EXAMPLE}",
         "  /animate a lighthouse in a storm, waves crashing motion:pan-left@0.5+zoom-in steps:8 seed:42",
         '  /animate neon city at night, rain neg:"blurry, text" guidance:2 aspect:16:9 format:mp4',
+        "  /animate a candle flickering frames:48 loop:pingpong",
+        "  /animate a lighthouse image:photo.png strength:0.5 motion:zoom-in   (console; in chat attach the image)",
         "  /animate-history mine lighthouse",
         "  /animate-cancel #12",
     ]

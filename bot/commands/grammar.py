@@ -27,6 +27,7 @@ from generation.catalog import (
 from generation.params import (
     ASPECTS,
     DEFAULT_MOTION_STRENGTH,
+    DEFAULT_STRENGTH,
     DEFAULTS,
     FORMATS,
     FPS_MAX,
@@ -35,8 +36,12 @@ from generation.params import (
     FRAMES_MIN,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
+    LOOPS,
     MAX_MOTIONS,
+    MAX_SCENES,
     SEED_MAX,
+    STRENGTH_MAX,
+    STRENGTH_MIN,
     GenerationParams,
     MotionSpec,
 )
@@ -55,8 +60,13 @@ ANIMATE_KEYS: tuple[str, ...] = (
     "fps",
     "format",
     "aspect",
+    "loop",
+    "image",
+    "strength",
 )
 KEY_ALIASES: dict[str, str] = {"negative": "neg"}
+# Values taken as written: a model id or a file path may end in a dot.
+_VERBATIM_KEYS = frozenset({"model", "image"})
 
 _EXAMPLE = "/animate a smiling girl motion:zoom-in"
 _KEY_RE = re.compile(r"([A-Za-z]+):")
@@ -83,6 +93,9 @@ class AnimateRequest:
 
     params: GenerationParams
     notes: tuple[str, ...] = ()
+    # image: as typed (a path, for the console and the CLI) or the file a platform handed over
+    # (an object with ``filename`` and ``data``); the service validates and stores it.
+    image: object | None = None
 
 
 def _show(value: object, limit: int = 40) -> str:
@@ -149,7 +162,7 @@ def _scan(text: str) -> tuple[list[str], list[_Token]]:
             i = end + 1
         else:
             value = text[start:j]
-            if key != "model":
+            if key not in _VERBATIM_KEYS:
                 value = value.rstrip(_TRAILING_JUNK)
             if not value:
                 raise CommandError(f"{match.group(1)}: needs a value right after the colon, e.g. {_key_example(key)}")
@@ -170,6 +183,9 @@ def _key_example(key: str) -> str:
         "fps": "fps:8",
         "format": "format:gif",
         "aspect": "aspect:16:9",
+        "loop": "loop:pingpong",
+        "image": "image:photo.png",
+        "strength": "strength:0.6",
     }[key]
 
 
@@ -272,6 +288,14 @@ def _format(value: str) -> str:
     raise CommandError(f"format must be one of {_one_of(FORMATS)} (got {_show(value)})")
 
 
+def _loop(value: str) -> str:
+    text = value.strip().lower().replace("-", "")
+    text = {"off": "none", "no": "none", "pp": "pingpong", "boomerang": "pingpong"}.get(text, text)
+    if text in LOOPS:
+        return text
+    raise CommandError(f"loop must be one of {_one_of(LOOPS)} (got {_show(value)})")
+
+
 def _one_line(text: str) -> str:
     # Control characters are invisible in chat and poison logs; line breaks become spaces.
     text = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
@@ -289,6 +313,8 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "fps": ("fps", lambda v: _int(v, "fps", FPS_MIN, FPS_MAX)),
     "format": ("format", _format),
     "aspect": ("aspect", _aspect),
+    "loop": ("loop", _loop),
+    "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
 }
 
 
@@ -365,6 +391,7 @@ def parse_animate(
     """
     words, tokens = _scan(text)
     given: dict[str, str] = {}
+    image: object | None = None
     for token in tokens:
         if token.key in given:
             alias = f" ({token.typed}: is the same key)" if token.typed.lower() != token.key else ""
@@ -378,7 +405,14 @@ def parse_animate(
             raise CommandError(f"unknown option {_show(name)}; allowed: {_one_of(ANIMATE_KEYS)}")
         if key in given:
             raise CommandError(f"{key} is given both as an option and in the text; give it once")
+        if key == "image" and not isinstance(value, str):
+            image = value  # a file the platform handed over
+            continue
         given[key] = _option_text(value)
+    if "image" in given:
+        image = given.pop("image").strip()
+        if not image:
+            raise CommandError(f"image: needs a file, e.g. {_key_example('image')}")
 
     changes: dict[str, object] = {}
     for key, value in given.items():
@@ -396,8 +430,32 @@ def parse_animate(
     negative = str(changes.get("negative_prompt", start.negative_prompt))
     if len(negative) > MAX_PROMPT_CHARS:
         raise CommandError(f"the negative prompt is {len(negative)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    if "strength" in changes and image is None and start.image is None:
+        raise CommandError(
+            "strength only applies when animating an image; add image:<path> or attach one, or leave strength out"
+        )
     params = start.with_changes(prompt=prompt, **changes)
-    return AnimateRequest(params, _notes(params, count_tokens))
+    _check_scenes(params)
+    return AnimateRequest(params, _notes(params, count_tokens), image)
+
+
+def _check_scenes(params: GenerationParams) -> None:
+    scenes = params.scenes
+    if len(scenes) == 1:
+        return
+    for number, scene in enumerate(scenes, start=1):
+        if not scene:
+            raise CommandError(
+                f"scene {number} of {len(scenes)} in the prompt is empty; separate scenes with |, "
+                "e.g. a calm sea | a storm at sea"
+            )
+    if len(scenes) > MAX_SCENES:
+        raise CommandError(f"the prompt has {len(scenes)} scenes; at most {MAX_SCENES} are allowed")
+    if len(scenes) > params.frames:
+        raise CommandError(
+            f"the prompt has {len(scenes)} scenes but the clip only {params.frames} frames; "
+            "use fewer scenes or more frames"
+        )
 
 
 def _notes(params: GenerationParams, count_tokens: Callable[[str], int] | None) -> tuple[str, ...]:
@@ -410,7 +468,9 @@ def _notes(params: GenerationParams, count_tokens: Callable[[str], int] | None) 
     for first, second in _OPPOSITES:
         if {first, second} <= names:
             notes.append(f"{first} and {second} pull in opposite directions; the camera may barely move")
-    for what, text in (("prompt", params.prompt), ("negative prompt", params.negative_prompt)):
+    scenes = params.scenes
+    texts = [("prompt", params.prompt)] if len(scenes) == 1 else [(f"scene {i}", t) for i, t in enumerate(scenes, 1)]
+    for what, text in (*texts, ("negative prompt", params.negative_prompt)):
         note = _token_note(what, text, count_tokens) if text else None
         if note:
             notes.append(note)
@@ -452,4 +512,8 @@ def format_animate(params: GenerationParams) -> str:
         parts.append(f"format:{params.format}")
     if params.aspect != DEFAULTS.aspect:
         parts.append(f"aspect:{params.aspect}")
+    if params.loop != DEFAULTS.loop:
+        parts.append(f"loop:{params.loop}")
+    if params.image is not None and params.strength != DEFAULT_STRENGTH:
+        parts.append(f"strength:{params.strength!r}")
     return " ".join(parts)

@@ -8,6 +8,7 @@ what a chat client shows or hides.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from bot.service import replies as render
 from bot.service.access import Access
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery
+from bot.service.images import ImageRefused, take_image
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
@@ -148,7 +150,7 @@ class Service:
         except CommandError as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
-        await self._animate(inv, request.params, request.notes, parent=parent, lineage="remix")
+        await self._animate(inv, request.params, request.notes, parent=parent, lineage="remix", image=request.image)
 
     def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
         job = self.repo.job(job_id)
@@ -169,7 +171,7 @@ class Service:
     async def _dispatch(self, inv: Invocation, command: Command) -> None:
         if command.name == "animate":
             assert command.animate is not None
-            await self._animate(inv, command.animate.params, command.animate.notes)
+            await self._animate(inv, command.animate.params, command.animate.notes, image=command.animate.image)
         elif command.name == "queue":
             await self._reply(inv, await self.repo.db.offload(self._queue_view), ephemeral=True)
         elif command.name == "cancel":
@@ -194,8 +196,25 @@ class Service:
         *,
         parent: Job | None = None,
         lineage: str | None = None,
+        image: object | None = None,
     ) -> None:
         original = params  # the access rules judge what was asked
+        if image is not None:
+            # Refusals first (nothing to store for them), then the still is checked and stored before
+            # the job row exists: a bad image queues nothing.
+            refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, original)
+            if refusal is not None:
+                await self._reply(inv, refusal, ephemeral=True)
+                return
+            try:
+                stored, image_notes = await asyncio.to_thread(
+                    take_image, image, inv.place.platform, self.worker.media_dir
+                )
+            except ImageRefused as exc:
+                await self._reply(inv, render.error(str(exc)), ephemeral=True)
+                return
+            params = params.with_changes(image=stored)
+            notes = (*notes, *image_notes)
         if params.model:
             entry = find_base_model(params.model)
             params = params.with_changes(model=entry.alias if entry else params.model)

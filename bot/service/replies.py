@@ -44,14 +44,24 @@ def describe(job: Job) -> tuple[Field, ...]:
     p = _params(job)
     motions = job.motions_used or p.motion_text
     model = job.model_used or job.requested_model or "active model"
+    frames = f"{job.frames} @ {p.fps} fps"
+    if p.loop == "pingpong":
+        frames = f"{job.frames}, ping-pong loop of {p.output_frames} @ {p.fps} fps"
     fields = [
         Field("Motion", motions),
         Field("Steps", str(job.steps_used or job.steps)),
-        Field("Frames", f"{job.frames} @ {p.fps} fps"),
+        Field("Frames", frames),
         Field("Seed", str(job.seed) if job.seed is not None else "random"),
         Field("Model", model),
         Field("Size", f"{p.width}x{p.height} ({p.aspect})"),
     ]
+    if p.loop != "none":
+        fields.append(Field("Loop", "ping-pong: forward, then back, seamless"))
+    if p.image is not None:
+        fields.append(Field("Image", f"animated from the image, strength {p.strength:g}"))
+    scenes = p.scenes
+    if len(scenes) > 1:
+        fields.append(Field("Scenes", " → ".join(excerpt(s, 60) for s in scenes), inline=False))
     if p.guidance != 1.0:
         fields.append(Field("Guidance", f"{p.guidance:g}"))
     if p.negative_prompt:

@@ -17,8 +17,12 @@ from generation.params import (
     FRAMES_MIN,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
+    LOOPS,
     MAX_MOTIONS,
+    MAX_SCENES,
     SEED_MAX,
+    STRENGTH_MAX,
+    STRENGTH_MIN,
     GenerationParams,
 )
 
@@ -39,6 +43,15 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
         raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
     if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
         raise GenerationError(f"seed must be between 0 and {SEED_MAX}, got {params.seed}")
+    if params.loop not in LOOPS:
+        raise GenerationError(f"loop must be one of {', '.join(LOOPS)}, got {params.loop!r}")
+    if not (math.isfinite(params.strength) and STRENGTH_MIN <= params.strength <= STRENGTH_MAX):
+        raise GenerationError(f"strength must be between {STRENGTH_MIN:g} and {STRENGTH_MAX:g}, got {params.strength}")
+    scenes = params.scenes
+    if len(scenes) > 1 and (not all(scenes) or len(scenes) > min(MAX_SCENES, params.frames)):
+        raise GenerationError(
+            f"the prompt's scenes must be 1 to {min(MAX_SCENES, params.frames)} non-empty texts, got {list(scenes)}"
+        )
     if len(params.motions) > MAX_MOTIONS:
         raise GenerationError(f"at most {MAX_MOTIONS} motions at once, got {len(params.motions)}")
     resolved: list[tuple[MotionLora, float]] = []

@@ -22,7 +22,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler
+from diffusers import AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline, EulerDiscreteScheduler
+from diffusers.pipelines.free_noise_utils import SplitInferenceModule
 from PIL import Image
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
@@ -38,14 +39,19 @@ from generation.engine.sources import (
 from generation.errors import (
     BadOutputError,
     GenerationCancelled,
+    GenerationError,
     ModelLoadError,
     OutOfMemoryError,
     first_line,
 )
+from generation.media.image import ImageError, load_still
 from generation.params import (
+    FREENOISE_CONTEXT,
+    FREENOISE_STRIDE,
     SEED_MAX,
     GenerationParams,
     MotionSpec,
+    scene_starts,
 )
 
 logger = logging.getLogger("animatebot.pipeline")
@@ -54,6 +60,7 @@ _DECODE_CHUNK = 8
 _BLACK_LEVEL = 4  # brightest pixel (0-255) of a clip we still call all-black
 _TINY_NOTE = "made by the tiny test model (random weights): the frames are noise"
 _NEGATIVE_NOTE = "negative prompt ignored: it only acts when guidance > 1"
+_SPLIT_FRAMES = 16  # FreeNoise split inference: spatial layers see at most this many frames at once
 
 
 def _free_memory() -> None:
@@ -115,7 +122,11 @@ class Engine:
         self._steps = steps
         self._ref: BaseRef | None = None
         self._pipe: AnimateDiffPipeline | None = None
+        self._v2v: AnimateDiffVideoToVideoPipeline | None = None
         self._loras: set[str] = set()
+        # (context length, stride) of FreeNoise while on, else None; see _use_free_noise.
+        self._free_noise: tuple[int, int] | None = None
+        self._split = False
 
     # -- what it is
 
@@ -174,6 +185,7 @@ class Engine:
         del motion
         previous, self._pipe, self._ref = self._pipe, pipe, ref
         self._loras = set()
+        self._v2v, self._free_noise, self._split = None, None, False  # a new UNet starts plain
         if previous is not None:
             del previous
             _free_memory()
@@ -316,6 +328,8 @@ class Engine:
             self.switch_model(params.model)
         if params.steps != self._steps:
             self._set_steps(params.steps)
+        still = self._still(params)
+        self._use_free_noise(params)  # before the motions: switching blocks drops loaded LoRAs
         self._apply_motions(motions)
         load_s = time.perf_counter() - started
         if should_cancel is not None and should_cancel():
@@ -327,11 +341,14 @@ class Engine:
         if params.negative_prompt.strip() and not guided:
             notes.append(_NEGATIVE_NOTE)
         state = {"done": 0, "cancelled": False}
+        pipe, inputs, total = self._inputs(params, still)
+        if total != params.steps:
+            notes.append(f"strength {params.strength:g} of {params.steps} steps runs {total} denoising step(s)")
 
         def on_step_end(pipe: AnimateDiffPipeline, i: int, t: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             state["done"] = i + 1
             if progress is not None:
-                progress(i + 1, params.steps)
+                progress(i + 1, total)
             if should_cancel is not None and should_cancel():
                 state["cancelled"] = True
                 pipe._interrupt = True  # diffusers' documented way to stop: remaining steps are skipped
@@ -339,10 +356,9 @@ class Engine:
 
         started = time.perf_counter()
         with torch.inference_mode():
-            output = self.pipeline(
-                prompt=params.prompt,
+            output = pipe(
+                **inputs,
                 negative_prompt=params.negative_prompt if guided and params.negative_prompt.strip() else None,
-                num_frames=params.frames,
                 height=params.height,
                 width=params.width,
                 num_inference_steps=params.steps,
@@ -353,8 +369,10 @@ class Engine:
                 callback_on_step_end=on_step_end,
             )
             denoise_s = time.perf_counter() - started
+            if still is not None:
+                self._vae_float32()
             if state["cancelled"]:
-                raise GenerationCancelled(f"cancelled after step {state['done']} of {params.steps}")
+                raise GenerationCancelled(f"cancelled after step {state['done']} of {total}")
             started = time.perf_counter()
             frames = self._decode(output.frames)
             decode_s = time.perf_counter() - started
@@ -372,6 +390,136 @@ class Engine:
             tiny=self._tiny,
             notes=tuple(notes),
         )
+
+    # -- long clips, prompt travel, image to video
+
+    def _still(self, params: GenerationParams) -> Image.Image | None:
+        """The input image of an image-to-video job, fitted to the clip's size; GenerationError if unreadable."""
+        if params.image is None:
+            return None
+        try:
+            return load_still(params.image, params.width, params.height)
+        except ImageError as exc:
+            raise GenerationError(str(exc)) from None
+
+    def _inputs(
+        self, params: GenerationParams, still: Image.Image | None
+    ) -> tuple[AnimateDiffPipeline | AnimateDiffVideoToVideoPipeline, dict[str, Any], int]:
+        """(pipeline, its clip-specific arguments, denoising steps it will run) for ``params``."""
+        scenes = params.scenes
+        prompt: str | dict[int, str] = params.prompt
+        if len(scenes) > 1:
+            # FreeNoise's per-frame prompts: each scene from its first frame, embeddings blended between.
+            prompt = dict(zip(scene_starts(params.frames, len(scenes)), scenes, strict=True))
+        if still is None:
+            return self.pipeline, {"prompt": prompt, "num_frames": params.frames}, params.steps
+        # The trailing Lightning timesteps of the full schedule, the last ``strength`` share of them;
+        # at least one, or the clip would be the still plus noise.
+        strength = max(params.strength, 1 / params.steps)
+        steps_run = min(int(params.steps * strength), params.steps)
+        inputs = {"prompt": prompt, "video": [still] * params.frames, "strength": strength}
+        return self.video_pipeline, inputs, steps_run
+
+    @property
+    def video_pipeline(self) -> AnimateDiffVideoToVideoPipeline:
+        """Video-to-video on the warm pipeline's own modules (the same objects: no second copy of weights)."""
+        pipe = self.pipeline
+        if self._v2v is None or self._v2v.unet is not pipe.unet:
+            v2v = AnimateDiffVideoToVideoPipeline(
+                vae=pipe.vae,
+                text_encoder=pipe.text_encoder,
+                tokenizer=pipe.tokenizer,
+                unet=pipe.unet,
+                motion_adapter=None,
+                scheduler=pipe.scheduler,
+            )
+            v2v.set_progress_bar_config(disable=True)
+            self._v2v = v2v
+            self._copy_free_noise_state(v2v)
+        return self._v2v
+
+    def _vae_float32(self) -> None:
+        # Video-to-video encodes the still with the VAE in float32 and then casts the VAE to the
+        # UNet's dtype; this engine decodes in float32 (see _decode), so put it back.
+        vae = self.pipeline.vae
+        if vae.dtype != torch.float32:
+            vae.to(torch.float32)
+
+    def _use_free_noise(self, params: GenerationParams) -> None:
+        """FreeNoise as ``params`` needs it: 16-frame windows 4 apart above 32 frames, with split
+        inference so memory stays flat; one window over the whole clip for prompt travel at 32 frames
+        or fewer (diffusers' per-frame prompts live in FreeNoise); off otherwise."""
+        if params.free_noise:
+            wanted: tuple[int, int] | None = (FREENOISE_CONTEXT, FREENOISE_STRIDE)
+        elif len(params.scenes) > 1:
+            wanted = (params.frames, FREENOISE_STRIDE)
+        else:
+            wanted = None
+        pipe = self.pipeline
+        if (wanted is None) != (self._free_noise is None) and self._loras:
+            # Switching swaps the UNet's temporal transformer blocks for new ones and copies their
+            # weights strictly; peft's LoRA layers inside them would not copy, so unload them first
+            # (they are loaded again from memory by _apply_motions).
+            pipe.unload_lora_weights()
+            self._loras = set()
+        if wanted is None and self._free_noise is not None:
+            pipe.disable_free_noise()
+        elif wanted is not None and wanted != self._free_noise:
+            self._enable_free_noise(pipe, *wanted)
+        self._free_noise = wanted
+        self._split_inference(pipe, params.free_noise)
+        if self._v2v is not None:
+            self._copy_free_noise_state(self._v2v)
+        self._freeze(pipe)
+
+    @staticmethod
+    def _enable_free_noise(pipe: AnimateDiffPipeline, context_length: int, context_stride: int) -> None:
+        # pipe.enable_free_noise(context_length, context_stride), minus its first line: that reads
+        # motion_adapter.config for a warning, and this engine unregisters the adapter once its
+        # weights are inside the UNet (see _assemble).
+        pipe._free_noise_context_length = context_length
+        pipe._free_noise_context_stride = context_stride
+        pipe._free_noise_weighting_scheme = "pyramid"
+        pipe._free_noise_noise_type = "shuffle_context"
+        pipe._free_noise_prompt_interpolation_callback = pipe._lerp
+        for block in [*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks]:
+            if getattr(block, "motion_modules", None) is not None:
+                pipe._enable_free_noise_in_block(block)
+
+    def _copy_free_noise_state(self, v2v: AnimateDiffVideoToVideoPipeline) -> None:
+        # The blocks are shared with the text-to-video pipeline; only the settings live on each pipeline.
+        pipe = self.pipeline
+        v2v._free_noise_context_length = getattr(pipe, "_free_noise_context_length", None)
+        for name in ("stride", "weighting_scheme", "noise_type", "prompt_interpolation_callback"):
+            key = f"_free_noise_{name}"
+            if hasattr(pipe, key):
+                setattr(v2v, key, getattr(pipe, key))
+
+    def _split_inference(self, pipe: AnimateDiffPipeline, on: bool) -> None:
+        """Run the UNet's spatial layers (attention, resnets, samplers) 16 frames at a time, or not.
+
+        diffusers' enable_free_noise_split_inference also wraps the temporal transformer blocks,
+        which would rename the keys motion LoRAs load into; those blocks already run in
+        FreeNoise's 16-frame windows, so only the spatial layers are split here. Splitting the
+        frame batch changes nothing but peak memory, and it is undone for short clips.
+        """
+        if on == self._split:
+            return
+        blocks = [*pipe.unet.down_blocks, pipe.unet.mid_block, *pipe.unet.up_blocks]
+        for block in blocks:
+            for name in ("attentions", "resnets", "downsamplers", "upsamplers"):
+                layers = getattr(block, name, None)
+                if layers is None:
+                    continue
+                for i, layer in enumerate(layers):
+                    if on and not isinstance(layer, SplitInferenceModule):
+                        kwargs = ["input_tensor", "temb"] if name == "resnets" else ["hidden_states"]
+                        if name == "attentions":
+                            kwargs.append("encoder_hidden_states")
+                        layers[i] = SplitInferenceModule(layer, _SPLIT_FRAMES, 0, kwargs)
+                    elif not on and isinstance(layer, SplitInferenceModule):
+                        layers[i] = layer.module
+        self._split = on
 
     def _decode(self, latents: torch.Tensor) -> list[Image.Image]:
         """Latents (1, C, F, h, w) -> RGB frames, decoded by the float32 VAE, checked for NaN and black."""
@@ -395,6 +543,7 @@ class Engine:
     def close(self) -> None:
         """Release the pipeline and its GPU memory; a later call loads again."""
         self._pipe = None
+        self._v2v, self._free_noise, self._split = None, None, False
         self._loras = set()
         _free_memory()
 

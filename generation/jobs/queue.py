@@ -27,7 +27,7 @@ from typing import Protocol
 from generation.jobs import ratelimit
 from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
-from generation.params import GenerationParams
+from generation.params import GenerationParams, denoise_frames
 from storage.models import Job, JobStatus, utcnow
 from storage.repository import ACTIVE, DuplicateRequest, Repository, hours_ago
 
@@ -233,6 +233,7 @@ class JobQueue:
                     "requested_model": p.model,
                     "format": p.format,
                     "max_bytes": sub.max_bytes,
+                    "input_image": p.image,
                     "seed": p.seed,
                     "tiny": sub.tiny,
                     "created_at": created,
@@ -300,8 +301,9 @@ class JobQueue:
             return position, total + t.seconds_per_step * weight / 16 + t.overhead_s * position
 
     def estimate(self, job: _Sized) -> float:
+        # Long clips cost more than their length: FreeNoise's windows overlap (48 frames: 144 evaluated).
         t = self._timing
-        return t.seconds_per_step * job.steps * job.frames / 16 + t.overhead_s
+        return t.seconds_per_step * job.steps * denoise_frames(job.frames) / 16 + t.overhead_s
 
     def eta(self, job_id: int) -> float:
         """Seconds until ``job_id`` should be finished, from measured seconds per step."""
@@ -309,7 +311,7 @@ class JobQueue:
 
     def record_timing(self, steps: int, frames: int, denoise_s: float, overhead_s: float) -> None:
         """Fold a finished job's timings into the estimates (an exponential moving average)."""
-        per_step = denoise_s / max(1, steps) / max(1, frames) * 16
+        per_step = denoise_s / max(1, steps) / max(1, denoise_frames(frames)) * 16
         t = self._timing
         if not t.measured:
             self._timing = _Timing(per_step, overhead_s, True)

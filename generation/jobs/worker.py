@@ -35,6 +35,7 @@ from generation.errors import GenerationCancelled, GenerationError
 from generation.jobs.events import EventKind, EventSink, JobEvent
 from generation.jobs.queue import JobQueue
 from generation.media.encode import EncodeError, encode_clip
+from generation.media.loop import apply_loop
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus
 
@@ -310,7 +311,7 @@ class Worker:
             await self._fail(job, f"could not encode the clip: {exc}", **generated)
             return
         overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
-        self.queue.record_timing(result.steps, len(result.frames), result.timings.denoise_s, overhead)
+        self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
         notes = "\n".join((*result.notes, *clip.changes)) or None
         finished = await self.db.offload(
             self.queue.finish,
@@ -328,7 +329,8 @@ class Worker:
             path.unlink(missing_ok=True)
 
     def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, Path]:
-        clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
+        frames = apply_loop(result.frames, params.loop)
+        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
         path = self.media_dir / clip_filename(job.id, job.prompt, clip.extension)
         tmp = path.with_suffix(path.suffix + ".part")
         tmp.write_bytes(clip.data)

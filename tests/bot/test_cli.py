@@ -15,7 +15,7 @@ from bot.cli import main
 BAD_INPUTS = [
     ("x motion:warp", "unknown motion 'warp'", "zoom-in"),
     ("x steps:3", "steps", "1, 2, 4, 8"),
-    ("x frames:500", "frames", "8 to 32"),
+    ("x frames:500", "frames", "8 to 64"),
     ("x seed:abc", "seed", "whole number"),
     ("", "prompt is empty", "/animate"),
     ("x" * 5000, "5000 characters", "at most"),
@@ -90,6 +90,11 @@ def test_db_upgrade_and_history_json(
 ) -> None:
     monkeypatch.setenv("ANIMATEBOT_DATABASE_URL", f"sqlite:///{tmp_path}/h.db")
     assert main(["db", "upgrade"]) == 0
-    assert "at revision 0001" in capsys.readouterr().out
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path}/h.db")).get_current_head()
+    assert f"at revision {head}" in capsys.readouterr().out
     assert main(["history", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []

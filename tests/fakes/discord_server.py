@@ -118,6 +118,10 @@ class FakeDiscord:
         self._ids = itertools.count(950_000_000_000_000_000)
         self._seq = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
+        # The CDN: files people attached, served on /cdn/attachments/...; each GET is counted.
+        self.cdn_files: dict[str, tuple[str, bytes]] = {}  # path -> (content type, bytes)
+        self.cdn_gets: list[str] = []
+        self.cdn_stall: asyncio.Event | None = None  # set: CDN answers wait until the test sets it
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.add_channel({"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general"})
@@ -127,6 +131,7 @@ class FakeDiscord:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/gateway", self._gateway)
         app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        app.router.add_get("/cdn/{tail:.*}", self._cdn)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -147,6 +152,63 @@ class FakeDiscord:
     @property
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @property
+    def cdn_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/cdn"
+
+    def attachment(
+        self, filename: str, data: bytes, content_type: str | None = "image/png", *, size: int | None = None
+    ) -> dict[str, Any]:
+        """An attachment someone uploaded, served by the fake CDN; ``size`` may lie, as a test wants."""
+        attachment_id = next(self._ids)
+        path = f"/attachments/{CHANNEL_ID}/{attachment_id}/{filename}"
+        self.cdn_files[path] = (content_type or "application/octet-stream", data)
+        payload: dict[str, Any] = {
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data) if size is None else size,
+            "url": f"{self.cdn_base}{path}?ex=1&is=2&hm=3",
+            "proxy_url": f"{self.cdn_base}{path}",
+        }
+        if content_type:
+            payload["content_type"] = content_type
+        return payload
+
+    def user_message(
+        self, content: str, attachments: list[dict[str, Any]], person: Person | None = None
+    ) -> dict[str, Any]:
+        """A message a person posted (not stored with the bot's messages), for message-menu commands."""
+        who = person or Person()
+        return {
+            "id": str(next(self._ids)),
+            "channel_id": str(CHANNEL_ID),
+            "guild_id": str(GUILD_ID),
+            "author": _user(who.user_id, who.name),
+            "content": content,
+            "timestamp": _now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": attachments,
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+
+    async def _cdn(self, request: web.Request) -> web.StreamResponse:
+        path = "/" + request.match_info["tail"]
+        self.cdn_gets.append(path)
+        if self.cdn_stall is not None:
+            await self.cdn_stall.wait()
+        found = self.cdn_files.get(path)
+        if found is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=found[1], headers={"Content-Type": found[0]})
 
     # --- scripting ------------------------------------------------------------------------------
     def fail(
@@ -336,6 +398,7 @@ class FakeDiscord:
         synced = []
         for command in call.body or []:
             entry = {**command, "id": str(next(self._ids)), "application_id": str(APPLICATION_ID), "version": "1"}
+            entry.setdefault("description", "")  # Discord answers "" for message and user menus
             if scope != "global":
                 entry["guild_id"] = scope
             synced.append(entry)
@@ -570,6 +633,13 @@ def _error(status: int, code: int, message: str) -> web.Response:
 # --- interaction payloads, shaped like Discord's ------------------------------------------------------
 
 
+class AttachmentOption:
+    """An ATTACHMENT-typed option value: an attachment made by ``FakeDiscord.attachment``."""
+
+    def __init__(self, attachment: dict[str, Any]) -> None:
+        self.attachment = attachment
+
+
 class UserOption:
     """A USER-typed option value (Discord sends the id plus the resolved user and member)."""
 
@@ -588,6 +658,9 @@ def _options(values: dict[str, Any], resolved: dict[str, Any]) -> list[dict[str,
             user = _user(value.user_id, value.name)
             resolved.setdefault("users", {})[user["id"]] = user
             out.append({"name": name, "type": 6, "value": user["id"]})
+        elif isinstance(value, AttachmentOption):
+            resolved.setdefault("attachments", {})[value.attachment["id"]] = value.attachment
+            out.append({"name": name, "type": 11, "value": value.attachment["id"]})
         else:
             out.append({"name": name, "type": _OPTION_TYPES[type(value)], "value": value})
     return out
@@ -704,3 +777,37 @@ class Payloads:
         ]
         payload["data"] = {"custom_id": modal["custom_id"], "components": rows}
         return payload
+
+
+def message_command(
+    payloads: Payloads, name: str, message: dict[str, Any], *, person: Person | None = None
+) -> dict[str, Any]:
+    """A message context-menu command (type 3) on ``message``, as Discord sends it (the message resolved)."""
+    payload = payloads._base(2, person or Person(), int(message["channel_id"]), 10 * 1024 * 1024)
+    scope = payload.get("guild_id", "global")
+    synced = payloads.fake.commands.get(scope) or payloads.fake.commands.get("global") or []
+    command = next((c for c in synced if c["name"] == name and c.get("type") == 3), None)
+    if command is None:
+        raise AssertionError(f"message command {name!r} was never synced to {scope}")
+    payload["data"] = {
+        "id": command["id"],
+        "name": name,
+        "type": 3,
+        "target_id": message["id"],
+        "resolved": {"messages": {message["id"]: message}},
+    }
+    return payload
+
+
+def modal_submit_in_channel(
+    payloads: Payloads, modal: dict[str, Any], values: list[str], *, person: Person | None = None
+) -> dict[str, Any]:
+    """Submitting a modal opened from a command (no message of the bot's under it), text inputs in order."""
+    payload = payloads._base(5, person or Person(), CHANNEL_ID, 10 * 1024 * 1024)
+    inputs = [c for row in modal["components"] for c in row["components"]]
+    rows = [
+        {"type": 1, "components": [{"type": 4, "custom_id": c["custom_id"], "value": v}]}
+        for c, v in zip(inputs, values, strict=True)
+    ]
+    payload["data"] = {"custom_id": modal["custom_id"], "components": rows}
+    return payload

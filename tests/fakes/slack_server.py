@@ -80,6 +80,10 @@ class FakeSlack:
         self._ws: web.WebSocketResponse | None = None
         self._ws_connected = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        # Files people shared, served at url_private only to a bot token (as files.slack.com does).
+        self.files: dict[str, tuple[str, bytes]] = {}  # path -> (mimetype, bytes)
+        self.file_gets: list[tuple[str, str | None]] = []  # (path, bearer token) of every download
+        self.file_stall: asyncio.Event | None = None  # set: downloads wait until the test sets it
         self.port = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -89,6 +93,7 @@ class FakeSlack:
         app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_post("/response/{key}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files-pri/{tail:.*}", self._file)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -283,6 +288,38 @@ class FakeSlack:
         self._changed.set()
         return web.Response(text="ok")
 
+    def add_file(
+        self, name: str, data: bytes, mimetype: str = "image/png", *, size: int | None = None
+    ) -> dict[str, Any]:
+        """A file someone shared, as it appears in a message's ``files`` (``url_private`` on this server)."""
+        file_id = f"F{next(self._ids):08d}"
+        path = f"/files-pri/{TEAM_ID}-{file_id}/{name}"
+        self.files[path] = (mimetype, data)
+        return {
+            "id": file_id,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(data) if size is None else size,
+            "url_private": f"{self.origin}{path}",
+            "url_private_download": f"{self.origin}{path}?download=1",
+        }
+
+    async def _file(self, request: web.Request) -> web.Response:
+        path = "/files-pri/" + request.match_info["tail"]
+        token = _bearer(request)
+        self.file_gets.append((path, token))
+        if self.file_stall is not None:
+            await self.file_stall.wait()
+        if not (token or "").startswith("xoxb-"):
+            # Slack answers an unauthenticated url_private with its sign-in page, not the file.
+            return web.Response(status=302, headers={"Location": f"{self.origin}/signin"})
+        found = self.files.get(path)
+        if found is None:
+            return web.Response(status=404, text="file not found")
+        return web.Response(body=found[1], headers={"Content-Type": found[0]})
+
     # --- Socket Mode ---------------------------------------------------------------------------
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
@@ -442,4 +479,37 @@ def view_submission(view: dict[str, Any], *, user: str, values: dict[str, str | 
         "trigger_id": f"trigger-view-{view.get('id', 'V0')}",
         "view": {**view, "team_id": TEAM_ID, "state": {"values": state}, "hash": "1700000000.abcdef"},
         "response_urls": [],
+    }
+
+
+def message_shortcut(
+    callback_id: str,
+    *,
+    user: str,
+    channel: str = "C0000001",
+    text: str = "",
+    files: list[dict[str, Any]] | None = None,
+    trigger_id: str = "trigger-shortcut",
+    response_url: str = "",
+) -> dict[str, Any]:
+    """A ``message_action`` payload: ``user`` ran the message shortcut on a message with ``files``."""
+    ts = f"1699999999.{abs(hash(trigger_id)) % 1000000:06d}"
+    message: dict[str, Any] = {"type": "message", "user": "UPOSTER01", "ts": ts, "text": text}
+    if files:
+        message["files"] = files
+        message["upload"] = True
+    return {
+        "type": "message_action",
+        "callback_id": callback_id,
+        "trigger_id": trigger_id,
+        "action_ts": f"{time.time():.6f}",
+        "team": {"id": TEAM_ID, "domain": "fake-workspace"},
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM_ID},
+        "channel": {"id": channel, "name": "general"},
+        "is_enterprise_install": False,
+        "enterprise": None,
+        "message_ts": ts,
+        "message": message,
+        "response_url": response_url,
+        "token": "legacy-verification-token",
     }

@@ -20,8 +20,20 @@ import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
-from bot.chat import Actor, Clip, CommandHandler, Invocation, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.chat import (
+    Actor,
+    Clip,
+    CommandHandler,
+    ImageFile,
+    Invocation,
+    Message,
+    MessageRef,
+    NotInChannel,
+    Place,
+    UploadTooLarge,
+)
 from bot.platforms.discord.commands import build_tree
+from bot.platforms.discord.images import AnimateImageModal, fetch_attachment, first_image
 from bot.platforms.discord.interactions import InteractionAck, InteractionResponder
 from bot.platforms.discord.render import ClipButton, RemixModal, render, thread_name
 from bot.platforms.flow import run_command
@@ -103,7 +115,7 @@ class DiscordAdapter:
         self.settings = settings
         self.max_upload_bytes = settings.upload_limit_bytes
         self.client = _Client(self)
-        self.tree = build_tree(self.client, self.run_command, handler.model_choices)
+        self.tree = build_tree(self.client, self.run_command, handler.model_choices, self.on_animate_image)
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self.client.add_dynamic_items(ClipButton)
         self._task: asyncio.Task[None] | None = None
@@ -207,6 +219,15 @@ class DiscordAdapter:
         responder = self.responder(interaction)
         inv = self.invocation(interaction, responder)
         log.info("/%s from %s in %s", name, inv.actor.key, inv.place.channel_id)
+        attachment = options.get("image")
+        if name == "animate" and isinstance(attachment, discord.Attachment):
+            # Fetching the file may take longer than Discord's 3 s: acknowledge (publicly) first, then
+            # fetch; the service still refuses privately (the placeholder gives way to a private reply).
+            await responder.defer(ephemeral=False)
+            image = await self._fetch(attachment)
+            await self.handler.handle_command(inv, name, text, {**options, "image": image})
+            await responder.finish()
+            return
         await run_command(self.handler, inv, name, text, options, InteractionAck(responder))
 
     async def on_button(self, interaction: discord.Interaction, custom_id: str, action: str, job_id: int) -> None:
@@ -230,6 +251,35 @@ class DiscordAdapter:
         inv = self.invocation(interaction, responder)
         await responder.defer(ephemeral=False, thinking=False)
         await self.handler.handle_remix(inv, job_id, prompt, motion)
+
+    async def on_animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The "Animate image" message menu: a modal for prompt and motion, or why the message will not do."""
+        attachment = first_image(message)
+        if attachment is None:
+            text = "that message has no image attached; use Animate image on a message with a picture"
+            await self.responder(interaction).reply(Message(text, tone="error"), ephemeral=True)
+            return
+        modal = AnimateImageModal(attachment, self.on_image_submit, nonce=interaction.id)
+        await interaction.response.send_modal(modal)
+
+    async def on_image_submit(
+        self, interaction: discord.Interaction, attachment: discord.Attachment, prompt: str, motion: str
+    ) -> None:
+        responder = self.responder(interaction)
+        inv = self.invocation(interaction, responder)
+        log.info("Animate image from %s in %s", inv.actor.key, inv.place.channel_id)
+        await responder.defer(ephemeral=False, thinking=False)
+        options: dict[str, object] = {"image": await self._fetch(attachment)}
+        if motion.strip():
+            options["motion"] = motion.strip()
+        await self.handler.handle_command(inv, "animate", prompt, options)
+
+    async def _fetch(self, attachment: discord.Attachment) -> ImageFile:
+        return await fetch_attachment(
+            attachment,
+            api_base=self.settings.discord_api_base_url,
+            timeout_s=self.settings.image_download_timeout_s,
+        )
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError

@@ -24,13 +24,18 @@ from generation.params import (
     FRAMES_MIN,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
+    LOOPS,
     SEED_MAX,
+    STRENGTH_MAX,
+    STRENGTH_MIN,
 )
 
 log = logging.getLogger("animatebot.discord")
 
 CommandRunner = Callable[[discord.Interaction, str, str, Mapping[str, object]], Awaitable[None]]
 ModelChoices = Callable[[str], list[tuple[str, str]]]
+MessageRunner = Callable[[discord.Interaction, discord.Message], Awaitable[None]]
+ANIMATE_IMAGE_MENU = "Animate image"
 
 JOB_MAX = 2**53  # Discord integer options stop here
 CHOICES_MAX = 25  # Discord shows at most 25 autocomplete choices
@@ -45,6 +50,7 @@ ASPECT_CHOICES: list[app_commands.Choice[str]] = [
     app_commands.Choice(name=f"{a} ({w}x{h})", value=a) for a, (w, h) in ASPECTS.items()
 ]
 FORMAT_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=f, value=f) for f in FORMATS]
+LOOP_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=loop, value=loop) for loop in LOOPS]
 
 
 def motion_option(motion: str | None, motion2: str | None, strength: float | None) -> str | None:
@@ -68,11 +74,18 @@ def _mention(user: discord.abc.User | None) -> str | None:
     return f"<@{user.id}>" if user is not None else None
 
 
-def build_tree(client: discord.Client, run: CommandRunner, model_choices: ModelChoices) -> app_commands.CommandTree:
+def build_tree(
+    client: discord.Client,
+    run: CommandRunner,
+    model_choices: ModelChoices,
+    animate_image: MessageRunner | None = None,
+) -> app_commands.CommandTree:
     """A CommandTree on ``client`` with /animate, /animate-* and the /animate-admin group.
 
-    Every command calls ``run(interaction, name, text, options)`` with the grammar's option keys;
-    the admin model option autocompletes from ``model_choices(current)``.
+    Every command calls ``run(interaction, name, text, options)`` with the grammar's option keys
+    (``image`` is the discord.Attachment itself, for the adapter to fetch); the admin model option
+    autocompletes from ``model_choices(current)``. With ``animate_image``, the message menu
+    "Animate image" calls ``animate_image(interaction, message)``.
     """
     tree = app_commands.CommandTree(client)
 
@@ -89,8 +102,12 @@ def build_tree(client: discord.Client, run: CommandRunner, model_choices: ModelC
         guidance="How hard to follow the prompt (Lightning is made for 1)",
         aspect="Shape of the clip",
         format="File type",
+        loop="pingpong plays forward then back: a seamless loop",
+        image="A picture to animate (PNG, JPEG, WebP, GIF; up to 20 MB)",
+        strength="With an image: how far the clip may move away from it, 0.1 to 1 (default 0.6)",
     )
     @app_commands.choices(motion=MOTION_CHOICES, motion2=MOTION_CHOICES, aspect=ASPECT_CHOICES, format=FORMAT_CHOICES)
+    @app_commands.choices(loop=LOOP_CHOICES)
     @app_commands.choices(steps=STEP_CHOICES)
     async def animate(
         interaction: discord.Interaction,
@@ -105,6 +122,9 @@ def build_tree(client: discord.Client, run: CommandRunner, model_choices: ModelC
         guidance: app_commands.Range[float, GUIDANCE_MIN, GUIDANCE_MAX] | None = None,
         aspect: str | None = None,
         format: str | None = None,
+        loop: str | None = None,
+        image: discord.Attachment | None = None,
+        strength: app_commands.Range[float, STRENGTH_MIN, STRENGTH_MAX] | None = None,
     ) -> None:
         options = _given(
             {
@@ -116,9 +136,18 @@ def build_tree(client: discord.Client, run: CommandRunner, model_choices: ModelC
                 "guidance": guidance,
                 "aspect": aspect,
                 "format": format,
+                "loop": loop,
+                "image": image,
+                "strength": strength,
             }
         )
         await run(interaction, "animate", prompt, options)
+
+    if animate_image is not None:
+
+        @tree.context_menu(name=ANIMATE_IMAGE_MENU)
+        async def animate_image_menu(interaction: discord.Interaction, message: discord.Message) -> None:
+            await animate_image(interaction, message)
 
     @tree.command(name="animate-queue", description="The clips waiting and running")
     async def queue(interaction: discord.Interaction) -> None:

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import Clip, CommandHandler, Message, MessageRef, NotInChannel, Place, UploadTooLarge
+from bot.platforms.slack.images import SlackImages
 from bot.platforms.slack.inbound import Outbound, SlackInbound, error_code
 from bot.platforms.slack.render import blocks, fallback_text, headline
 from bot.settings import Settings
@@ -107,6 +108,7 @@ class SlackAdapter:
         self.app = AsyncApp(client=self.client, signing_secret=secret, name="animatebot", logger=bolt_log)
         self.inbound = SlackInbound(handler, Outbound(self.client, self.post, self.post_ephemeral, self.invite_hint))
         self.inbound.register(self.app)
+        SlackImages(self.inbound, handler, self.client, settings).register(self.app)  # "Animate this image"
         self.bot_user_id = ""
         self.bot_name = "animatebot"
         self._team_url: str | None = None

@@ -171,7 +171,7 @@ class SlackInbound:
             workspace_id=str(body.get("team_id", "")),
             is_dm=channel_id.startswith("D") or body.get("channel_name") == "directmessage",
         )
-        inv = await self._invocation(
+        inv = await self.invocation(
             str(body.get("user_id", "")), str(body.get("user_name", "")), place, body.get("response_url"), trigger_id
         )
         await run_command(self._handler, inv, name, text, None, SlackAck(ack))
@@ -192,7 +192,7 @@ class SlackInbound:
         thread = message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts")
         place = Place("slack", channel_id, str((body.get("team") or {}).get("id", "")), thread_id=thread)
         user = body.get("user") or {}
-        inv = await self._invocation(
+        inv = await self.invocation(
             str(user.get("id", "")),
             str(user.get("username") or user.get("name") or ""),
             place,
@@ -225,12 +225,16 @@ class SlackInbound:
         motion = ((values.get("motion") or {}).get("value") or {}).get("value") or None
         place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")), thread_id=meta.get("thread"))
         user = body.get("user") or {}
-        inv = await self._invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
+        inv = await self.invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
         job_id = int(meta.get("job_id", 0))
         await self._handler.handle_remix(inv, job_id, prompt, motion)
 
-    # --- helpers -------------------------------------------------------------------------------
-    async def _invocation(
+    # --- helpers (also for the image shortcut) -------------------------------------------------
+    def first_time(self, key: str) -> bool:
+        """True the first time a request id is seen lately (a redelivery is not run twice)."""
+        return self._seen.first_time(key)
+
+    async def invocation(
         self, user_id: str, user_name: str, place: Place, response_url: Any, request_id: str
     ) -> Invocation:
         actor = await self.actor(user_id, user_name)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"  # re-chained at merge: 0003 and 0004 go between when they land
+down_revision = "0004"  # re-chained at merge
 branch_labels = None
 depends_on = None
 

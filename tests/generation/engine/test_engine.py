@@ -216,7 +216,10 @@ def test_black_output_is_detected(engine, baseline):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"frames": 40}, "frames must be between 8 and 32, got 40"),
+        ({"frames": 65}, "frames must be between 8 and 64, got 65"),
+        ({"loop": "spin"}, "loop must be one of none, pingpong, got 'spin'"),
+        ({"strength": 0.05}, "strength must be between 0.1 and 1, got 0.05"),
+        ({"prompt": "a | | b"}, "the prompt's scenes must be 1 to 8 non-empty texts"),
         ({"steps": 3}, "steps must be one of 1, 2, 4, 8, got 3"),
         ({"aspect": "2:1"}, "aspect must be one of 1:1, 16:9, 9:16, 4:3, 3:4, got '2:1'"),
         ({"guidance": 25.0}, "guidance must be between 0 and 20, got 25.0"),

@@ -92,7 +92,7 @@ async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: DiscordBo
     interaction = await bot.command("animate", {"prompt": "a cat frames:99"})
     callback = await bot.acked(interaction)
     assert callback["type"] == 4 and callback["data"]["flags"] & EPHEMERAL
-    assert "frames must be a whole number from 8 to 32" in text_of(callback["data"])
+    assert "frames must be a whole number from 8 to 64" in text_of(callback["data"])
     assert bot.app.repo.history(limit=5) == []
     assert not bot.fake.find("POST", r"/webhooks/.*") and not bot.fake.find("POST", r"/channels/.*")
 

@@ -187,6 +187,12 @@ def test_manifest_declares_every_command_interactivity_and_the_scopes_used() -> 
     manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
     commands = [c["command"] for c in manifest["features"]["slash_commands"]]
     assert sorted(commands) == sorted(f"/{name}" for name in COMMANDS)
-    assert manifest["oauth_config"]["scopes"]["bot"] == ["commands", "chat:write", "files:write", "users:read"]
+    assert manifest["oauth_config"]["scopes"]["bot"] == [
+        "commands",
+        "chat:write",
+        "files:write",
+        "users:read",
+        "files:read",
+    ]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
