@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete")
+ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,26 @@ class Place:
     workspace_id: str = ""
     thread_id: str | None = None
     is_dm: bool = False
+    # Discord: the channel is marked age-restricted (NSFW); the safety check's default policy there is allow.
+    age_restricted: bool = False
+    # Discord: the channel a thread belongs to (channel rules and policies are set on channels).
+    parent_channel_id: str | None = None
 
     def in_thread(self, thread_id: str | None) -> Place:
-        return Place(self.platform, self.channel_id, self.workspace_id, thread_id, self.is_dm)
+        return Place(
+            self.platform,
+            self.channel_id,
+            self.workspace_id,
+            thread_id,
+            self.is_dm,
+            self.age_restricted,
+            self.parent_channel_id,
+        )
+
+    @property
+    def rules_channel_id(self) -> str:
+        """The channel whose rules apply here (a thread follows its channel)."""
+        return self.parent_channel_id or self.channel_id
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,7 @@ class Clip:
     path: Path
     mime_type: str
     size: int
+    spoiler: bool = False  # hidden until clicked, where the platform can (Discord: a SPOILER_ file name)
 
     @property
     def filename(self) -> str:

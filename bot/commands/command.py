@@ -25,6 +25,7 @@ from bot.commands.grammar import (
     normalize_model,
     parse_animate,
 )
+from bot.commands.moderation import MODERATION_ACTIONS, MODERATION_OPTIONS, parse_moderation
 from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
     ASPECTS,
@@ -53,7 +54,7 @@ COMMAND_NAMES: tuple[str, ...] = (
     "animate-admin",
     "animate-help",
 )
-ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban")
+ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban", *MODERATION_ACTIONS)
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
 LIMIT_MAX = 1_000_000
 
@@ -193,6 +194,9 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
     if action not in ADMIN_ACTIONS:
         got = f" (got {_show(action_text)})" if action_text else ""
         raise CommandError(f"/animate-admin needs an action: {_one_of(ADMIN_ACTIONS)}{got}")
+    if action in MODERATION_ACTIONS:
+        args, job_id = parse_moderation(action, text, words, options)
+        return Command("admin", text, job_id=job_id, admin_action=action, admin_args=args)
     extra_options = set(options) - {"action"}
     allowed_options = {"model": {"model"}, "limits": set(LIMIT_KEYS), "ban": {"user", "reason"}, "unban": {"user"}}
     stray = extra_options - allowed_options.get(action, set())
@@ -230,7 +234,7 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "history": ("user", "search"),
     "show": ("job",),
     "review": ("job",),
-    "admin": ("action", "model", "user", "reason", *LIMIT_KEYS),
+    "admin": ("action", "model", "user", "reason", *LIMIT_KEYS, *MODERATION_OPTIONS),
     "help": ("topic",),
 }
 
@@ -293,8 +297,15 @@ def help_text() -> str:
         "  /animate-review [job]              review a clip with the team in its thread",
         "  /animate-admin <action>            admins only: model <alias> | models | pause | resume |",
         "                                     limits [per_user:<n>] [per_hour:<n>] [queue_cap:<n>] |",
-        "                                     ban <user> [reason] | unban <user>",
+        "                                     ban <user> [reason] | unban <user> |",
+        "                                     block add|remove|test <word, phrase or /regex/> | block list |",
+        "                                     channels allow|deny [#channel ...] | channels clear|list |",
+        "                                     safety [show] | safety block|spoiler|allow|default [#channel] |",
+        "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
+        "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
+        "                                     release <job> | reports",
         "  /animate-help                      this text",
+        "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
         "",
         'Keys for /animate (names and values are case-insensitive; quote values with spaces: neg:"blurry, text"):',
     ]

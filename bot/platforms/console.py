@@ -3,7 +3,7 @@
 Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it handles
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
-``remix 3 <new prompt or key:value changes>``.
+``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
 """
 
 from __future__ import annotations
@@ -164,5 +164,7 @@ async def handle_line(service: Service, inv: Invocation, line: str) -> None:
         return
     if action == "remix":
         await service.handle_remix(inv, int(job_id), changes)
+    elif action == "report":
+        await service.handle_report(inv, int(job_id), changes)
     else:
         await service.handle_button(inv, Button(action, int(job_id), action).custom_id)

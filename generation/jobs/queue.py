@@ -66,6 +66,7 @@ class Submission:
     lineage: str | None = None
     request_key: str | None = None
     tiny: bool = False
+    age_restricted: bool = False  # the channel is marked NSFW (Discord); the safety policy reads it
 
 
 class CancelOutcome(StrEnum):
@@ -190,6 +191,7 @@ class JobQueue:
                     max_bytes=sub.max_bytes,
                     seed=p.seed,
                     tiny=sub.tiny,
+                    age_restricted=sub.age_restricted,
                     created_at=datetime.fromtimestamp(self.clock()).astimezone(),
                 )
             )

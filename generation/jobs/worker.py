@@ -16,7 +16,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +50,11 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+# The NSFW check on a finished clip's frames (generation.engine.safety builds the real one): the
+# highest score and whether it counts as flagged; a score of None means no classifier could judge.
+SafetyCheck = Callable[[Sequence[Any]], tuple[float | None, bool]]
+
+
 def clip_filename(job_id: int, prompt: str, extension: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "clip"
     return f"{job_id:06d}-{slug}{extension}"
@@ -65,6 +70,7 @@ class Worker:
         on_event: EventSink,
         job_timeout_s: float = 600.0,
         active_model: Callable[[], str | None] = lambda: None,
+        safety: SafetyCheck | None = None,
     ) -> None:
         self.queue = queue
         self.engine = engine
@@ -72,6 +78,7 @@ class Worker:
         self.on_event = on_event
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model  # the admin's choice, read before every job
+        self.safety = safety  # scores frames after generation, before anything is posted
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
         self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
         self._wake = asyncio.Event()
@@ -195,8 +202,11 @@ class Worker:
             await self._generation_failed(job, exc, timed_out=timed_out)
             return
         self._deadline = None
+        score, flagged = await self._check_safety(job, result.frames)
         self.queue.repo.update_job(
             job.id,
+            safety_score=score,
+            safety_flagged=flagged,
             seed=result.seed,
             model_used=result.model,
             steps_used=result.steps,
@@ -212,6 +222,17 @@ class Worker:
         task = asyncio.create_task(self._encode(job, params, result))
         self._encodes.add(task)
         task.add_done_callback(self._encodes.discard)
+
+    async def _check_safety(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
+        """The safety verdict on the generation thread (the classifier shares the device); None when off."""
+        if self.safety is None:
+            return None, None
+        check = self.safety
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._gen, lambda: check(frames))
+        except Exception:
+            log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
+            return None, True
 
     def _progress(self, job_id: int, step: int, total: int) -> None:
         task = asyncio.ensure_future(self._emit(JobEvent(EventKind.PROGRESS, job_id, step, total)))
