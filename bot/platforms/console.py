@@ -44,7 +44,8 @@ class ConsoleAdapter:
         return MessageRef(place, str(next(self._ids)))
 
     async def post(self, place: Place, message: Message) -> MessageRef:
-        self._print(message.plain())
+        actions = _actions(message.buttons)
+        self._print(f"{message.plain()}\n{actions}" if actions else message.plain())
         return self._ref(place)
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
