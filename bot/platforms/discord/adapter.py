@@ -23,7 +23,7 @@ from discord.http import Route
 from bot.chat import Actor, Clip, Invocation, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.platforms.discord.commands import build_tree
 from bot.platforms.discord.interactions import InteractionResponder, deadline
-from bot.platforms.discord.render import ClipButton, RemixModal, render, thread_name
+from bot.platforms.discord.render import ClipButton, RemixModal, ReportModal, render, thread_name
 from bot.settings import Settings
 
 log = logging.getLogger("animatebot.discord")
@@ -99,6 +99,7 @@ class DiscordAdapter:
 
     platform = "discord"
     supports_remix = True  # the Remix button opens a modal with the prompt and motion prefilled
+    supports_spoiler = True  # a SPOILER_ file name blurs the clip until clicked
 
     def __init__(self, service: Any, settings: Settings) -> None:
         self.service = service
@@ -236,6 +237,9 @@ class DiscordAdapter:
                 modal = RemixModal(job_id, prompt, motion, self.on_remix, nonce=interaction.id)
                 await interaction.response.send_modal(modal)
                 return
+        if action == "report":
+            await interaction.response.send_modal(ReportModal(job_id, self.on_report, nonce=interaction.id))
+            return
         # A deferred update shows nothing; every answer is then a follow-up, public or private.
         await responder.defer(ephemeral=False, thinking=False)
         await self.service.handle_button(inv, custom_id)
@@ -245,6 +249,12 @@ class DiscordAdapter:
         inv = self.invocation(interaction, responder)
         await responder.defer(ephemeral=False, thinking=False)
         await self.service.handle_remix(inv, job_id, prompt, motion)
+
+    async def on_report(self, interaction: discord.Interaction, job_id: int, reason: str) -> None:
+        responder = self.responder(interaction)
+        inv = self.invocation(interaction, responder)
+        await responder.defer(ephemeral=True, thinking=False)
+        await self.service.handle_report(inv, job_id, reason)
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
@@ -313,7 +323,7 @@ class DiscordAdapter:
         Raises UploadTooLarge when Discord refuses the file for size (413 / code 40005), so the
         service can re-encode it smaller; 429 and 5xx are retried inside discord.py first.
         """
-        file = discord.File(clip.path, filename=clip.filename)
+        file = discord.File(clip.path, filename=clip.filename, spoiler=clip.spoiler)  # SPOILER_<name>
         try:
             sent = await self._channel(place).send(**render(message), file=file)
         except discord.Forbidden as exc:
@@ -358,5 +368,8 @@ def place_of(interaction: discord.Interaction) -> Place:
     channel = interaction.channel
     channel_id = str(channel.id) if channel is not None else ""
     if isinstance(channel, discord.Thread):
-        return Place("discord", channel_id, guild, thread_id=channel_id)
-    return Place("discord", channel_id, guild, is_dm=interaction.guild_id is None)
+        parent = str(channel.parent_id) if channel.parent_id else None
+        return Place("discord", channel_id, guild, thread_id=channel_id, parent_channel_id=parent)
+    # The payload's channel.nsfw: the server marked the channel age-restricted.
+    nsfw = bool(getattr(channel, "nsfw", False))
+    return Place("discord", channel_id, guild, is_dm=interaction.guild_id is None, age_restricted=nsfw)
