@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from storage.db import Database
 from storage.models import BlockRule, ChannelRule, ChannelSafety, Job, Report, ServerRules, utcnow
@@ -134,3 +134,13 @@ class ModerationStore:
         with self.db.session() as s:
             stmt = select(Report).where(Report.status == "open").order_by(Report.id).limit(limit)
             return list(s.scalars(stmt))
+
+    def close_reports(self, *, report_id: int | None = None, job_id: int | None = None) -> int:
+        """Close one open report, or every open report on a job; returns how many were closed."""
+        stmt = update(Report).where(Report.status == "open")
+        if report_id is not None:
+            stmt = stmt.where(Report.id == report_id)
+        if job_id is not None:
+            stmt = stmt.where(Report.job_id == job_id)
+        with self.db.session() as s:
+            return int(s.execute(stmt.values(status="closed")).rowcount or 0)  # type: ignore[attr-defined]

@@ -303,7 +303,7 @@ def help_text() -> str:
         "                                     safety [show] | safety block|spoiler|allow|default [#channel] |",
         "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
         "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
-        "                                     release <job> | reports",
+        "                                     release <job> | reports [close <n>]",
         "  /animate-help                      this text",
         "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
         "",

@@ -3,7 +3,7 @@
 ``block add|remove|test <text>``, ``block list``; ``channels allow|deny [channel ...]``,
 ``channels clear|list``; ``safety [show]``, ``safety block|spoiler|allow|default [channel]``;
 ``quota [user:<n>] [server:<n>]``; ``roles add|remove <role ...>``, ``roles clear|list``;
-``release <job>``; ``reports``. Channels default to the one the command is typed in (``here``).
+``release <job>``; ``reports [close <n>]``. Channels default to the one the command is typed in (``here``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,17 @@ import re
 from bot.commands.grammar import CommandError, _int, _one_line, _one_of, _show
 
 MODERATION_ACTIONS: tuple[str, ...] = ("block", "channels", "safety", "quota", "roles", "release", "reports")
-MODERATION_OPTIONS: tuple[str, ...] = ("op", "text", "channel", "policy", "user_daily", "server_daily", "role", "job")
+MODERATION_OPTIONS: tuple[str, ...] = (
+    "op",
+    "text",
+    "channel",
+    "policy",
+    "user_daily",
+    "server_daily",
+    "role",
+    "job",
+    "close",
+)
 BLOCK_OPS: tuple[str, ...] = ("add", "remove", "list", "test")
 CHANNEL_OPS: tuple[str, ...] = ("allow", "deny", "clear", "list")
 SAFETY_OPS: tuple[str, ...] = ("show", "block", "spoiler", "allow", "default")
@@ -66,9 +76,19 @@ def parse_moderation(
     if stray:
         raise CommandError(f"/animate-admin {action} has no option {_show(sorted(stray)[0])}")
     if action == "reports":
-        if words:
-            raise CommandError(f"/animate-admin reports does not take {_show(' '.join(words))}")
-        return {}, None
+        close = options.get("close")
+        if close is None and words[:1] and words[0].lower() == "close":
+            close = words[1] if len(words) == 2 else ""
+        elif words:
+            raise CommandError(
+                f"/animate-admin reports does not take {_show(' '.join(words))}; usage: reports [close <n>]"
+            )
+        if close is None:
+            return {}, None
+        match = _JOB_RE.fullmatch(close)
+        if match is None or int(match.group(1)) < 1:
+            raise CommandError("/animate-admin reports close needs one report number, e.g. reports close 3")
+        return {"close": match.group(1)}, None
     if action == "release":
         job_text = options.get("job") or (words[0] if words else None)
         match = _JOB_RE.fullmatch(job_text or "")

@@ -396,6 +396,7 @@ class Service:
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
             self.queue.cancel(job.id)
         await self.delivery.delete_clip(job, by=inv.actor.name)
+        self.access.moderation.close_reports(job_id=job.id)  # a deleted clip leaves nothing to look at
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 
     # --- helpers -----------------------------------------------------------------------------------------------------------------

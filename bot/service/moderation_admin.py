@@ -171,6 +171,11 @@ async def _release(admin: Admin, inv: Invocation, command: Command) -> tuple[Mes
 
 
 async def _reports(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    close = command.admin_args.get("close")
+    if close is not None:
+        if not admin.access.moderation.close_reports(report_id=int(close)):
+            return render.error(f"there is no open report #{close}; /animate-admin reports lists them"), False
+        return render.info(f"report #{close} is closed"), True
     rows = [(r.id, r.job_id, r.reporter_name or r.reporter_key, r.reason, r.link)
             for r in admin.access.moderation.open_reports()]  # fmt: skip
     return render.reports_view(rows), False

@@ -269,6 +269,9 @@ def _moderation_commands(admin: app_commands.Group, run_admin: Callable[..., Awa
     async def release(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX]) -> None:
         await run_admin(interaction, "release", job=job)
 
-    @admin.command(name="reports", description="The open reports on clips")
-    async def reports(interaction: discord.Interaction) -> None:
-        await run_admin(interaction, "reports")
+    @admin.command(name="reports", description="The open reports on clips, or close one")
+    @app_commands.describe(close="A report number to close")
+    async def reports(
+        interaction: discord.Interaction, close: app_commands.Range[int, 1, JOB_MAX] | None = None
+    ) -> None:
+        await run_admin(interaction, "reports", close=close)

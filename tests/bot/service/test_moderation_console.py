@@ -200,6 +200,12 @@ async def test_report_records_who_and_why_notifies_the_report_channel_and_lists(
         listing = await bot.say("/animate-admin reports", user="boss")
         assert "report #1: clip #1 by Carol: too scary for kids" in listing
         assert bot.app.repo.job(1).deleted is False  # type: ignore[union-attr]  # a report hides nothing
+        assert "report #1 is closed" in await bot.say("/animate-admin reports close 1", user="boss")
+        assert "No open reports" in await bot.say("/animate-admin reports", user="boss")
+        assert "no open report #1" in await bot.say("/animate-admin reports close 1", user="boss")
+        await bot.say("report 1 again", user="dave")
+        await bot.say("delete 1", user="boss")
+        assert bot.app.service.access.moderation.open_reports() == []  # deleting the clip closes its reports
     finally:
         await bot.app.stop()
 
