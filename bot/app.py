@@ -13,8 +13,7 @@ from typing import Any
 from bot.service import Access, Admin, Delivery, Service
 from bot.service.admin import ModelSetting
 from bot.settings import Settings
-from generation.jobs import Engine, JobQueue, Limits, Worker
-from generation.jobs.worker import SafetyCheck
+from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
 from storage.db import Database
 from storage.repository import Repository
 

@@ -25,7 +25,7 @@ def test_migration_adds_the_tables_and_job_columns_and_goes_back(tmp_path: Path)
 
     from storage.db import alembic_config
 
-    config = alembic_config(str(db.engine.url))
+    config = alembic_config(db.engine.url.render_as_string(hide_password=False))
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0001")
