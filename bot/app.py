@@ -15,7 +15,7 @@ from typing import Any
 from bot.service import Access, Admin, Delivery, Service
 from bot.service.admin import ModelSetting
 from bot.settings import Settings
-from generation.jobs import Engine, JobQueue, Limits, Worker
+from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
 from generation.jobs.actor import EngineSpec
 from generation.jobs.pool import RayOptions, RayPool, WorkerState
 from storage.db import Database
@@ -72,6 +72,37 @@ def ray_options(settings: Settings) -> RayOptions:
     )
 
 
+def make_safety(settings: Settings) -> tuple[SafetyCheck | None, str]:
+    """The NSFW check the settings ask for (imports torch and transformers) and a line saying its state.
+
+    When the classifier cannot be loaded the bot says so and follows ANIMATEBOT_SAFETY_UNAVAILABLE:
+    every clip counts as flagged (block) or none does (allow).
+    """
+    if not settings.safety:
+        return None, "off (ANIMATEBOT_SAFETY=off)"
+    from generation.engine.safety import TINY_LABEL, SafetyUnavailable, load_classifier
+
+    tiny = settings.pipeline == "tiny"
+    try:
+        classifier = load_classifier(
+            settings.safety_model,
+            tiny=tiny,
+            threshold=settings.safety_threshold,
+            cache_dir=settings.cache_dir,
+            device=settings.device,
+        )
+    except SafetyUnavailable as exc:
+        flag = settings.safety_unavailable == "block"
+        what = "every clip is withheld or hidden per channel" if flag else "clips are posted unchecked"
+        status = f"UNAVAILABLE ({exc}); {what} (ANIMATEBOT_SAFETY_UNAVAILABLE={settings.safety_unavailable})"
+        log.error("safety check %s", status)
+        return (lambda frames: (None, flag)), status
+    name = TINY_LABEL if tiny else settings.safety_model
+    status = f"on: {name}, flagged at {settings.safety_threshold:g} and above"
+    log.info("safety check %s", status)
+    return classifier, status
+
+
 @dataclass
 class App:
     settings: Settings
@@ -99,7 +130,16 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
         max_attempts=settings.max_attempts,
     )
     model = ModelSetting(repo, settings.base_model)
-    delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s)
+    access = Access(
+        repo,
+        queue,
+        settings.admin_user_keys(),
+        settings.admin_role_keys(),
+        default_user_daily=settings.daily_per_user,
+        default_server_daily=settings.daily_per_server,
+    )
+    delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s, safety_policy=access.safety_policy)
+    safety, safety_status = make_safety(settings)
     worker: Worker | RayPool
     if settings.workers == "ray" and engine is None:
         worker = RayPool(
@@ -110,6 +150,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
             on_event=delivery.on_event,
             job_timeout_s=settings.job_timeout_s,
             active_model=model.get,
+            safety=safety,
         )
     else:
         worker = Worker(
@@ -119,8 +160,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
             on_event=delivery.on_event,
             job_timeout_s=settings.job_timeout_s,
             active_model=model.get,
+            safety=safety,
         )
-    access = Access(repo, queue, settings.admin_user_keys(), settings.admin_role_keys())
     admin = Admin(
         repo,
         queue,
@@ -129,6 +170,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
         worker.validate_model,
         tiny=worker.engine.is_tiny,
         workers=_workers_reader(worker, settings, repo, model),
+        delivery=delivery,
+        safety_status=safety_status,
     )
     service = Service(
         repo=repo,
@@ -138,6 +181,7 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
         admin=admin,
         delivery=delivery,
         upload_limit_bytes=settings.upload_limit_bytes,
+        report_channels=settings.report_channels(),
     )
     return App(settings, db, repo, queue, worker, service)
 

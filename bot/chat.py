@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete")
+ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]
@@ -64,9 +64,26 @@ class Place:
     workspace_id: str = ""
     thread_id: str | None = None
     is_dm: bool = False
+    # Discord: the channel is marked age-restricted (NSFW); the safety check's default policy there is allow.
+    age_restricted: bool = False
+    # Discord: the channel a thread belongs to (channel rules and policies are set on channels).
+    parent_channel_id: str | None = None
 
     def in_thread(self, thread_id: str | None) -> Place:
-        return Place(self.platform, self.channel_id, self.workspace_id, thread_id, self.is_dm)
+        return Place(
+            self.platform,
+            self.channel_id,
+            self.workspace_id,
+            thread_id,
+            self.is_dm,
+            self.age_restricted,
+            self.parent_channel_id,
+        )
+
+    @property
+    def rules_channel_id(self) -> str:
+        """The channel whose rules apply here (a thread follows its channel)."""
+        return self.parent_channel_id or self.channel_id
 
 
 @dataclass(frozen=True)
@@ -147,6 +164,7 @@ class Clip:
     path: Path
     mime_type: str
     size: int
+    spoiler: bool = False  # hidden until clicked, where the platform can (Discord: a SPOILER_ file name)
 
     @property
     def filename(self) -> str:
@@ -209,6 +227,10 @@ class ChatAdapter(Protocol):
         """Remove a message the bot posted (a deleted clip)."""
         ...
 
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        """Tell one person something only they should see (a DM, or ephemeral where the platform has it)."""
+        ...
+
     def link(self, ref: MessageRef) -> str | None:
         """A URL to a message or thread, where the platform has one."""
         ...
@@ -263,6 +285,10 @@ class CommandHandler(Protocol):
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """The remix form of job ``job_id`` was sent."""
+        ...
+
+    async def handle_report(self, inv: Invocation, job_id: int, reason: str) -> None:
+        """Someone reported clip ``job_id`` (the report form was sent, or ``report 3 <reason>`` typed)."""
         ...
 
     def remix_defaults(self, job_id: int) -> tuple[str, str] | None:

@@ -84,6 +84,17 @@ class Settings(BaseSettings):
     # --- images in (issue 11): downloads of images people animate, from the platform's own file hosts
     image_download_timeout_s: float = Field(20.0, gt=0, le=300, alias="ANIMATEBOT_IMAGE_DOWNLOAD_TIMEOUT_S")
 
+    # --- safety (moderation: the NSFW check, report channels, default daily quotas) ---------------
+    safety: bool = Field(True, alias="ANIMATEBOT_SAFETY")  # on | off
+    safety_model: str = Field("Falconsai/nsfw_image_detection", alias="ANIMATEBOT_SAFETY_MODEL")
+    safety_threshold: float = Field(0.7, ge=0.0, le=1.0, alias="ANIMATEBOT_SAFETY_THRESHOLD")
+    safety_unavailable: Literal["block", "allow"] = Field("block", alias="ANIMATEBOT_SAFETY_UNAVAILABLE")
+    report_channel: str | None = Field(None, alias="ANIMATEBOT_REPORT_CHANNEL")
+    discord_report_channel_id: str | None = Field(None, alias="DISCORD_REPORT_CHANNEL_ID")
+    slack_report_channel_id: str | None = Field(None, alias="SLACK_REPORT_CHANNEL_ID")
+    daily_per_user: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_USER")  # 0: no quota unless an admin sets one
+    daily_per_server: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_SERVER")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",
@@ -112,6 +123,9 @@ class Settings(BaseSettings):
         "ray_address",
         "ray_workers",
         "ray_auth_token",
+        "report_channel",
+        "discord_report_channel_id",
+        "slack_report_channel_id",
         mode="before",
     )
     @classmethod
@@ -132,6 +146,15 @@ class Settings(BaseSettings):
         keys.update(f"discord:{uid}" for uid in self.discord_admin_user_ids)
         keys.update(f"slack:{uid}" for uid in self.slack_admin_user_ids)
         return frozenset(keys)
+
+    def report_channels(self) -> dict[str, str]:
+        """Where each platform's reports go: DISCORD_/SLACK_REPORT_CHANNEL_ID, else ANIMATEBOT_REPORT_CHANNEL."""
+        channels = {p: self.report_channel for p in ("console", "discord", "slack") if self.report_channel}
+        if self.discord_report_channel_id:
+            channels["discord"] = self.discord_report_channel_id
+        if self.slack_report_channel_id:
+            channels["slack"] = self.slack_report_channel_id
+        return channels
 
     def admin_role_keys(self) -> frozenset[str]:
         return frozenset(f"discord:{rid}" for rid in self.discord_admin_role_ids)

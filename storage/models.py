@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 tables: jobs, votes, settings, the admin audit log, bans.
+"""SQLAlchemy 2 tables: jobs, votes, settings, the admin audit log, bans, and moderation (block rules,
+channel rules, per-channel safety policy, per-server quotas and roles, reports).
 
 Every type here is portable to PostgreSQL: no SQLite-only behaviour. Times are stored as
 UTC-aware datetimes; statuses as their string values.
@@ -59,6 +60,27 @@ class DeliveryState(enum.StrEnum):
     CLIP_REENCODED = "clip-reencoded"
     MESSAGE = "message"
     FAILED = "failed"
+    WITHHELD = "withheld"  # the safety check flagged it and the channel's policy is block
+
+
+class SafetyPolicy(enum.StrEnum):
+    """What a channel does with a clip the safety check flags."""
+
+    BLOCK = "block"
+    SPOILER = "spoiler"
+    ALLOW = "allow"
+
+
+class SafetyDecision(enum.StrEnum):
+    """What happened to a finished clip: passed (not flagged, or safety off), or flagged and then
+    allowed, spoilered, blocked; an admin may release a blocked one, anyone may reveal a spoilered one."""
+
+    PASSED = "passed"
+    ALLOW = "allow"
+    SPOILER = "spoiler"
+    BLOCK = "block"
+    RELEASED = "released"
+    REVEALED = "revealed"
 
 
 class Base(DeclarativeBase):
@@ -114,6 +136,12 @@ class Job(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
     tiny: Mapped[bool] = mapped_column(default=False)
     worker: Mapped[str | None] = mapped_column(String(100))  # the Ray actor (or "local") that made the clip
+
+    # moderation: the channel's age restriction when asked, the NSFW check's result, what delivery did
+    age_restricted: Mapped[bool] = mapped_column(default=False)
+    safety_score: Mapped[float | None] = mapped_column(Float)  # the highest NSFW probability of the checked frames
+    safety_flagged: Mapped[bool | None] = mapped_column()  # None: not checked (safety off)
+    safety_decision: Mapped[str | None] = mapped_column(String(16))  # SafetyDecision
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -174,4 +202,69 @@ class Ban(Base):
     user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     banned_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BlockRule(Base):
+    """A word, phrase or ``/regular expression/`` that prompts may not contain (all servers)."""
+
+    __tablename__ = "block_rules"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pattern: Mapped[str] = mapped_column(String(300), unique=True)  # as the admin typed it
+    created_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelRule(Base):
+    """One channel on a server's allow list or deny list for /animate."""
+
+    __tablename__ = "channel_rules"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(8))  # allow | deny
+    created_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChannelSafety(Base):
+    """An admin's NSFW policy for one channel (absent: the platform's default)."""
+
+    __tablename__ = "channel_safety"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    policy: Mapped[str] = mapped_column(String(8))  # SafetyPolicy
+    created_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ServerRules(Base):
+    """Per server (Discord guild, Slack workspace, the console): daily quotas and the roles allowed to animate."""
+
+    __tablename__ = "server_rules"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_daily: Mapped[int | None] = mapped_column(Integer)  # clips per person per 24 h; None: no quota
+    server_daily: Mapped[int | None] = mapped_column(Integer)  # clips on this server per 24 h; None: no cap
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)  # role ids; empty: everyone
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Report(Base):
+    """Someone flagged a clip; it stays open until an admin closes it."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    reporter_key: Mapped[str] = mapped_column(String(100))
+    reporter_name: Mapped[str] = mapped_column(String(200), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(8), default="open", index=True)  # open | closed
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

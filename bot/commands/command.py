@@ -25,6 +25,7 @@ from bot.commands.grammar import (
     normalize_model,
     parse_animate,
 )
+from bot.commands.moderation import MODERATION_ACTIONS, MODERATION_OPTIONS, parse_moderation
 from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
     ASPECTS,
@@ -63,12 +64,23 @@ COMMAND_NAMES: tuple[str, ...] = (
 PRIVATE_COMMANDS = frozenset(
     {"animate-queue", "animate-cancel", "animate-history", "animate-review", "animate-help", "animate-admin"}
 )
-ADMIN_ACTIONS: tuple[str, ...] = ("model", "models", "pause", "resume", "limits", "ban", "unban", "workers")
+ADMIN_ACTIONS: tuple[str, ...] = (
+    "model",
+    "models",
+    "pause",
+    "resume",
+    "limits",
+    "ban",
+    "unban",
+    "workers",
+    *MODERATION_ACTIONS,
+)
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
 LIMIT_MAX = 1_000_000
 # The remix form on every platform: room for a prompt with key:value tokens (Slack inputs take 3,000).
 REMIX_PROMPT_MAX = 3000
 REMIX_MOTION_MAX = 100
+REPORT_REASON_MAX = 300  # characters of why someone reported a clip, on every platform
 
 _JOB_RE = re.compile(r"#?(\d+)", re.ASCII)
 _MENTION_RE = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", re.ASCII)
@@ -217,6 +229,9 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
     if action not in ADMIN_ACTIONS:
         got = f" (got {_show(action_text)})" if action_text else ""
         raise CommandError(f"/animate-admin needs an action: {_one_of(ADMIN_ACTIONS)}{got}")
+    if action in MODERATION_ACTIONS:
+        args, job_id = parse_moderation(action, text, words, options)
+        return Command("admin", text, job_id=job_id, admin_action=action, admin_args=args)
     extra_options = set(options) - {"action"}
     allowed_options = {"model": {"model"}, "limits": set(LIMIT_KEYS), "ban": {"user", "reason"}, "unban": {"user"}}
     stray = extra_options - allowed_options.get(action, set())
@@ -254,7 +269,7 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "history": ("user", "search"),
     "show": ("job",),
     "review": ("job",),
-    "admin": ("action", "model", "user", "reason", *LIMIT_KEYS),
+    "admin": ("action", "model", "user", "reason", *LIMIT_KEYS, *MODERATION_OPTIONS),
     "help": ("topic",),
 }
 
@@ -320,8 +335,15 @@ def help_text() -> str:
         "  /animate-review [job]              review a clip with the team in its thread",
         "  /animate-admin <action>            admins only: model <alias> | models | pause | resume |",
         "                                     limits [per_user:<n>] [per_hour:<n>] [queue_cap:<n>] |",
-        "                                     ban <user> [reason] | unban <user>",
+        "                                     ban <user> [reason] | unban <user> |",
+        "                                     block add|remove|test <word, phrase or /regex/> | block list |",
+        "                                     channels allow|deny [#channel ...] | channels clear|list |",
+        "                                     safety [show] | safety block|spoiler|allow|default [#channel] |",
+        "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
+        "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
+        "                                     release <job> | reports [close <n>]",
         "  /animate-help                      this text",
+        "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
         "",
         'Keys for /animate (names and values are case-insensitive; quote values with spaces: neg:"blurry, text"):',
     ]

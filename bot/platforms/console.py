@@ -3,7 +3,7 @@
 Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it handles
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
-``remix 3 <new prompt or key:value changes>``.
+``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class ConsoleAdapter:
         return MessageRef(place, str(next(self._ids)))
 
     async def post(self, place: Place, message: Message) -> MessageRef:
-        self._print(message.plain())
+        actions = _actions(message.buttons)
+        self._print(f"{message.plain()}\n{actions}" if actions else message.plain())
         return self._ref(place)
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
@@ -68,6 +69,9 @@ class ConsoleAdapter:
 
     async def delete(self, ref: MessageRef) -> None:
         self._print(f"(message {ref.message_id} deleted)")
+
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        self._print(message.plain())
 
     def link(self, ref: MessageRef) -> str | None:
         return None
@@ -166,5 +170,7 @@ async def handle_line(handler: CommandHandler, inv: Invocation, line: str) -> No
         return
     if action == "remix":
         await handler.handle_remix(inv, int(job_id), changes)
+    elif action == "report":
+        await handler.handle_report(inv, int(job_id), changes)
     else:
         await handler.handle_button(inv, Button(action, int(job_id), action).custom_id)

@@ -1,19 +1,39 @@
 """Who may do what: admins (configured ids, roles, what the platform reports), bans, the models a
-member may ask for, and the rate limits. Decided here, on every call, never by what a chat client
-shows or hides.
+member may ask for, the rate limits, and moderation: prompt rules, channel rules, daily quotas,
+the roles allowed to animate, and each channel's policy for clips the safety check flags.
+Decided here, on every call, never by what a chat client shows or hides.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from bot.chat import Actor, Message
+from bot.chat import Actor, Message, Place
 from bot.service import replies
+from bot.service.moderation import Match, Rule, RuleSet
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
+from generation.jobs.ratelimit import DAY_S, when, window_retry_after
 from generation.params import GenerationParams
+from storage.models import Job, SafetyPolicy
+from storage.moderation import ModerationStore
 from storage.repository import Repository
+
+log = logging.getLogger("animatebot.access")
+
+PARENT_HOPS = 5  # how far a reroll made inside a thread looks back for the channel its family started in
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """A server's daily quotas in force (0: none) and the roles allowed to animate (empty: everyone)."""
+
+    user_daily: int
+    server_daily: int
+    roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,13 @@ class Access:
     queue: JobQueue
     admin_user_keys: Collection[str] = frozenset()
     admin_role_keys: Collection[str] = frozenset()
+    default_user_daily: int = 0  # per person per 24 h where an admin has not set one; 0: none
+    default_server_daily: int = 0
+    moderation: ModerationStore = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.moderation is None:
+            object.__setattr__(self, "moderation", ModerationStore(self.repo.db))
 
     def is_admin(self, actor: Actor) -> bool:
         if actor.platform_admin or actor.key in self.admin_user_keys:
@@ -40,14 +67,106 @@ class Access:
         reason = f" ({ban.reason})" if ban.reason else ""
         return replies.error(f"you are banned from making clips here{reason}; ask an admin")
 
-    def animate_refusal(self, actor: Actor, params: GenerationParams) -> Message | None:
-        """Why ``actor`` may not queue ``params`` now (ban, model outside the catalog, limits), or None. Writes nothing."""
+    def animate_refusal(self, actor: Actor, params: GenerationParams, place: Place | None = None) -> Message | None:
+        """Why ``actor`` may not queue ``params`` in ``place`` now, or None.
+
+        In order: ban, channel rules, roles, prompt rules (prompt and negative prompt), a model
+        outside the catalog, daily quotas, the rate limits. Admins are exempt from roles, quotas and
+        limits, not from prompt or channel rules. Writes no job; a prompt refused by a rule is audited.
+        """
         banned = self.banned(actor)
         if banned:
             return banned
         admin = self.is_admin(actor)
+        if place is not None:
+            refusal = self.channel_refusal(place) or (None if admin else self.role_refusal(actor, place))
+            if refusal:
+                return refusal
+        match = self.prompt_match(params)
+        if match is not None:
+            detail = f"rule #{match.rule.id} {match.rule.pattern!r} matched the {match.where}"
+            self.repo.audit(actor.key, actor.name, "prompt-refused", detail, allowed=False)
+            log.info("refused a prompt from %s: %s", actor.key, detail)
+            return replies.prompt_refused(match.where)
         if params.model and find_base_model(params.model) is None and not admin:
             allowed = ", ".join(m.alias for m in BASE_MODELS)
             return replies.error(f"only admins may use models outside the catalog; allowed: {allowed}")
+        if place is not None and not admin:
+            refusal = self.quota_refusal(actor, place)
+            if refusal:
+                return refusal
         decision = self.queue.check(actor.key, exempt=admin)
         return None if decision.allowed else replies.error(decision.message)
+
+    # --- prompt rules ----------------------------------------------------------------------------------
+    def rules(self) -> RuleSet:
+        return RuleSet(Rule(r.id, r.pattern) for r in self.moderation.block_rules())
+
+    def prompt_match(self, params: GenerationParams) -> Match | None:
+        return self.rules().check([("prompt", params.prompt), ("negative prompt", params.negative_prompt)])
+
+    # --- channel rules -------------------------------------------------------------------------------
+    def channel_refusal(self, place: Place) -> Message | None:
+        rules = self.moderation.channel_rules(place.platform, place.workspace_id)
+        if not rules:
+            return None
+        channel = place.rules_channel_id
+        allowed = [r.channel_id for r in rules if r.mode == "allow"]
+        denied = {r.channel_id for r in rules if r.mode == "deny"}
+        if allowed and channel not in allowed:
+            return replies.channel_refused(place.platform, allowed, allow_list=True)
+        if channel in denied:
+            return replies.channel_refused(place.platform, sorted(denied), allow_list=False)
+        return None
+
+    # --- quotas and roles -------------------------------------------------------------------------------
+    def quotas(self, platform: str, workspace_id: str) -> Quotas:
+        row = self.moderation.server_rules(platform, workspace_id)
+        user = row.user_daily if row is not None and row.user_daily is not None else self.default_user_daily
+        server = row.server_daily if row is not None and row.server_daily is not None else self.default_server_daily
+        return Quotas(user, server, tuple(row.roles or ()) if row is not None else ())
+
+    def role_refusal(self, actor: Actor, place: Place) -> Message | None:
+        roles = self.quotas(place.platform, place.workspace_id).roles
+        if not roles or set(roles) & set(actor.roles):
+            return None
+        return replies.roles_refused(place.platform, roles)
+
+    def quota_refusal(self, actor: Actor, place: Place) -> Message | None:
+        quotas = self.quotas(place.platform, place.workspace_id)
+        now = self.queue.clock()
+        since = datetime.fromtimestamp(now - DAY_S, UTC)
+        if quotas.user_daily:
+            times = [t.timestamp() for t in self.moderation.user_jobs_since(actor.key, since)]
+            wait = window_retry_after(times, now, quotas.user_daily, DAY_S)
+            if wait > 0:
+                return replies.error(f"you have made {quotas.user_daily} clips in the last 24 h, the daily quota "
+                                     f"here; try again in {when(wait)}")  # fmt: skip
+        if quotas.server_daily:
+            times = [
+                t.timestamp() for t in self.moderation.server_jobs_since(place.platform, place.workspace_id, since)
+            ]
+            wait = window_retry_after(times, now, quotas.server_daily, DAY_S)
+            if wait > 0:
+                return replies.error(f"this server has made {quotas.server_daily} clips in the last 24 h, its daily "
+                                     f"cap; try again in {when(wait)}")  # fmt: skip
+        return None
+
+    # --- the safety check's policy -----------------------------------------------------------------------
+    def safety_policy(self, job: Job) -> SafetyPolicy:
+        """What ``job``'s channel does with a flagged clip: an admin's choice, else the platform default
+        (Discord: allow in age-restricted channels, block elsewhere; Slack and the console: block)."""
+        current: Job | None = job
+        for _ in range(PARENT_HOPS):
+            if current is None:
+                break
+            stored = self.moderation.channel_policy(current.platform, current.workspace_id, current.channel_id)
+            if stored is not None:
+                return SafetyPolicy(stored)
+            # A clip made inside a thread (a reroll there) follows the channel its first clip was asked in.
+            if current.parent_id is None or not current.thread_id or current.thread_id != current.channel_id:
+                break
+            current = self.repo.job(current.parent_id)
+        if job.platform == "discord" and job.age_restricted:
+            return SafetyPolicy.ALLOW
+        return SafetyPolicy.BLOCK

@@ -1,4 +1,5 @@
-"""Admin use cases: the base model, pause / resume, limits, bans. Every attempt is audited,
+"""Admin use cases: the base model, pause / resume, limits, bans, and the moderation actions (in
+``moderation_admin``). Every attempt is audited,
 allowed or not; who is an admin is decided by ``Access`` on every call.
 """
 
@@ -7,15 +8,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.chat import Invocation
 from bot.commands import Command
+from bot.commands.moderation import MODERATION_ACTIONS
 from bot.service import replies as render
 from bot.service.access import Access
+from bot.service.moderation_admin import run_moderation
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
 from generation.jobs.pool import WorkerState
 from storage.repository import Repository
+
+if TYPE_CHECKING:
+    from bot.service.delivery import Delivery
 
 log = logging.getLogger("animatebot.admin")
 
@@ -48,6 +55,8 @@ class Admin:
     validate_model: Callable[[str], Awaitable[object]]
     tiny: bool = False
     workers: Callable[[], Awaitable[Sequence[WorkerState]]] | None = None  # the worker back end's actors
+    delivery: Delivery | None = None  # releases withheld clips
+    safety_status: str = "off"  # what /animate-admin safety show says about the NSFW check
 
     async def run(self, inv: Invocation, command: Command) -> None:
         await run_admin(self, inv, command)
@@ -65,6 +74,9 @@ async def run_admin(admin: Admin, inv: Invocation, command: Command) -> None:
         await inv.responder.reply(render.error("only admins can use /animate-admin"), ephemeral=True)
         return
 
+    if action in MODERATION_ACTIONS:
+        await run_moderation(admin, inv, command, detail)
+        return
     if action == "models":
         await inv.responder.reply(render.models(admin.model.get(), admin.tiny), ephemeral=True)
         return

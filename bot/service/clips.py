@@ -9,23 +9,24 @@ what a chat client shows or hides.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Precheck, parse_custom_id
-from bot.commands import Command, CommandError, help_text, parse_animate, parse_command
+from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
+from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
 from bot.service import replies as render
 from bot.service.access import Access
 from bot.service.admin import Admin
-from bot.service.delivery import Delivery
+from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.worker import Worker
 from generation.params import GenerationParams
-from storage.models import DeliveryState, Job, JobStatus
+from storage.models import DeliveryState, Job, JobStatus, SafetyDecision
 from storage.repository import DuplicateRequest, Repository
 
 log = logging.getLogger("animatebot.service")
@@ -44,6 +45,7 @@ class Service:
     admin: Admin
     delivery: Delivery
     upload_limit_bytes: int = 10 * 1024 * 1024
+    report_channels: dict[str, str] = field(default_factory=dict)  # platform -> channel where admins see reports
 
     # --- wiring ----------------------------------------------------------------------------------------
     @property
@@ -90,7 +92,7 @@ class Service:
             return Precheck(render.error(str(exc)), private=True)
         if command.name != "animate" or command.animate is None:
             return Precheck(None, command.private)
-        refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, command.animate.params)
+        refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, command.animate.params, inv.place)
         return Precheck(refusal, command.private)
 
     async def handle_command(
@@ -129,6 +131,10 @@ class Service:
             elif action == "remix":
                 prompt, motion = self.remix_defaults(job_id) or (job.prompt, "")
                 await self.handle_remix(inv, job_id, prompt, motion)
+            elif action == "report":
+                await self.handle_report(inv, job_id, "")  # a click without the form: no reason given
+            elif action == "reveal":
+                await self._reveal(inv, job)
         except Exception:
             log.exception("button %s failed", custom_id)
             await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
@@ -151,6 +157,48 @@ class Service:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
         await self._animate(inv, request.params, request.notes, parent=parent, lineage="remix", image=request.image)
+
+    async def handle_report(self, inv: Invocation, job_id: int, reason: str) -> None:
+        """Record that ``inv.actor`` reported a clip and why, and tell the admins in the report channel.
+
+        Hides nothing by itself: admins act with the clip's Delete button or a ban.
+        """
+        job = self.repo.job(job_id)
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return
+        reason = " ".join(reason.split())[:REPORT_REASON_MAX]
+        adapter = self.adapters.get(job.platform)
+        link = None
+        if adapter is not None and job.clip_message_id:
+            link = adapter.link(MessageRef(place_of(job, thread=True), job.clip_message_id))
+        report = self.access.moderation.add_report(job.id, inv.actor.key, inv.actor.name, reason, link)
+        self.repo.audit(
+            inv.actor.key, inv.actor.name, "report", f"job={job.id} report={report.id} {reason}", allowed=True
+        )
+        channel = self.report_channels.get(job.platform)
+        notice = render.report_notice(job, inv.actor.name, reason, link, report.id)
+        if channel and adapter is not None:
+            try:
+                await adapter.post(Place(job.platform, channel, job.workspace_id), notice)
+            except Exception:
+                log.exception("could not post report #%s in the report channel %s", report.id, channel)
+        else:
+            log.warning("report #%s on clip #%s (no report channel set): %s", report.id, job.id, reason)
+        await self._reply(inv, render.info(f"thanks: clip #{job.id} is reported to the admins"), ephemeral=True)
+
+    async def _reveal(self, inv: Invocation, job: Job) -> None:
+        """Post a clip hidden behind a warning (the spoiler policy where the platform has no spoiler files)."""
+        adapter = self.adapters.get(job.platform)
+        if job.safety_decision != SafetyDecision.SPOILER.value or adapter is None:
+            await self._reply(inv, render.error(f"#{job.id} is not hidden"), ephemeral=True)
+            return
+        self.repo.update_job(job.id, safety_decision=SafetyDecision.REVEALED.value)
+        if job.clip_message_id:  # the warning with the Reveal button
+            with contextlib.suppress(Exception):
+                await adapter.delete(MessageRef(place_of(job, thread=True), job.clip_message_id))
+        await self.delivery.post_clip(adapter, place_of(job, thread=True), job)
+        await self._reply(inv, render.info(f"#{job.id} revealed by {inv.actor.name}"))
 
     def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
         job = self.repo.job(job_id)
@@ -202,7 +250,7 @@ class Service:
         if image is not None:
             # Refusals first (nothing to store for them), then the still is checked and stored before
             # the job row exists: a bad image queues nothing.
-            refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, original)
+            refusal = await self.repo.db.offload(self.access.animate_refusal, inv.actor, original, inv.place)
             if refusal is not None:
                 await self._reply(inv, refusal, ephemeral=True)
                 return
@@ -235,11 +283,13 @@ class Service:
             lineage=lineage,
             request_key=inv.request_id,
             tiny=getattr(self.worker.engine, "is_tiny", False),
+            # A reroll inside a thread (Discord says nothing of a thread's age restriction) follows its parent.
+            age_restricted=inv.place.age_restricted or bool(parent and parent.age_restricted and inv.place.thread_id),
         )
 
         def admit() -> Message | Accepted:
             """On the database thread, in one hop: the access rules, then the queue's limits and row."""
-            refusal = self.access.animate_refusal(inv.actor, original)
+            refusal = self.access.animate_refusal(inv.actor, original, inv.place)
             return refusal if refusal is not None else self.queue.accept(submission, exempt=admin)
 
         admin = self.access.is_admin(inv.actor)
@@ -346,8 +396,17 @@ class Service:
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
             return
+        hidden = (SafetyDecision.BLOCK.value, SafetyDecision.SPOILER.value)
+        if job.safety_decision in hidden and not self.access.is_admin(inv.actor):
+            await self._reply(inv, render.error(f"#{job.id} is withheld or hidden by the safety check"), True)
+            return
         adapter = self.adapters.get(inv.place.platform)
-        if job.status == JobStatus.SUCCEEDED.value and job.output_path and adapter is not None:
+        if (
+            job.status == JobStatus.SUCCEEDED.value
+            and job.output_path
+            and adapter is not None
+            and job.safety_decision != SafetyDecision.BLOCK.value
+        ):
             ref = await self.delivery.post_clip(adapter, inv.place, job)
             if ref is not None:
                 await self._reply(inv, render.info(f"#{job.id} posted again"), ephemeral=True)
@@ -376,6 +435,7 @@ class Service:
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
             await self.repo.db.offload(self.queue.cancel, job.id)
         await self.delivery.delete_clip(job, by=inv.actor.name)
+        self.access.moderation.close_reports(job_id=job.id)  # a deleted clip leaves nothing to look at
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 
     # --- helpers -----------------------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place
 from bot.service import replies as render
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
-from storage.models import DeliveryState, Job, JobStatus
+from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
 from storage.repository import Repository, Tally
 
 log = logging.getLogger("animatebot.delivery")
@@ -50,8 +50,10 @@ class Delivery:
         *,
         progress_every_s: float = PROGRESS_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        safety_policy: Callable[[Job], SafetyPolicy] | None = None,
     ) -> None:
         self.repo = repo
+        self.safety_policy = safety_policy  # what a job's channel does with a flagged clip (Access.safety_policy)
         self.adapters = adapters
         self.progress_every_s = progress_every_s
         self.clock = clock
@@ -119,7 +121,14 @@ class Delivery:
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
             return  # stale, or delivered already
         elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
-            ref = await self.post_clip(adapter, place_of(job, thread=True), job, tally=tally)
+            decision = await self._db(self._decide, job)
+            if decision is SafetyDecision.BLOCK:
+                await self._withhold(adapter, job)
+                return
+            if decision is SafetyDecision.SPOILER and not getattr(adapter, "supports_spoiler", False):
+                ref = await self._post_warning(adapter, job)
+            else:
+                ref = await self.post_clip(adapter, place_of(job, thread=True), job, tally=tally)
             await self._finish_parent(adapter, job, ref)
         else:
             await self._finish_parent(adapter, job, None)
@@ -130,6 +139,61 @@ class Delivery:
         if progress or job is None or job.status != JobStatus.SUCCEEDED.value or job.delivery != "pending":
             return job, None
         return job, self.repo.tally(job_id)
+
+    # --- the safety check's outcome --------------------------------------------------------------------
+    def _decide(self, job: Job) -> SafetyDecision:
+        """What to do with a finished clip, from the check's verdict and its channel's policy; stored on the job."""
+        if job.safety_decision in (SafetyDecision.RELEASED.value, SafetyDecision.REVEALED.value):
+            return SafetyDecision(job.safety_decision)
+        if not job.safety_flagged or self.safety_policy is None:
+            decision = SafetyDecision.PASSED
+        else:
+            decision = SafetyDecision(self.safety_policy(job).value)
+        self.repo.update_job(job.id, safety_decision=decision.value)
+        job.safety_decision = decision.value
+        return decision
+
+    async def _withhold(self, adapter: ChatAdapter, job: Job) -> None:
+        """Keep a flagged clip out of the channel: the parent says so, the requester hears privately."""
+        ref = parent_ref(job)
+        try:
+            if ref is not None:
+                await adapter.edit(ref, render.withheld_parent(job))
+            else:
+                await adapter.post(place_of(job, thread=True), render.withheld_parent(job))
+        except Exception:
+            log.exception("could not mark #%s as withheld", job.id)
+        user_id = job.user_key.split(":", 1)[-1]
+        try:
+            await adapter.notify(
+                place_of(job, thread=False), user_id, render.withheld_note(job, adapter.link(ref) if ref else None)
+            )
+        except Exception:
+            log.exception("could not tell %s that #%s was withheld", job.user_key, job.id)
+        self.repo.update_job(job.id, delivery=DeliveryState.WITHHELD)
+        log.info("withheld #%s (safety score %s)", job.id, job.safety_score)
+
+    async def _post_warning(self, adapter: ChatAdapter, job: Job) -> MessageRef | None:
+        """The spoiler policy where files cannot be spoilers: a warning with a Reveal button, the clip on click."""
+        try:
+            ref = await adapter.post(place_of(job, thread=True), render.spoiler_warning(job))
+        except Exception:
+            log.exception("could not post the warning for #%s", job.id)
+            self.repo.update_job(job.id, delivery=DeliveryState.FAILED)
+            return None
+        self.repo.update_job(job.id, clip_message_id=ref.message_id, delivery=DeliveryState.MESSAGE)
+        return ref
+
+    async def release(self, job: Job, *, by: str) -> None:
+        """An admin let a withheld clip through: post it in its thread and update the parent."""
+        self.repo.update_job(job.id, safety_decision=SafetyDecision.RELEASED.value)
+        adapter = self.adapters.get(job.platform)
+        if adapter is None:
+            return
+        fresh = self.repo.job(job.id) or job
+        ref = await self.post_clip(adapter, place_of(fresh, thread=True), fresh)
+        await self._finish_parent(adapter, self.repo.job(job.id) or fresh, ref)
+        log.info("#%s released by %s", job.id, by)
 
     async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
         ref = parent_ref(job)
@@ -145,7 +209,11 @@ class Delivery:
         link = adapter.link(clip_ref) if clip_ref else None
         message = render.finished_parent(job, link)
         ref = parent_ref(job)
-        delivered = job.delivery if job.delivery != DeliveryState.PENDING else DeliveryState.MESSAGE
+        delivered = (
+            job.delivery
+            if job.delivery not in (DeliveryState.PENDING, DeliveryState.WITHHELD)
+            else DeliveryState.MESSAGE
+        )
         try:
             if ref is not None:
                 await adapter.edit(ref, message)
@@ -173,7 +241,8 @@ class Delivery:
                 tally = await self._db(self.repo.tally, job.id)
             message = render.clip(job, tally, remix=adapter.supports_remix)
             tally = None  # a retry reads it again
-            clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0)
+            spoiler = job.safety_decision == SafetyDecision.SPOILER.value
+            clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0, spoiler=spoiler)
             try:
                 if not path.exists():
                     raise FileNotFoundError(f"the clip file {path} is missing")

@@ -110,6 +110,7 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
         Button("approve", job_id, "Approve", "success"),
         Button("reject", job_id, "Reject", "danger"),
         Button("delete", job_id, "Delete", "secondary"),
+        Button("report", job_id, "Report", "secondary"),
     ]
     return tuple(items)
 
@@ -227,3 +228,81 @@ def error(text: str) -> Message:
 
 def info(text: str, title: str | None = None) -> Message:
     return Message(text, title=title)
+
+
+# --- moderation ---------------------------------------------------------------------------------
+
+
+def channel_mention(platform: str, channel_id: str) -> str:
+    return f"<#{channel_id}>" if platform == "discord" else f"#{channel_id}"
+
+
+def role_mention(platform: str, role_id: str) -> str:
+    return f"<@&{role_id}>" if platform == "discord" else role_id
+
+
+def prompt_refused(where: str) -> Message:
+    # Never the matched word: the refusal may be seen, and the rule list is the admins' business.
+    return error(f"this {where} is not allowed by this server's content rules; please rephrase it")
+
+
+def channel_refused(platform: str, channels: Sequence[str], *, allow_list: bool) -> Message:
+    names = ", ".join(channel_mention(platform, c) for c in channels)
+    if allow_list:
+        return error(f"/animate works only in {names} on this server")
+    return error(f"/animate does not work in this channel; it works in every channel except {names}")
+
+
+def roles_refused(platform: str, roles: Sequence[str]) -> Message:
+    names = ", ".join(role_mention(platform, r) for r in roles)
+    return error(f"/animate is for members with one of these roles here: {names}; ask an admin")
+
+
+def withheld_parent(job: Job) -> Message:
+    return Message(
+        f"#{job.id} was withheld: the safety check flagged it for this channel. An admin can release it "
+        f"with /animate-admin release {job.id}\n> {excerpt(job.prompt, 200)}",
+        tone="error",
+    )
+
+
+def withheld_note(job: Job, link: str | None) -> Message:
+    where = f" ({link})" if link else ""
+    return Message(
+        f"your clip #{job.id}{where} was withheld: the safety check flagged it for that channel. "
+        "Only an admin can release it; you could try a different prompt or seed.",
+        tone="error",
+    )
+
+
+def spoiler_warning(job: Job) -> Message:
+    return Message(
+        f"#{job.id} may not be safe for work (the safety check flagged it); click Reveal to show it.",
+        title=f"#{job.id} (hidden)",
+        buttons=(Button("reveal", job.id, "Reveal", "danger"),),
+        tone="error",
+        footer=f"requested by {job.user_name or job.user_key}",
+    )
+
+
+def report_notice(job: Job, reporter: str, reason: str, link: str | None, report_id: int) -> Message:
+    lines = [f"{reporter} reported clip #{job.id}: {reason or '(no reason given)'}"]
+    if link:
+        lines.append(link)
+    lines.append(f"> {excerpt(job.prompt, 200)}")
+    return Message(
+        "\n".join(lines),
+        title=f"Report #{report_id}",
+        fields=(Field("Requested by", job.user_name or job.user_key), Field("Channel", job.channel_id)),
+        footer="act with the clip's Delete button or /animate-admin ban",
+        tone="error",
+    )
+
+
+def reports_view(rows: Sequence[tuple[int, int, str, str, str | None]]) -> Message:
+    """``rows``: (report id, job id, reporter, reason, link)."""
+    if not rows:
+        return Message("No open reports.", title="Reports")
+    lines = [f"report #{rid}: clip #{job} by {who}: {excerpt(reason or '-', 80)}" + (f" {link}" if link else "")
+             for rid, job, who, reason, link in rows]  # fmt: skip
+    return Message("\n".join(lines), title=f"Open reports: {len(rows)}")

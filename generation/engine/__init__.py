@@ -1,11 +1,13 @@
 """torch + diffusers: the warm ``Engine`` (AnimateDiff-Lightning with MotionLoRAs), its input checks,
 motion-weight handling, where weights come from (Hub, local folders, tiny random weights),
-``models pull`` and the result type. Importing this package imports torch.
+``models pull``, the result type, and the NSFW classifier that checks finished clips. Importing this
+package imports torch.
 """
 
 from generation.engine.checks import check_inputs
 from generation.engine.engine import Engine, create_engine
 from generation.engine.result import GenerationResult, Timings
+from generation.engine.safety import SafetyClassifier, SafetyUnavailable, load_classifier, tiny_classifier
 from generation.engine.sources import LORA_WEIGHT_NAME, BaseRef, HubSource, LoraWeights, WeightSource, resolve_base
 
 __all__ = [
@@ -15,9 +17,13 @@ __all__ = [
     "GenerationResult",
     "HubSource",
     "LoraWeights",
+    "SafetyClassifier",
+    "SafetyUnavailable",
     "Timings",
     "WeightSource",
     "check_inputs",
     "create_engine",
+    "load_classifier",
     "resolve_base",
+    "tiny_classifier",
 ]

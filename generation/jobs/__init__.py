@@ -5,7 +5,7 @@ and the worker back end that runs jobs on an engine. No torch at import: the eng
 from generation.jobs.events import EventKind, EventSink, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.ratelimit import Decision, Limits
-from generation.jobs.worker import Engine, Worker, clip_filename
+from generation.jobs.worker import Engine, SafetyCheck, Worker, clip_filename
 
 __all__ = [
     "Accepted",
@@ -18,6 +18,7 @@ __all__ = [
     "JobQueue",
     "Limits",
     "Refused",
+    "SafetyCheck",
     "Submission",
     "Worker",
     "clip_filename",

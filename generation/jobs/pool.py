@@ -28,7 +28,8 @@ from typing import Any
 from generation.jobs.actor import ACTOR_PREFIX, ClipReply, EngineActor, EngineSpec, RunRequest
 from generation.jobs.events import EventKind, EventSink, JobEvent
 from generation.jobs.queue import JobQueue
-from generation.jobs.worker import clip_filename
+from generation.jobs.worker import SafetyCheck, clip_filename
+from generation.media import read_clip
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus
 
@@ -95,7 +96,9 @@ class RayPool:
         on_event: EventSink,
         job_timeout_s: float = 600.0,
         active_model: Any = lambda: None,
+        safety: SafetyCheck | None = None,
     ) -> None:
+        self.safety = safety  # the NSFW check, on this host, on the clip the actor sent back
         self.queue = queue
         self.spec = spec
         self.options = options
@@ -333,6 +336,7 @@ class RayPool:
     async def _succeeded(self, slot: _Slot, job: Job, params: GenerationParams, reply: ClipReply) -> None:
         path = self.media_dir / clip_filename(job.id, job.prompt, reply.extension)
         await asyncio.to_thread(_write_atomically, path, reply.data)
+        score, flagged = await self._check_safety(job, path)
         self.queue.repo.update_job(
             job.id,
             seed=reply.seed,
@@ -344,6 +348,8 @@ class RayPool:
             decode_s=reply.decode_s,
             tiny=reply.tiny,
             progress_step=reply.steps,
+            safety_score=score,
+            safety_flagged=flagged,
         )
         self.queue.record_timing(
             reply.steps, reply.frames, reply.denoise_s, reply.load_s + reply.decode_s + reply.encode_s
@@ -364,6 +370,21 @@ class RayPool:
             await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path)))
         else:  # cancelled or taken away meanwhile: the file is not wanted
             path.unlink(missing_ok=True)
+
+    async def _check_safety(self, job: Job, path: Path) -> tuple[float | None, bool | None]:
+        """The NSFW verdict on the clip's frames, read back from the file the actor sent; None when off.
+
+        A check that fails counts as flagged: the channel's policy then withholds or hides the clip.
+        """
+        if self.safety is None:
+            return None, None
+        check = self.safety
+        try:
+            frames, _fps = await asyncio.to_thread(read_clip, path)
+            return await asyncio.to_thread(check, frames)
+        except Exception:
+            log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
+            return None, True
 
     async def _cancelled(self, job: Job, reason: str) -> None:
         if reason == "timeout":

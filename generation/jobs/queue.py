@@ -71,6 +71,7 @@ class Submission:
     lineage: str | None = None
     request_key: str | None = None
     tiny: bool = False
+    age_restricted: bool = False  # the channel is marked NSFW (Discord); the safety policy reads it
 
 
 class CancelOutcome(StrEnum):
@@ -236,6 +237,7 @@ class JobQueue:
                     "input_image": p.image,
                     "seed": p.seed,
                     "tiny": sub.tiny,
+                    "age_restricted": sub.age_restricted,
                     "created_at": created,
                 }
             )

@@ -48,12 +48,34 @@ def gcra_retry_after(submissions: Iterable[float], now: float, per_hour: int) ->
     return max(0.0, new_tat - HOUR_S - now)
 
 
-def _when(seconds: float) -> str:
+DAY_S = 24 * HOUR_S
+
+
+def window_retry_after(times: Iterable[float], now: float, limit: int, window_s: float = DAY_S) -> float:
+    """Seconds until one more event fits ``limit`` per rolling ``window_s`` (0 when it fits now).
+
+    ``times`` are the accepted events (seconds); those older than the window do not count.
+    """
+    recent = sorted(t for t in times if t > now - window_s)
+    if len(recent) < limit:
+        return 0.0
+    # The oldest events must leave the window until only limit - 1 remain.
+    return max(0.0, recent[len(recent) - limit] + window_s - now)
+
+
+def when(seconds: float) -> str:
+    """A wait as people say it: ``40 s``, ``12 min``, ``3 h 20 min``."""
     seconds = math.ceil(seconds)
     if seconds < 90:
         return f"{seconds} s"
     minutes = math.ceil(seconds / 60)
-    return f"{minutes} min"
+    if minutes <= 90:
+        return f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+_when = when
 
 
 def check(

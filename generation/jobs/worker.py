@@ -25,7 +25,7 @@ import secrets
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +59,11 @@ class Engine(Protocol):
         should_cancel: Callable[[], bool] | None = None,
     ) -> Any: ...
     def close(self) -> None: ...
+
+
+# The NSFW check on a finished clip's frames (generation.engine.safety builds the real one): the
+# highest score and whether it counts as flagged; a score of None means no classifier could judge.
+SafetyCheck = Callable[[Sequence[Any]], tuple[float | None, bool]]
 
 
 def clip_filename(job_id: int, prompt: str, extension: str) -> str:
@@ -99,6 +104,7 @@ class Worker:
         on_event: EventSink,
         job_timeout_s: float = 600.0,
         active_model: Callable[[], str | None] = lambda: None,
+        safety: SafetyCheck | None = None,
     ) -> None:
         self.queue = queue
         self.engine = engine
@@ -107,6 +113,7 @@ class Worker:
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model  # the admin's choice, read before every job (on the database thread)
         self.db = queue.repo.db
+        self.safety = safety  # scores frames after generation, before anything is posted
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
         self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
         self._wake = asyncio.Event()
@@ -313,11 +320,12 @@ class Worker:
         overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
         self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
         notes = "\n".join((*result.notes, *clip.changes)) or None
+        score, flagged = await self._check_safety(job, result.frames)
         finished = await self.db.offload(
             self.queue.finish,
             job.id,
             JobStatus.SUCCEEDED,
-            **{**generated, "notes": notes},
+            **{**generated, "notes": notes, "safety_score": score, "safety_flagged": flagged},
             output_path=str(path),
             output_format=clip.format,
             output_bytes=clip.size,
@@ -336,6 +344,20 @@ class Worker:
         tmp.write_bytes(clip.data)
         tmp.replace(path)  # atomic: a crash never leaves half a clip under the real name
         return clip, path
+
+    async def _check_safety(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
+        """The NSFW verdict on the encode thread (beside the next job's denoising); None when the check is off.
+
+        A check that fails counts as flagged: the channel's policy then withholds or hides the clip.
+        """
+        if self.safety is None:
+            return None, None
+        check = self.safety
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._enc, lambda: check(frames))
+        except Exception:
+            log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
+            return None, True
 
     async def _fail(self, job: Job, message: str, **values: object) -> None:
         if await self.db.offload(self.queue.finish, job.id, JobStatus.FAILED, error=message, **values):

@@ -16,6 +16,7 @@ class FakeChat:
     edits: list[tuple[MessageRef, Message]] = field(default_factory=list)
     clips: list[tuple[Place, Message, Clip]] = field(default_factory=list)
     deleted: list[MessageRef] = field(default_factory=list)
+    notes: list[tuple[str, Message]] = field(default_factory=list)
     _next: int = 0
 
     def _ref(self, place: Place) -> MessageRef:
@@ -38,6 +39,9 @@ class FakeChat:
 
     async def delete(self, ref: MessageRef) -> None:
         self.deleted.append(ref)
+
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        self.notes.append((user_id, message))
 
     def link(self, ref: MessageRef) -> str | None:
         return None

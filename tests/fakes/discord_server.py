@@ -648,13 +648,40 @@ class UserOption:
         self.name = name
 
 
+class RoleOption:
+    """A ROLE-typed option value (Discord sends the id plus the resolved role)."""
+
+    def __init__(self, role_id: int, name: str = "a role") -> None:
+        self.role_id = role_id
+        self.name = name
+
+
+class ChannelOption:
+    """A CHANNEL-typed option value (Discord sends the id plus the resolved channel)."""
+
+    def __init__(self, channel_id: int, name: str = "a channel", kind: int = 0) -> None:
+        self.channel_id = channel_id
+        self.name = name
+        self.kind = kind
+
+
 _OPTION_TYPES = {str: 3, int: 4, bool: 5, float: 10}
 
 
 def _options(values: dict[str, Any], resolved: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for name, value in values.items():
-        if isinstance(value, UserOption):
+        if isinstance(value, RoleOption):
+            role = {"id": str(value.role_id), "name": value.name, "color": 0, "hoist": False, "position": 1,
+                    "permissions": "0", "managed": False, "mentionable": True, "flags": 0}  # fmt: skip
+            resolved.setdefault("roles", {})[role["id"]] = role
+            out.append({"name": name, "type": 8, "value": role["id"]})
+        elif isinstance(value, ChannelOption):
+            channel = {"id": str(value.channel_id), "name": value.name, "type": value.kind,
+                       "permissions": str((1 << 53) - 1), "guild_id": str(GUILD_ID)}  # fmt: skip
+            resolved.setdefault("channels", {})[channel["id"]] = channel
+            out.append({"name": name, "type": 7, "value": channel["id"]})
+        elif isinstance(value, UserOption):
             user = _user(value.user_id, value.name)
             resolved.setdefault("users", {})[user["id"]] = user
             out.append({"name": name, "type": 6, "value": user["id"]})

@@ -35,7 +35,7 @@ from bot.chat import (
 from bot.platforms.discord.commands import build_tree
 from bot.platforms.discord.images import AnimateImageModal, fetch_attachment, first_image
 from bot.platforms.discord.interactions import InteractionAck, InteractionResponder
-from bot.platforms.discord.render import ClipButton, RemixModal, render, thread_name
+from bot.platforms.discord.render import ClipButton, RemixModal, ReportModal, render, thread_name
 from bot.platforms.flow import run_command
 from bot.settings import Settings
 
@@ -49,6 +49,7 @@ THREAD_ARCHIVE_MINUTES: Literal[1440] = 1440  # one day without messages, then a
 CODE_TOO_LARGE = 40005
 CODE_WRONG_CHANNEL_TYPE = 50024
 CODE_THREAD_EXISTS = 160004
+CODE_CANNOT_DM = 50007
 
 
 def intents() -> discord.Intents:
@@ -109,6 +110,7 @@ class DiscordAdapter:
 
     platform = "discord"
     supports_remix = True  # the Remix button opens a modal with the prompt and motion prefilled
+    supports_spoiler = True  # a SPOILER_ file name blurs the clip until clicked
 
     def __init__(self, handler: CommandHandler, settings: Settings) -> None:
         self.handler = handler
@@ -242,6 +244,9 @@ class DiscordAdapter:
                 modal = RemixModal(job_id, prompt, motion, self.on_remix, nonce=interaction.id)
                 await interaction.response.send_modal(modal)
                 return
+        if action == "report":
+            await interaction.response.send_modal(ReportModal(job_id, self.on_report, nonce=interaction.id))
+            return
         # A deferred update shows nothing; every answer is then a follow-up, public or private.
         await responder.defer(ephemeral=False, thinking=False)
         await self.handler.handle_button(inv, custom_id)
@@ -280,6 +285,12 @@ class DiscordAdapter:
             api_base=self.settings.discord_api_base_url,
             timeout_s=self.settings.image_download_timeout_s,
         )
+
+    async def on_report(self, interaction: discord.Interaction, job_id: int, reason: str) -> None:
+        responder = self.responder(interaction)
+        inv = self.invocation(interaction, responder)
+        await responder.defer(ephemeral=True, thinking=False)
+        await self.handler.handle_report(inv, job_id, reason)
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
@@ -348,7 +359,7 @@ class DiscordAdapter:
         Raises UploadTooLarge when Discord refuses the file for size (413 / code 40005), so the
         service can re-encode it smaller; 429 and 5xx are retried inside discord.py first.
         """
-        file = discord.File(clip.path, filename=clip.filename)
+        file = discord.File(clip.path, filename=clip.filename, spoiler=clip.spoiler)  # SPOILER_<name>
         try:
             sent = await self._channel(place).send(**render(message), file=file)
         except discord.Forbidden as exc:
@@ -360,6 +371,21 @@ class DiscordAdapter:
         finally:
             file.close()
         return MessageRef(place, str(sent.id))
+
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        """A direct message to one person; where DMs are closed, a mention in ``place`` instead."""
+        try:
+            dm = await self.client.create_dm(discord.Object(int(user_id)))
+            await dm.send(**render(message))
+            return
+        except discord.HTTPException as exc:
+            if exc.code != CODE_CANNOT_DM and not isinstance(exc, discord.Forbidden):
+                raise
+        kwargs = render(message)
+        mention = f"<@{user_id}>"
+        kwargs["content"] = f"{mention} {kwargs['content']}" if kwargs["content"] else mention
+        allowed = discord.AllowedMentions(users=[discord.Object(int(user_id))], everyone=False, roles=False)
+        await self._channel(place).send(**kwargs, allowed_mentions=allowed)
 
     def link(self, ref: MessageRef) -> str | None:
         """The jump URL of a message (in its thread when it has one)."""
@@ -378,5 +404,8 @@ def place_of(interaction: discord.Interaction) -> Place:
     channel = interaction.channel
     channel_id = str(channel.id) if channel is not None else ""
     if isinstance(channel, discord.Thread):
-        return Place("discord", channel_id, guild, thread_id=channel_id)
-    return Place("discord", channel_id, guild, is_dm=interaction.guild_id is None)
+        parent = str(channel.parent_id) if channel.parent_id else None
+        return Place("discord", channel_id, guild, thread_id=channel_id, parent_channel_id=parent)
+    # The payload's channel.nsfw: the server marked the channel age-restricted.
+    nsfw = bool(getattr(channel, "nsfw", False))
+    return Place("discord", channel_id, guild, is_dm=interaction.guild_id is None, age_restricted=nsfw)

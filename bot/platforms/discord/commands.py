@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 
 from bot.commands import LIMIT_MAX, MAX_REASON_CHARS
+from bot.commands.moderation import BLOCK_OPS, CHANNEL_OPS, QUOTA_MAX, ROLE_OPS, SAFETY_OPS
 from generation.catalog import ALLOWED_STEPS, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
     ASPECTS,
@@ -188,7 +189,7 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
     # admins can change that); the service checks again on every call.
     admin = app_commands.Group(
         name="animate-admin",
-        description="Admins: base model, pause/resume, limits, bans",
+        description="Admins: base model, pause/resume, limits, bans, moderation",
         default_permissions=discord.Permissions(manage_guild=True),
         guild_only=True,
     )
@@ -254,4 +255,68 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
     async def unban(interaction: discord.Interaction, user: app_commands.Range[str, 1, 100]) -> None:
         await run_admin(interaction, "unban", user=user)
 
+    _moderation_commands(admin, run_admin)
     return admin
+
+
+def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
+    return [app_commands.Choice(name=v, value=v) for v in values]
+
+
+def _channel_ref(channel: app_commands.AppCommandChannel | None) -> str | None:
+    return f"<#{channel.id}>" if channel is not None else None
+
+
+def _moderation_commands(admin: app_commands.Group, run_admin: Callable[..., Awaitable[None]]) -> None:
+    """The moderation subcommands; each gathers its options into the grammar's keys (see bot.commands.moderation)."""
+
+    @admin.command(name="block", description="Prompt rules: words, phrases or /regular expressions/")
+    @app_commands.describe(op="What to do", text="A word, phrase or /regex/ (add, remove), or a prompt (test)")
+    @app_commands.choices(op=_choices(BLOCK_OPS))
+    async def block(
+        interaction: discord.Interaction, op: str, text: app_commands.Range[str, 1, 200] | None = None
+    ) -> None:
+        await run_admin(interaction, "block", op=op, text=text)
+
+    @admin.command(name="channels", description="Where /animate works: every channel, an allow list or a deny list")
+    @app_commands.describe(op="What to do", channel="Which channel (default: this one)")
+    @app_commands.choices(op=_choices(CHANNEL_OPS))
+    async def channels(
+        interaction: discord.Interaction, op: str, channel: app_commands.AppCommandChannel | None = None
+    ) -> None:
+        await run_admin(interaction, "channels", op=op, channel=_channel_ref(channel))
+
+    @admin.command(name="safety", description="What a channel does with clips the NSFW check flags")
+    @app_commands.describe(policy="show, or the policy to set", channel="Which channel (default: this one)")
+    @app_commands.choices(policy=_choices(SAFETY_OPS))
+    async def safety(
+        interaction: discord.Interaction, policy: str = "show", channel: app_commands.AppCommandChannel | None = None
+    ) -> None:
+        await run_admin(interaction, "safety", policy=policy, channel=_channel_ref(channel))
+
+    @admin.command(name="quota", description="Show or set the clips per 24 hours (0 = none)")
+    @app_commands.describe(user_daily="Clips per person per 24 h", server_daily="Clips on this server per 24 h")
+    async def quota(
+        interaction: discord.Interaction,
+        user_daily: app_commands.Range[int, 0, QUOTA_MAX] | None = None,
+        server_daily: app_commands.Range[int, 0, QUOTA_MAX] | None = None,
+    ) -> None:
+        await run_admin(interaction, "quota", user_daily=user_daily, server_daily=server_daily)
+
+    @admin.command(name="roles", description="Roles allowed to use /animate (none = everyone)")
+    @app_commands.describe(op="What to do", role="Which role (add, remove)")
+    @app_commands.choices(op=_choices(ROLE_OPS))
+    async def roles(interaction: discord.Interaction, op: str, role: discord.Role | None = None) -> None:
+        await run_admin(interaction, "roles", op=op, role=f"<@&{role.id}>" if role is not None else None)
+
+    @admin.command(name="release", description="Post a clip the safety check withheld")
+    @app_commands.describe(job="Job number, e.g. 12")
+    async def release(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX]) -> None:
+        await run_admin(interaction, "release", job=job)
+
+    @admin.command(name="reports", description="The open reports on clips, or close one")
+    @app_commands.describe(close="A report number to close")
+    async def reports(
+        interaction: discord.Interaction, close: app_commands.Range[int, 1, JOB_MAX] | None = None
+    ) -> None:
+        await run_admin(interaction, "reports", close=close)

@@ -14,7 +14,7 @@ import discord
 
 from bot import chat
 from bot.chat import ACTIONS, BUTTON_PREFIX, Button, ButtonStyle, Message, shorten
-from bot.commands import REMIX_MOTION_MAX, REMIX_PROMPT_MAX
+from bot.commands import REMIX_MOTION_MAX, REMIX_PROMPT_MAX, REPORT_REASON_MAX
 
 # Discord's own limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_MAX = 2000
@@ -184,3 +184,30 @@ class RemixModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self._on_submit(interaction, self.job_id, self.prompt.value or "", self.motion.value or "")
+
+
+# --- report modal ---------------------------------------------------------------------------------
+
+ReportHandler = Callable[[discord.Interaction, int, str], Awaitable[None]]
+
+
+class ReportModal(discord.ui.Modal):
+    """One short text input: why the clip is being reported."""
+
+    def __init__(self, job_id: int, on_submit: ReportHandler, *, nonce: int = 0) -> None:
+        super().__init__(
+            title=shorten(f"Report #{job_id}", 45), timeout=900, custom_id=f"animatebot-report:{job_id}:{nonce}"
+        )
+        self.job_id = job_id
+        self._on_submit = on_submit
+        self.reason: discord.ui.TextInput[ReportModal] = discord.ui.TextInput(
+            label="Why should the admins look at this clip?",
+            style=discord.TextStyle.short,
+            placeholder="e.g. not safe for work, hateful, spam",
+            required=True,
+            max_length=REPORT_REASON_MAX,
+        )
+        self.add_item(self.reason)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._on_submit(interaction, self.job_id, self.reason.value or "")

@@ -245,6 +245,10 @@ class SlackAdapter:
         except SlackApiError as e:
             raise _translate(e, ref.place) from e
 
+    async def notify(self, place: Place, user_id: str, message: Message) -> None:
+        """Tell one person privately: an ephemeral message in the channel (and thread) of ``place``."""
+        await self.post_ephemeral(place, user_id, message)
+
     async def post_ephemeral(self, place: Place, user_id: str, message: Message) -> None:
         """An ephemeral message only ``user_id`` sees, in the channel (and thread) of ``place``."""
         try:

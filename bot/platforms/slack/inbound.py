@@ -40,7 +40,7 @@ from bot.chat import (
     Place,
     parse_custom_id,
 )
-from bot.commands import COMMAND_NAMES, REMIX_MOTION_MAX, REMIX_PROMPT_MAX
+from bot.commands import COMMAND_NAMES, REMIX_MOTION_MAX, REMIX_PROMPT_MAX, REPORT_REASON_MAX
 from bot.platforms.flow import run_command
 from bot.platforms.slack.render import blocks, fallback_text, unescape
 
@@ -48,6 +48,7 @@ log = logging.getLogger("animatebot.slack")
 
 COMMANDS = COMMAND_NAMES  # every command of the shared grammar is a Slack slash command
 REMIX_CALLBACK = "animatebot_remix"
+REPORT_CALLBACK = f"{BUTTON_PREFIX}_report"
 _ACTION_ID = re.compile(rf"^{re.escape(BUTTON_PREFIX)}:")  # every button; the value says which job and action
 USER_CACHE_S = 300.0
 _USER_LOOKUP_TIMEOUT_S = 1.5  # users.info runs inside the 3 s ack window
@@ -146,6 +147,7 @@ class SlackInbound:
             app.command(f"/{name}")(self._on_command)
         app.action(_ACTION_ID)(self._on_action)
         app.view(REMIX_CALLBACK)(self._on_remix_submit)
+        app.view(REPORT_CALLBACK)(self._on_report_submit)
 
     # --- listeners -----------------------------------------------------------------------------
     async def _skip_retries(self, request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]) -> Any:
@@ -205,7 +207,30 @@ class SlackInbound:
             if defaults is not None:
                 await self._open_remix(trigger_id, job_id, place, defaults)
                 return
+        if action_name == "report":
+            await self._open_report(trigger_id, job_id, place)
+            return
         await self._handler.handle_button(inv, custom_id)
+
+    async def _open_report(self, trigger_id: str, job_id: int, place: Place) -> None:
+        meta = {"job_id": job_id, "channel": place.channel_id, "thread": place.thread_id, "team": place.workspace_id}
+        try:
+            await self.out.client.views_open(trigger_id=trigger_id, view=report_view(meta))
+        except SlackApiError as e:
+            log.warning("could not open the report dialog for job #%s: %s", job_id, error_code(e))
+
+    async def _on_report_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        await ack()
+        if not self._seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
+            return
+        meta = json.loads(view.get("private_metadata") or "{}")
+        values = (view.get("state") or {}).get("values") or {}
+        reason = str(((values.get("reason") or {}).get("value") or {}).get("value") or "")
+        place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")), thread_id=meta.get("thread"))
+        user = body.get("user") or {}
+        inv = await self.invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
+        job_id = int(meta.get("job_id", 0))
+        await self._handler.handle_report(inv, job_id, reason)
 
     async def _open_remix(self, trigger_id: str, job_id: int, place: Place, defaults: tuple[str, str]) -> None:
         prompt, motion = defaults
@@ -313,6 +338,31 @@ def remix_view(meta: dict[str, Any], prompt: str, motion: str) -> dict[str, Any]
                 "label": {"type": "plain_text", "text": "Motion"},
                 "element": motion_input,
             },
+        ],
+    }
+
+
+def report_view(meta: dict[str, Any]) -> dict[str, Any]:
+    """The report modal: one short reason; ``meta`` (job, channel, thread, team) rides in private_metadata."""
+    return {
+        "type": "modal",
+        "callback_id": REPORT_CALLBACK,
+        "private_metadata": json.dumps(meta),
+        "title": {"type": "plain_text", "text": f"Report #{meta['job_id']}"[:24]},
+        "submit": {"type": "plain_text", "text": "Report"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "reason",
+                "label": {"type": "plain_text", "text": "Why should the admins look at this clip?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "max_length": REPORT_REASON_MAX,
+                    "placeholder": {"type": "plain_text", "text": "e.g. not safe for work, hateful, spam"},
+                },
+            }
         ],
     }
 

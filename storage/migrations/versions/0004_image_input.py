@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"  # re-chained at merge (0003 moderation goes between when it lands)
+down_revision = "0003"  # re-chained at merge
 branch_labels = None
 depends_on = None
 

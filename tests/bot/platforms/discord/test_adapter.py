@@ -119,6 +119,20 @@ async def test_clip_upload_retries_429_and_5xx_and_maps_413(
         await adapter.post_clip(PLACE, Message("clip"), clip_file(tmp_path, 512))
 
 
+async def test_notify_sends_a_dm_or_mentions_when_dms_are_closed(adapter: DiscordAdapter, fake: FakeDiscord) -> None:
+    await adapter.notify(PLACE, "4242", Message("your clip failed", tone="error"))
+    (dm_call,) = [c for c in fake.find("POST", r"/channels/\d+/messages") if c.body["embeds"]]
+    assert int(dm_call.path.split("/")[2]) != CHANNEL_ID
+    assert dm_call.body["embeds"][0]["description"] == "your clip failed"
+
+    fake.closed_dms.add(4343)
+    await adapter.notify(PLACE, "4343", Message("you were mentioned"))
+    (mention,) = fake.find("POST", rf"/channels/{CHANNEL_ID}/messages")
+    assert mention.body["content"] == "<@4343> you were mentioned"
+    assert mention.body["allowed_mentions"]["users"] == [4343]
+    assert mention.body["allowed_mentions"]["parse"] == []  # nobody else, no @everyone
+
+
 # --- startup -------------------------------------------------------------------------------------------------
 
 

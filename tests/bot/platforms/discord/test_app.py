@@ -85,7 +85,9 @@ async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_th
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Motion"].startswith("zoom-in") and fields["Steps"] == "4"
     assert "requested by Alice" in embed["footer"]["text"]
-    assert custom_ids(clip) == [f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete")]
+    assert custom_ids(clip) == [
+        f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report")
+    ]
 
 
 async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: DiscordBot) -> None:

@@ -1,0 +1,181 @@
+"""The moderation actions of ``/animate-admin``: block rules, channel rules, safety policies, quotas,
+roles, releasing a withheld clip and the open reports. Called by ``Admin`` after it has checked,
+on this very call, that the actor is an admin. Every change is audited; listings are not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.chat import Invocation, Message
+from bot.commands import Command
+from bot.commands.moderation import HERE
+from bot.service import replies as render
+from bot.service.moderation import RuleError, check_pattern, is_regex
+from storage.models import JobStatus, SafetyDecision, SafetyPolicy
+
+if TYPE_CHECKING:
+    from bot.service.admin import Admin
+
+
+async def run_moderation(admin: Admin, inv: Invocation, command: Command, detail: str) -> None:
+    action = command.admin_action or ""
+    handler = {
+        "block": _block,
+        "channels": _channels,
+        "safety": _safety,
+        "quota": _quota,
+        "roles": _roles,
+        "release": _release,
+        "reports": _reports,
+    }[action]
+    detail = detail.replace("channel=here", f"channel={inv.place.rules_channel_id}")
+    if command.job_id is not None:
+        detail = f"job={command.job_id} {detail}".strip()
+    if inv.place.workspace_id:
+        detail = f"{detail} server={inv.place.platform}:{inv.place.workspace_id}".strip()
+    message, changed = await handler(admin, inv, command)
+    if changed:
+        admin.repo.audit(inv.actor.key, inv.actor.name, action, detail, allowed=True)
+    await inv.responder.reply(message, ephemeral=True)
+
+
+def _channels_of(inv: Invocation, command: Command) -> list[str]:
+    here = inv.place.rules_channel_id
+    return [here if c == HERE else c for c in command.admin_args.get("channel", HERE).split()]
+
+
+async def _block(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    store = admin.access.moderation
+    op, text = command.admin_args["op"], command.admin_args.get("text", "")
+    if op == "list":
+        rules = store.block_rules()
+        if not rules:
+            return render.info("No block rules: every prompt passes the content rules.", "Block rules"), False
+        lines = [f"#{r.id} {r.pattern}" + (" (regular expression)" if is_regex(r.pattern) else "") for r in rules]
+        return render.info("\n".join(lines), f"Block rules: {len(rules)}"), False
+    if op == "test":
+        match = admin.access.rules().first_match(text)
+        if match is None:
+            return render.info(f"accepted: no rule matches {render.excerpt(text, 100)!r}"), False
+        return render.info(f"refused by rule #{match.id} {match.pattern}"), False
+    try:
+        pattern = check_pattern(text)
+    except RuleError as exc:
+        return render.error(str(exc)), False
+    if op == "add":
+        rule, created = store.add_block_rule(pattern, inv.actor.key)
+        if not created:
+            return render.info(f"{pattern} is already blocked (rule #{rule.id})"), False
+        return render.info(f"blocked {pattern} (rule #{rule.id}); prompts matching it are refused"), True
+    removed = store.remove_block_rule(pattern)
+    return (
+        (render.info(f"{pattern} is no longer blocked"), True)
+        if removed
+        else (
+            render.error(f"{pattern} is not a block rule; /animate-admin block list shows them"),
+            False,
+        )
+    )
+
+
+def _channel_list(admin: Admin, inv: Invocation) -> Message:
+    place = inv.place
+    rules = admin.access.moderation.channel_rules(place.platform, place.workspace_id)
+    if not rules:
+        return render.info("/animate works in every channel on this server.", "Channels")
+    mode = rules[0].mode
+    names = ", ".join(render.channel_mention(place.platform, r.channel_id) for r in rules)
+    text = f"/animate works only in {names}" if mode == "allow" else f"/animate works everywhere except {names}"
+    return render.info(text, "Channels")
+
+
+async def _channels(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    store = admin.access.moderation
+    op, place = command.admin_args["op"], inv.place
+    if op == "list":
+        return _channel_list(admin, inv), False
+    if op == "clear":
+        store.clear_channel_rules(place.platform, place.workspace_id)
+        return render.info("/animate works in every channel on this server again.", "Channels"), True
+    dropped = store.add_channel_rules(place.platform, place.workspace_id, op, _channels_of(inv, command), inv.actor.key)
+    message = _channel_list(admin, inv)
+    if dropped:
+        other = "deny" if op == "allow" else "allow"
+        message = render.info(f"{message.text} (the {other} list was replaced)", "Channels")
+    return message, True
+
+
+async def _safety(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    store = admin.access.moderation
+    op, place = command.admin_args["op"], inv.place
+    if op == "show":
+        lines = [f"safety check: {admin.safety_status}"]
+        for row in store.channel_policies(place.platform, place.workspace_id):
+            lines.append(f"{render.channel_mention(place.platform, row.channel_id)}: {row.policy}")
+        default = (
+            "allow in age-restricted channels, block elsewhere" if place.platform == "discord" else "block everywhere"
+        )
+        lines.append(f"other channels: the default ({default})")
+        return render.info("\n".join(lines), "Safety"), False
+    (channel,) = _channels_of(inv, command)
+    policy = None if op == "default" else SafetyPolicy(op)
+    store.set_channel_policy(place.platform, place.workspace_id, channel, policy, inv.actor.key)
+    where = render.channel_mention(place.platform, channel)
+    text = f"{where} uses the default policy again" if policy is None else f"flagged clips in {where}: {policy}"
+    return render.info(text, "Safety"), True
+
+
+async def _quota(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    place = inv.place
+    values = {key: int(value) for key, value in command.admin_args.items()}
+    if values:
+        admin.access.moderation.update_server_rules(place.platform, place.workspace_id, **values)
+    quotas = admin.access.quotas(place.platform, place.workspace_id)
+    user = f"{quotas.user_daily} per person" if quotas.user_daily else "no quota per person"
+    server = f"{quotas.server_daily} for the server" if quotas.server_daily else "no cap for the server"
+    return render.info(f"clips per 24 h: {user}, {server} (admins are exempt)", "Quotas"), bool(values)
+
+
+async def _roles(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    place = inv.place
+    op = command.admin_args["op"]
+    if place.platform != "discord":
+        return render.error("role gating is for Discord servers; use channels or bans here"), False
+    current = list(admin.access.quotas(place.platform, place.workspace_id).roles)
+    given = command.admin_args.get("role", "").split()
+    if op == "add":
+        current += [r for r in given if r not in current]
+    elif op == "remove":
+        current = [r for r in current if r not in given]
+    elif op == "clear":
+        current = []
+    if op != "list":
+        admin.access.moderation.update_server_rules(place.platform, place.workspace_id, roles=current)
+    if not current:
+        return render.info("everyone may use /animate on this server", "Roles"), op != "list"
+    names = ", ".join(render.role_mention(place.platform, r) for r in current)
+    return render.info(f"/animate is for members with one of: {names} (admins always may)", "Roles"), op != "list"
+
+
+async def _release(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    job = admin.repo.job(command.job_id or 0)
+    if job is None or job.deleted:
+        return render.error(f"there is no clip #{command.job_id}"), False
+    if job.status != JobStatus.SUCCEEDED.value or job.safety_decision != SafetyDecision.BLOCK.value:
+        return render.error(f"#{job.id} is not withheld; only clips the safety check withheld can be released"), False
+    if admin.delivery is None:
+        return render.error("delivery is not running; try again in a moment"), False
+    await admin.delivery.release(job, by=inv.actor.name)
+    return render.info(f"released #{job.id}: it is posted in its thread"), True
+
+
+async def _reports(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+    close = command.admin_args.get("close")
+    if close is not None:
+        if not admin.access.moderation.close_reports(report_id=int(close)):
+            return render.error(f"there is no open report #{close}; /animate-admin reports lists them"), False
+        return render.info(f"report #{close} is closed"), True
+    rows = [(r.id, r.job_id, r.reporter_name or r.reporter_key, r.reason, r.link)
+            for r in admin.access.moderation.open_reports()]  # fmt: skip
+    return render.reports_view(rows), False

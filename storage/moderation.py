@@ -1,0 +1,146 @@
+"""The moderation queries: block rules, channel rules, channel safety policies, server quotas and roles,
+reports, and the counts daily quotas need. Each call is its own short transaction; rows come back
+detached, as in ``storage.repository``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+
+from storage.db import Database
+from storage.models import BlockRule, ChannelRule, ChannelSafety, Job, Report, ServerRules, utcnow
+
+
+class ModerationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- block rules ---------------------------------------------------------------------------------
+    def block_rules(self) -> list[BlockRule]:
+        with self.db.session() as s:
+            return list(s.scalars(select(BlockRule).order_by(BlockRule.id)))
+
+    def add_block_rule(self, pattern: str, by: str) -> tuple[BlockRule, bool]:
+        """The rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
+        with self.db.session() as s:
+            existing = s.scalars(select(BlockRule).where(BlockRule.pattern == pattern)).first()
+            if existing is not None:
+                return existing, False
+            rule = BlockRule(pattern=pattern, created_by=by)
+            s.add(rule)
+            s.flush()
+            return rule, True
+
+    def remove_block_rule(self, pattern: str) -> bool:
+        with self.db.session() as s:
+            result = s.execute(delete(BlockRule).where(BlockRule.pattern == pattern))
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # --- channel rules ----------------------------------------------------------------------------------
+    def channel_rules(self, platform: str, workspace_id: str) -> list[ChannelRule]:
+        with self.db.session() as s:
+            stmt = select(ChannelRule).where(ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
+            return list(s.scalars(stmt.order_by(ChannelRule.at, ChannelRule.channel_id)))
+
+    def add_channel_rules(self, platform: str, workspace_id: str, mode: str, channels: Sequence[str], by: str) -> int:
+        """Put ``channels`` on the ``mode`` list (allow | deny); the other list is dropped, since a server
+        has one or the other. Returns how many rows of the other list were dropped."""
+        with self.db.session() as s:
+            where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
+            dropped = s.execute(delete(ChannelRule).where(*where, ChannelRule.mode != mode))
+            for channel in channels:
+                row = s.get(ChannelRule, (platform, workspace_id, channel))
+                if row is None:
+                    s.add(ChannelRule(platform=platform, workspace_id=workspace_id, channel_id=channel, mode=mode,
+                                      created_by=by))  # fmt: skip
+            return int(dropped.rowcount or 0)  # type: ignore[attr-defined]
+
+    def clear_channel_rules(self, platform: str, workspace_id: str) -> int:
+        with self.db.session() as s:
+            where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
+            return int(s.execute(delete(ChannelRule).where(*where)).rowcount or 0)  # type: ignore[attr-defined]
+
+    # --- channel safety policies ---------------------------------------------------------------------------
+    def channel_policy(self, platform: str, workspace_id: str, channel_id: str) -> str | None:
+        with self.db.session() as s:
+            row = s.get(ChannelSafety, (platform, workspace_id, channel_id))
+            return row.policy if row is not None else None
+
+    def channel_policies(self, platform: str, workspace_id: str) -> list[ChannelSafety]:
+        with self.db.session() as s:
+            stmt = select(ChannelSafety).where(
+                ChannelSafety.platform == platform, ChannelSafety.workspace_id == workspace_id
+            )
+            return list(s.scalars(stmt.order_by(ChannelSafety.channel_id)))
+
+    def set_channel_policy(
+        self, platform: str, workspace_id: str, channel_id: str, policy: str | None, by: str
+    ) -> None:
+        """Set a channel's policy; None goes back to the platform default."""
+        with self.db.session() as s:
+            row = s.get(ChannelSafety, (platform, workspace_id, channel_id))
+            if policy is None:
+                if row is not None:
+                    s.delete(row)
+            elif row is None:
+                s.add(ChannelSafety(platform=platform, workspace_id=workspace_id, channel_id=channel_id, policy=policy,
+                                    created_by=by))  # fmt: skip
+            else:
+                row.policy, row.created_by, row.at = policy, by, utcnow()
+
+    # --- quotas and roles --------------------------------------------------------------------------------------
+    def server_rules(self, platform: str, workspace_id: str) -> ServerRules | None:
+        with self.db.session() as s:
+            return s.get(ServerRules, (platform, workspace_id))
+
+    def update_server_rules(self, platform: str, workspace_id: str, **values: object) -> ServerRules:
+        """Change some of ``user_daily``, ``server_daily``, ``roles``; returns the row as stored."""
+        with self.db.session() as s:
+            row = s.get(ServerRules, (platform, workspace_id))
+            if row is None:
+                row = ServerRules(platform=platform, workspace_id=workspace_id, roles=[])
+                s.add(row)
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.at = utcnow()
+            s.flush()
+            return row
+
+    def user_jobs_since(self, user_key: str, since: datetime) -> list[datetime]:
+        """When ``user_key``'s jobs (on any server) were accepted since ``since``."""
+        with self.db.session() as s:
+            return list(s.scalars(select(Job.created_at).where(Job.user_key == user_key, Job.created_at >= since)))
+
+    def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[datetime]:
+        with self.db.session() as s:
+            stmt = select(Job.created_at).where(
+                Job.platform == platform, Job.workspace_id == workspace_id, Job.created_at >= since
+            )
+            return list(s.scalars(stmt))
+
+    # --- reports ------------------------------------------------------------------------------------------------
+    def add_report(self, job_id: int, reporter_key: str, reporter_name: str, reason: str, link: str | None) -> Report:
+        with self.db.session() as s:
+            report = Report(job_id=job_id, reporter_key=reporter_key, reporter_name=reporter_name, reason=reason,
+                            link=link)  # fmt: skip
+            s.add(report)
+            s.flush()
+            return report
+
+    def open_reports(self, limit: int = 20) -> list[Report]:
+        with self.db.session() as s:
+            stmt = select(Report).where(Report.status == "open").order_by(Report.id).limit(limit)
+            return list(s.scalars(stmt))
+
+    def close_reports(self, *, report_id: int | None = None, job_id: int | None = None) -> int:
+        """Close one open report, or every open report on a job; returns how many were closed."""
+        stmt = update(Report).where(Report.status == "open")
+        if report_id is not None:
+            stmt = stmt.where(Report.id == report_id)
+        if job_id is not None:
+            stmt = stmt.where(Report.job_id == job_id)
+        with self.db.session() as s:
+            return int(s.execute(stmt.values(status="closed")).rowcount or 0)  # type: ignore[attr-defined]
