@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -255,8 +256,11 @@ class RayPool:
         slot.state.job_id = job.id
         task = asyncio.create_task(self._run(slot, job), name=f"animatebot-job-{job.id}")
         self._jobs[job.id] = task
-        task.add_done_callback(lambda _t, job_id=job.id: self._jobs.pop(job_id, None))
+        task.add_done_callback(functools.partial(self._forget, job.id))
         return True
+
+    def _forget(self, job_id: int, _task: object) -> None:
+        self._jobs.pop(job_id, None)
 
     def _pick_idle(self, model: str | None) -> _Slot | None:
         idle = [s for s in self.slots.values() if s.state.idle_since is not None and s.state.alive]

@@ -321,11 +321,12 @@ class Worker:
         self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
         notes = "\n".join((*result.notes, *clip.changes)) or None
         score, flagged = await self._check_safety(job, result.frames)
+        values: dict[str, Any] = {**generated, "notes": notes, "safety_score": score, "safety_flagged": flagged}
         finished = await self.db.offload(
             self.queue.finish,
             job.id,
             JobStatus.SUCCEEDED,
-            **{**generated, "notes": notes, "safety_score": score, "safety_flagged": flagged},
+            **values,
             output_path=str(path),
             output_format=clip.format,
             output_bytes=clip.size,
@@ -359,7 +360,7 @@ class Worker:
             log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
             return None, True
 
-    async def _fail(self, job: Job, message: str, **values: object) -> None:
+    async def _fail(self, job: Job, message: str, **values: Any) -> None:
         if await self.db.offload(self.queue.finish, job.id, JobStatus.FAILED, error=message, **values):
             await self._emit(JobEvent(EventKind.FAILED, job.id, message=message))
 
