@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
     slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
 
+    # --- GPU tuning (issue 12: settings chosen by benchmarks/bench_pipeline.py --real-size) -----
+    # The dtype the VAE decodes in; unset: bfloat16 on CUDA, float32 on CPU (docs/PERFORMANCE.md).
+    vae_dtype: Literal["float16", "bfloat16", "float32"] | None = Field(None, alias="ANIMATEBOT_VAE_DTYPE")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",
@@ -87,6 +91,7 @@ class Settings(BaseSettings):
     @field_validator(
         "device",
         "dtype",
+        "vae_dtype",
         "lightning_source",
         "motion_lora_source",
         "cache_dir",
