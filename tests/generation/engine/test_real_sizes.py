@@ -48,8 +48,9 @@ from generation.engine.tiny import tiny_tokenizer
 from generation.errors import GenerationCancelled
 from generation.params import GenerationParams, MotionSpec
 
-# Minutes, not seconds, on a loaded 2-core machine: more room than the suite's 120 s per test.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+# Minutes and ~9 GB of RAM on a 2-core machine: out of the default run (pyproject addopts), run with
+# `python -m pytest -m real_sizes -s`, with more room than the suite's 120 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.real_sizes, pytest.mark.timeout(900)]
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
