@@ -357,8 +357,8 @@ def ours_rows(bench: Bench, engine: Engine) -> None:
                 for key, value in zip(parts, (text, den, dec, enc), strict=True):
                     parts[key].append(value)
         medians = {k: statistics.median(v) for k, v in parts.items()}
-        vae = str(engine.vae_dtype).removeprefix("torch.")
-        bench.row(f"ours (fp16 UNet, {vae} VAE, encode_clip)", steps, **medians, peak=bench.peak(), note=note)
+        unet, vae = (str(d).removeprefix("torch.") for d in (engine.dtype, engine.vae_dtype))
+        bench.row(f"ours ({unet} UNet, {vae} VAE, encode_clip)", steps, **medians, peak=bench.peak(), note=note)
 
 
 def model_card_rows(bench: Bench, base: Path, lightning: Path, adapter_config: dict[str, Any]) -> None:
