@@ -1,30 +1,42 @@
 """Seconds per clip for the generation engine.
 
     python benchmarks/bench_pipeline.py [--threads N] [--repeats 3]
-    python benchmarks/bench_pipeline.py --real-size [--compile] [--repeats 3]
+    python benchmarks/bench_pipeline.py --real-size [--compile] [--repeats 3] [--budget-s 270]
+    python benchmarks/bench_pipeline.py --real-size --smoke     # CPU, tiny weights: checks the script
 
 Default: the tiny pipeline (generation/tiny.py) on CPU, 16 frames 512x512, 1/2/4/8 steps.
 
 ``--real-size`` needs a CUDA GPU. It writes random weights at the real sizes (SD1.5 UNet, the
 default MotionAdapter that the Lightning checkpoints fit, the SD VAE, a CLIP ViT-L/14 text
 encoder; configs in this file, nothing downloaded) in the on-disk layouts the real loader reads,
-then, in the same run, times the plain model-card recipe (fp16 pipeline, default settings, fp16
-VAE) against our Engine (fp16, SDPA, VAE slicing, float32 VAE decode, optionally
-``torch.compile`` of the UNet): seconds per clip at 16 frames 512x512 and peak VRAM
-(``torch.cuda.max_memory_allocated``). Random weights make noise, at the real cost. Exits 2
-without a GPU. ``--allow-cpu`` runs the real-size path on CPU as a slow smoke test (its times
-mean nothing).
+then prints ONE table, all on the same latents and prompt:
+
+- VAE decode of the same 4-step latents in float32 (TF32 off and on), bfloat16, float16, and
+  bfloat16 with channels_last: seconds and PSNR of the frames against the float32 (TF32 off) ones;
+- the UNet's denoising (4 steps): eager, channels_last, and with ``--compile`` ``torch.compile``
+  in the default mode and in max-autotune-no-cudagraphs, each with its first-call cost;
+- the model card's plain recipe (fp16 pipeline and VAE, ``export_to_gif``) against ours (the
+  Engine's defaults, ``encode_clip``) for 1/2/4/8 steps: text / denoise / decode / encode seconds
+  per clip and peak VRAM (``torch.cuda.max_memory_allocated``).
+
+Random weights make noise at the real cost; PSNR on them measures the dtype's numeric error
+through the real architecture, not on real pictures. Rows that would overrun ``--budget-s``
+(compilation first) are skipped and say so. Exits 2 without a GPU; ``--smoke`` runs every row
+on CPU with the tiny weights at 128x128 (its times mean nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -161,123 +173,278 @@ def write_real_size_files(root: Path, device: str, dtype: torch.dtype, steps: li
     return base, lightning
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
+class Bench:
+    """Shared state of one --real-size run: device, sizes, time budget, the rows of the one table."""
+
+    def __init__(self, args: argparse.Namespace, device: str) -> None:
+        self.args, self.device = args, device
+        self.deadline = time.monotonic() + args.budget_s
+        self.rows: list[list[str]] = []
+        self.width = self.height = args.size
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def timed(self, fn: Callable[[], Any]) -> tuple[float, Any]:
+        self.sync()
+        started = time.perf_counter()
+        out = fn()
+        self.sync()
+        return time.perf_counter() - started, out
+
+    def median(self, fn: Callable[[], Any]) -> tuple[float, Any]:
+        """Median seconds of ``repeats`` calls after one warm-up, and the last result."""
+        fn()
+        runs = [self.timed(fn) for _ in range(self.args.repeats)]
+        return statistics.median(r[0] for r in runs), runs[-1][1]
+
+    def reset_peak(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak(self) -> str:
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.1f}" if self.device == "cuda" else "-"
+
+    def left_s(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def row(self, what: str, steps: Any = "", **cells: Any) -> None:
+        def fmt(key: str, digits: int = 3) -> str:
+            value = cells.get(key)
+            return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+        total = sum(cells.get(k) or 0.0 for k in ("text", "denoise", "decode", "encode"))
+        self.rows.append(
+            [
+                what,
+                str(steps),
+                fmt("text"),
+                fmt("denoise"),
+                fmt("decode"),
+                fmt("encode"),
+                f"{total:.3f}" if cells.get("total", True) else "-",
+                fmt("first"),
+                fmt("peak"),
+                fmt("psnr", 1),
+                cells.get("note", ""),
+            ]
+        )
+        print("  " + " | ".join(self.rows[-1]), flush=True)  # progress, in case the run is cut short
+
+    def skip(self, what: str, why: str) -> None:
+        self.rows.append([what, "", "-", "-", "-", "-", "-", "-", "-", "-", f"skipped: {why}"])
+        print(f"  {what}: skipped: {why}", flush=True)
 
 
-def _peak_reset(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+def _psnr(reference: torch.Tensor, frames: torch.Tensor) -> float:
+    mse = float(((reference.float() - frames.float()) ** 2).mean())
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
-def _peak_gib(device: str) -> str:
-    return f"{torch.cuda.max_memory_allocated() / 2**30:.2f}" if device == "cuda" else "-"
+def _to_uint8(video: torch.Tensor) -> torch.Tensor:
+    return ((video.float() / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def bench_model_card(base: Path, lightning: Path, args: argparse.Namespace, device: str, dtype: torch.dtype):
-    """The AnimateDiff-Lightning model card's recipe, as written there; yields table rows."""
+def _set_tf32(on: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def vae_rows(bench: Bench, engine: Engine, latents: torch.Tensor) -> None:
+    """VAE decode of the same latents in each dtype / setting, PSNR against float32 without TF32."""
+    vae = engine.pipeline.vae
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(-1, *latents.shape[1:2], *latents.shape[3:])
+    flat = flat.float() / vae.config.scaling_factor
+    variants = [  # (label, dtype, tf32, channels_last)
+        ("VAE decode float32", torch.float32, False, False),
+        ("VAE decode float32 + TF32", torch.float32, True, False),
+        ("VAE decode bfloat16", torch.bfloat16, False, False),
+        ("VAE decode float16", torch.float16, False, False),
+        ("VAE decode bfloat16 + channels_last", torch.bfloat16, False, True),
+    ]
+    reference: torch.Tensor | None = None
+    for label, dtype, tf32, channels_last in variants:
+        _set_tf32(tf32)
+        vae.to(dtype=dtype, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        chunks = flat.to(dtype)
+
+        def decode(vae: Any = vae, chunks: torch.Tensor = chunks) -> torch.Tensor:
+            with torch.inference_mode():
+                return torch.cat([vae.decode(chunks[i : i + 8]).sample for i in range(0, len(chunks), 8)])
+
+        bench.reset_peak()
+        seconds, video = bench.median(decode)
+        frames = _to_uint8(video)
+        reference = frames if reference is None else reference
+        nan = bool(torch.isnan(video).any())
+        bench.row(
+            label, 4, decode=seconds, peak=bench.peak(), psnr=_psnr(reference, frames), note="NaN!" if nan else ""
+        )
+    _set_tf32(False)
+    vae.to(dtype=engine.vae_dtype, memory_format=torch.contiguous_format)
+
+
+def denoise(bench: Bench, pipe: Any, embeds: torch.Tensor, steps: int) -> torch.Tensor:
+    return pipe(
+        prompt_embeds=embeds,
+        num_frames=bench.args.frames,
+        height=bench.height,
+        width=bench.width,
+        num_inference_steps=steps,
+        guidance_scale=1.0,
+        generator=torch.Generator("cpu").manual_seed(0),
+        output_type="latent",
+    ).frames
+
+
+def unet_rows(bench: Bench, engine: Engine, embeds: torch.Tensor) -> None:
+    """Denoising (4 steps) eager, channels_last, and torch.compile'd in two modes (with --compile)."""
+    pipe, unet = engine.pipeline, engine.pipeline.unet
+
+    def run() -> torch.Tensor:
+        with torch.inference_mode():
+            return denoise(bench, pipe, embeds, 4)
+
+    bench.reset_peak()
+    seconds, _ = bench.median(run)
+    bench.row("UNet eager", 4, denoise=seconds, peak=bench.peak())
+    unet.to(memory_format=torch.channels_last)
+    seconds, _ = bench.median(run)
+    bench.row("UNet channels_last", 4, denoise=seconds, peak=bench.peak())
+    unet.to(memory_format=torch.contiguous_format)
+    if not bench.args.compile:
+        bench.skip("UNet torch.compile", "pass --compile")
+        return
+    for mode, needs_s in (("default", 120.0), ("max-autotune-no-cudagraphs", 200.0)):
+        label = f"UNet torch.compile {mode}"
+        if bench.left_s() < needs_s + 60:  # keep a minute for the recipe rows after this
+            bench.skip(label, f"time budget ({bench.left_s():.0f} s left)")
+            continue
+        torch._dynamo.reset()
+        unet.compile(mode=None if mode == "default" else mode)
+        first, _ = bench.timed(run)  # compiles
+        seconds, _ = bench.median(run)
+        bench.row(label, 4, denoise=seconds, first=first, peak=bench.peak())
+    torch._dynamo.reset()
+    unet._compiled_call_impl = None  # back to eager for the rows after this
+
+
+def ours_rows(bench: Bench, engine: Engine) -> None:
+    """The Engine's defaults: text / denoise / decode (its _decode) / encode (encode_clip) per step count."""
+    from generation.media.encode import encode_clip
+
+    pipe = engine.pipeline
+    for steps in bench.args.steps:
+        if bench.left_s() < 10:
+            bench.skip(f"ours {steps} steps", "time budget")
+            continue
+        engine.generate(GenerationParams(PROMPT, steps=steps, frames=8, seed=0))  # switches the step checkpoint
+        parts: dict[str, list[float]] = {"text": [], "denoise": [], "decode": [], "encode": []}
+        bench.reset_peak()
+        for attempt in range(bench.args.repeats + 1):  # the first is a warm-up
+            with torch.inference_mode():
+                text, (embeds, _) = bench.timed(lambda: pipe.encode_prompt(PROMPT, pipe.device, 1, False))
+                den, latents = bench.timed(lambda embeds=embeds, steps=steps: denoise(bench, pipe, embeds, steps))
+                note = ""
+                try:
+                    dec, frames = bench.timed(lambda latents=latents: engine._decode(latents))
+                except BadOutputError as exc:  # random weights may overflow; the time still counts
+                    dec, frames, note = float("nan"), None, f"bad output: {exc}"
+            enc = bench.timed(lambda frames=frames: encode_clip(frames, format="gif", fps=8))[0] if frames else 0.0
+            if attempt:
+                for key, value in zip(parts, (text, den, dec, enc), strict=True):
+                    parts[key].append(value)
+        medians = {k: statistics.median(v) for k, v in parts.items()}
+        unet, vae = (str(d).removeprefix("torch.") for d in (engine.dtype, engine.vae_dtype))
+        bench.row(f"ours ({unet} UNet, {vae} VAE, encode_clip)", steps, **medians, peak=bench.peak(), note=note)
+
+
+def model_card_rows(bench: Bench, base: Path, lightning: Path, adapter_config: dict[str, Any]) -> None:
+    """The AnimateDiff-Lightning model card's recipe as written there: fp16 everything, export_to_gif."""
     from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler, MotionAdapter
+    from diffusers.utils import export_to_gif
     from safetensors.torch import load_file
 
-    adapter = MotionAdapter().to(device, dtype)
-    adapter.load_state_dict(load_file(str(lightning / step_checkpoint(args.steps[0]).filename), device=device))
+    device, dtype = bench.device, torch.float16 if bench.device == "cuda" else torch.float32
+    adapter = MotionAdapter.from_config(adapter_config).to(device, dtype)
+    adapter.load_state_dict(load_file(str(lightning / step_checkpoint(bench.args.steps[0]).filename), device=device))
     pipe = AnimateDiffPipeline.from_pretrained(str(base), motion_adapter=adapter, torch_dtype=dtype).to(device)
     pipe.scheduler = EulerDiscreteScheduler.from_config(
         pipe.scheduler.config, timestep_spacing="trailing", beta_schedule="linear"
     )
     pipe.set_progress_bar_config(disable=True)
-    w, h = GenerationParams(PROMPT, aspect=args.aspect).size
-    for steps in args.steps:
-        adapter.load_state_dict(load_file(str(lightning / step_checkpoint(steps).filename), device=device))
-        pipe.unet.load_motion_modules(adapter)
-
-        def clip(steps: int = steps) -> tuple[float, float, float]:
-            _sync(device)
-            started = time.perf_counter()
-            pipe(
-                prompt=PROMPT,
-                guidance_scale=1.0,
-                num_inference_steps=steps,
-                num_frames=args.frames,
-                width=w,
-                height=h,
-                generator=torch.Generator("cpu").manual_seed(0),
-            )
-            _sync(device)
-            return time.perf_counter() - started, float("nan"), float("nan")
-
-        if device == "cuda":
-            clip()  # warm-up
-        _peak_reset(device)
-        total, _, _ = median_run(clip, args.repeats)
-        yield ["model card", str(steps), f"{total:.2f}", "-", "-", _peak_gib(device), ""]
-
-
-def bench_engine(base: Path, lightning: Path, args: argparse.Namespace, device: str, compile: bool):
-    """Our Engine on the same files; yields table rows."""
-    engine = Engine(
-        pipeline="real",
-        base_model=str(base),
-        steps=args.steps[0],
-        lightning_source=str(lightning),
-        device=device,
-        dtype=args.dtype,
-        compile=compile,
-    )
-    started = time.perf_counter()
-    engine.load()
-    print(f"engine ({'compiled' if compile else 'eager'}) loaded in {time.perf_counter() - started:.1f} s")
-    name = "ours + compile" if compile else "ours"
-    for steps in args.steps:
-        params = GenerationParams(PROMPT, steps=steps, frames=args.frames, aspect=args.aspect, seed=0)
-        note = ""
-
-        def clip(params: GenerationParams = params) -> tuple[float, float, float]:
-            nonlocal note
-            _sync(device)
-            started = time.perf_counter()
-            try:
-                t = engine.generate(params).timings
-            except BadOutputError as exc:  # random weights may overflow; the time still counts
-                note = f"bad output: {exc}"
-                return time.perf_counter() - started, float("nan"), float("nan")
-            _sync(device)
-            return time.perf_counter() - started, t.denoise_s, t.decode_s
-
-        if device == "cuda":
-            clip()  # warm-up (and compilation)
-        _peak_reset(device)
-        total, denoise, decode = median_run(clip, args.repeats)
-        yield [name, str(steps), f"{total:.2f}", f"{denoise:.2f}", f"{decode:.2f}", _peak_gib(device), note]
-    engine.close()
+    with tempfile.TemporaryDirectory() as folder:
+        gif = os.path.join(folder, "animation.gif")
+        for steps in bench.args.steps:
+            if bench.left_s() < 10:
+                bench.skip(f"model card {steps} steps", "time budget")
+                continue
+            adapter.load_state_dict(load_file(str(lightning / step_checkpoint(steps).filename), device=device))
+            pipe.unet.load_motion_modules(adapter)
+            parts: dict[str, list[float]] = {"text": [], "denoise": [], "decode": [], "encode": []}
+            bench.reset_peak()
+            for attempt in range(bench.args.repeats + 1):
+                with torch.inference_mode():
+                    text, (embeds, _) = bench.timed(lambda: pipe.encode_prompt(PROMPT, pipe.device, 1, False))
+                    den, latents = bench.timed(lambda embeds=embeds, steps=steps: denoise(bench, pipe, embeds, steps))
+                    dec, frames = bench.timed(
+                        lambda latents=latents: pipe.video_processor.postprocess_video(
+                            pipe.decode_latents(latents), output_type="pil"
+                        )[0]
+                    )
+                enc = bench.timed(lambda frames=frames: export_to_gif(frames, gif, fps=8))[0]
+                if attempt:
+                    for key, value in zip(parts, (text, den, dec, enc), strict=True):
+                        parts[key].append(value)
+            medians = {k: statistics.median(v) for k, v in parts.items()}
+            bench.row("model card (fp16 pipeline, export_to_gif)", steps, **medians, peak=bench.peak())
 
 
 def run_real_size(args: argparse.Namespace) -> int:
-    if torch.cuda.is_available():
-        device = "cuda"
-    elif args.allow_cpu:
+    if args.smoke:
         device = "cpu"
+        args.size, args.frames = min(args.size, 128), min(args.frames, 8)
+    elif torch.cuda.is_available():
+        device = "cuda"
     else:
         print("--real-size needs a CUDA GPU and torch sees none; run it on a GPU host (see docs/PERFORMANCE.md)")
         return 2
-    args.dtype = args.dtype or ("float16" if device == "cuda" else "float32")
-    dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[args.dtype]
-    gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU (smoke run: times mean nothing)"
+    bench = Bench(args, device)
+    gpu = torch.cuda.get_device_name() if device == "cuda" else "CPU smoke run (tiny weights: times mean nothing)"
+    print(f"{gpu}; torch {torch.__version__}; {args.frames} frames {args.size}x{args.size}; median of {args.repeats}")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         started = time.perf_counter()
-        base, lightning = write_real_size_files(Path(tmp), device, dtype, args.steps)
-        print(f"wrote random real-size weights in {time.perf_counter() - started:.1f} s")
-        rows = list(bench_model_card(base, lightning, args, device, dtype))
-        _peak_reset(device)
-        rows += bench_engine(base, lightning, args, device, compile=False)
-        if args.compile:
-            _peak_reset(device)
-            rows += bench_engine(base, lightning, args, device, compile=True)
-    w, h = GenerationParams(PROMPT, aspect=args.aspect).size
-    print(f"real-size random weights, {gpu}, {args.dtype}, {args.frames} frames {w}x{h}, median of {args.repeats}")
-    print_table(["recipe", "steps", "s/clip", "denoise s", "decode s", "peak GiB", "note"], rows)
+        if args.smoke:
+            from generation.engine.tiny import TINY_ADAPTER_CONFIG, write_tiny_model_files
+
+            files = write_tiny_model_files(Path(tmp))
+            base, lightning, adapter_config = files.base_dir, files.lightning_dir, dict(TINY_ADAPTER_CONFIG)
+        else:
+            base, lightning = write_real_size_files(Path(tmp), device, torch.float16, args.steps)
+            adapter_config = {}  # MotionAdapter() defaults: what the Lightning checkpoints fit
+        print(f"wrote the weights in {time.perf_counter() - started:.1f} s", flush=True)
+
+        engine = Engine(pipeline="real", base_model=str(base), steps=4, lightning_source=str(lightning), device=device)
+        started = time.perf_counter()
+        engine.load()
+        print(f"engine loaded in {time.perf_counter() - started:.1f} s", flush=True)
+        pipe = engine.pipeline
+        with torch.inference_mode():
+            embeds, _ = pipe.encode_prompt(PROMPT, pipe.device, 1, False)
+            engine.generate(GenerationParams(PROMPT, steps=4, frames=8, seed=0))  # warm-up, 4-step checkpoint in
+            latents = denoise(bench, pipe, embeds, 4)  # the same latents for every VAE row
+        vae_rows(bench, engine, latents)
+        unet_rows(bench, engine, embeds)
+        ours_rows(bench, engine)
+        engine.close()
+        bench.reset_peak()
+        model_card_rows(bench, base, lightning, adapter_config)
+
+    headers = ["what", "steps", "text s", "denoise s", "decode s", "encode s", "total s", "1st call s", "peak GiB"]
+    print(f"\n{gpu}; {args.frames} frames {args.size}x{args.size}; seconds per clip, median of {args.repeats}")
+    print_table([*headers, "PSNR dB", "note"], bench.rows)
     return 0
 
 
@@ -290,9 +457,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aspect", default="1:1")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for the tiny run (0: torch's default)")
-    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), default=None)
     parser.add_argument("--workdir", default=None, help="where to write the real-size weights (about 6 GB)")
-    parser.add_argument("--allow-cpu", action="store_true", help="real-size smoke run on CPU (very slow)")
+    parser.add_argument("--size", type=int, default=512, help="--real-size: frame side in pixels")
+    parser.add_argument("--budget-s", type=float, default=270.0, help="--real-size: skip rows past this many seconds")
+    parser.add_argument("--smoke", action="store_true", help="--real-size rows on CPU with tiny weights (checks)")
     args = parser.parse_args(argv)
     return run_real_size(args) if args.real_size else run_tiny(args)
 

@@ -35,6 +35,7 @@ def make_engine(settings: Settings, steps: int = 4) -> Engine:
         device=settings.device,
         dtype=settings.dtype,
         compile=settings.compile,
+        vae_dtype=settings.vae_dtype,
         cache_dir=settings.cache_dir,
         lightning_source=settings.lightning_source,
         motion_lora_source=settings.motion_lora_source,

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     daily_per_user: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_USER")  # 0: no quota unless an admin sets one
     daily_per_server: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_SERVER")
 
+    # --- GPU tuning (issue 12: settings chosen by benchmarks/bench_pipeline.py --real-size) -----
+    # The dtype the VAE decodes in; unset: bfloat16 on CUDA, float32 on CPU (docs/PERFORMANCE.md).
+    vae_dtype: Literal["float16", "bfloat16", "float32"] | None = Field(None, alias="ANIMATEBOT_VAE_DTYPE")
+
     @field_validator(
         "admin_ids",
         "discord_guild_ids",
@@ -110,6 +114,7 @@ class Settings(BaseSettings):
     @field_validator(
         "device",
         "dtype",
+        "vae_dtype",
         "lightning_source",
         "motion_lora_source",
         "cache_dir",

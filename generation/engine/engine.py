@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from diffusers import AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline, EulerDiscreteScheduler
+from diffusers.models.modeling_utils import no_init_weights
 from diffusers.pipelines.free_noise_utils import SplitInferenceModule
 from PIL import Image
 
@@ -92,6 +93,7 @@ class Engine:
         device: str | None = None,
         dtype: str | None = None,
         compile: bool = False,
+        vae_dtype: str | None = None,
         cache_dir: str | None = None,
         lightning_source: str | None = None,
         motion_lora_source: str | None = None,
@@ -107,6 +109,11 @@ class Engine:
         if (dtype or default_dtype) not in _DTYPES:
             raise ValueError(f"dtype must be one of float16, bfloat16, float32, got {dtype!r}")
         self.dtype = _DTYPES[dtype or default_dtype]
+        # --- GPU tuning: the VAE decode dtype (docs/PERFORMANCE.md says why bfloat16 on CUDA) ---
+        default_vae_dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        if (vae_dtype or default_vae_dtype) not in _DTYPES:
+            raise ValueError(f"vae_dtype must be one of float16, bfloat16, float32, got {vae_dtype!r}")
+        self.vae_dtype = _DTYPES[vae_dtype or default_vae_dtype]
         self._tiny = pipeline == "tiny"
         self._source: WeightSource
         if self._tiny:
@@ -217,14 +224,18 @@ class Engine:
         adapter = build_adapter(config, motion if motion is not None else self._source.motion_weights(steps), steps)
         check_fits(parts, adapter, ref.display, default_adapter=not config)
         try:
-            pipe = AnimateDiffPipeline(
-                vae=parts["vae"].to(torch.float32),
-                text_encoder=parts["text_encoder"],
-                tokenizer=parts["tokenizer"],
-                unet=parts["unet"],
-                motion_adapter=adapter,
-                scheduler=parts["scheduler"],
-            )
+            # UNetMotionModel.from_unet2d builds a whole new UNet and then copies every 2D weight and
+            # every motion weight into it; skipping its random initialisation saves ~20 s of CPU per
+            # real-size load (tests/generation/engine/test_real_sizes.py checks the weights land).
+            with no_init_weights():
+                pipe = AnimateDiffPipeline(
+                    vae=parts["vae"].to(self.vae_dtype),
+                    text_encoder=parts["text_encoder"],
+                    tokenizer=parts["tokenizer"],
+                    unet=parts["unet"],
+                    motion_adapter=adapter,
+                    scheduler=parts["scheduler"],
+                )
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"{ref.display} does not fit the motion adapter: {first_line(exc)}") from exc
         # The motion weights now live inside the UNet; keeping the adapter registered would put
@@ -370,7 +381,7 @@ class Engine:
             )
             denoise_s = time.perf_counter() - started
             if still is not None:
-                self._vae_float32()
+                self._restore_vae_dtype()
             if state["cancelled"]:
                 raise GenerationCancelled(f"cancelled after step {state['done']} of {total}")
             started = time.perf_counter()
@@ -438,12 +449,12 @@ class Engine:
             self._copy_free_noise_state(v2v)
         return self._v2v
 
-    def _vae_float32(self) -> None:
+    def _restore_vae_dtype(self) -> None:
         # Video-to-video encodes the still with the VAE in float32 and then casts the VAE to the
-        # UNet's dtype; this engine decodes in float32 (see _decode), so put it back.
+        # UNet's dtype; this engine decodes in ``vae_dtype`` (see _decode), so put it back.
         vae = self.pipeline.vae
-        if vae.dtype != torch.float32:
-            vae.to(torch.float32)
+        if vae.dtype != self.vae_dtype:
+            vae.to(self.vae_dtype)
 
     def _use_free_noise(self, params: GenerationParams) -> None:
         """FreeNoise as ``params`` needs it: 16-frame windows 4 apart above 32 frames, with split
@@ -522,16 +533,19 @@ class Engine:
         self._split = on
 
     def _decode(self, latents: torch.Tensor) -> list[Image.Image]:
-        """Latents (1, C, F, h, w) -> RGB frames, decoded by the float32 VAE, checked for NaN and black."""
+        """Latents (1, C, F, h, w) -> RGB frames, decoded by the VAE in ``vae_dtype``, checked for NaN and black."""
         if torch.isnan(latents).any():
             raise BadOutputError("the model produced NaN values; try another seed or float32 (dtype=float32)")
         vae = self.pipeline.vae
-        latents = latents.to(vae.device, torch.float32) / vae.config.scaling_factor
+        # Scaled in float32, then cast: bfloat16 keeps float32's range, so nothing overflows on the way in.
+        latents = (latents.to(vae.device, torch.float32) / vae.config.scaling_factor).to(self.vae_dtype)
         batch, channels, count, height, width = latents.shape
         flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * count, channels, height, width)
         video = torch.cat([vae.decode(flat[i : i + _DECODE_CHUNK]).sample for i in range(0, len(flat), _DECODE_CHUNK)])
+        video = video.float()
         if torch.isnan(video).any():
-            raise BadOutputError("the VAE produced NaN values; try another seed")
+            hint = " or ANIMATEBOT_VAE_DTYPE=bfloat16" if self.vae_dtype == torch.float16 else ""
+            raise BadOutputError(f"the VAE produced NaN values; try another seed{hint}")
         pixels = ((video / 2 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)
         if int(pixels.max()) <= _BLACK_LEVEL:
             raise BadOutputError("the clip came out all black; try another seed or prompt")

@@ -130,7 +130,8 @@ def _load_components(src: str, display: str, dtype: torch.dtype, cache_dir: str 
         "tokenizer": lambda: CLIPTokenizer.from_pretrained(src, subfolder="tokenizer", **extra),
         # transformers spells the dtype argument differently across versions; .to() works in all of them.
         "text_encoder": lambda: CLIPTextModel.from_pretrained(src, subfolder="text_encoder", **extra).to(dtype),
-        # The VAE stays in float32 whatever the dtype: half-precision decoding overflows to NaN/black.
+        # The VAE loads in float32 whatever the dtype; the Engine casts it to its vae_dtype
+        # (float16 decoding can overflow to NaN/black; bfloat16 has float32's range).
         "vae": lambda: AutoencoderKL.from_pretrained(src, subfolder="vae", torch_dtype=torch.float32, **extra),
         "unet": lambda: UNet2DConditionModel.from_pretrained(src, subfolder="unet", torch_dtype=dtype, **extra),
         "scheduler": lambda: EulerDiscreteScheduler.from_pretrained(src, subfolder="scheduler", **extra),
