@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers
@@ -21,9 +21,9 @@ from storage.db import Database
 from storage.models import AuditEntry, Ban, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-JOBS = Job.__table__
-BANS = Ban.__table__
-SETTINGS = Setting.__table__
+JOBS: Table = Job.__table__  # type: ignore[assignment]
+BANS: Table = Ban.__table__  # type: ignore[assignment]
+SETTINGS: Table = Setting.__table__  # type: ignore[assignment]
 
 # The job path's statements, built once: SQLAlchemy caches their compiled form, and the values
 # travel as parameters (a statement with values inlined costs a cache-key walk on every call).

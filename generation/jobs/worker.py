@@ -199,7 +199,10 @@ class Worker:
             finally:
                 self._runs.discard(run)
             if run.next is not None:
-                pending = await run.next
+                try:
+                    pending = await run.next
+                except Exception:  # a claimed job left running is requeued by the next start's recovery
+                    log.exception("could not start the job claimed after #%s", run.job.id)
 
     async def _start_next(self, *, prefetched: bool) -> _Run | None:
         """Claim the next job (on the database thread) and hand it to the generation thread."""
