@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -21,9 +21,9 @@ from storage.db import Database
 from storage.models import AuditEntry, Ban, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
-JOBS: Table = Job.__table__  # type: ignore[assignment]
-BANS: Table = Ban.__table__  # type: ignore[assignment]
-SETTINGS: Table = Setting.__table__  # type: ignore[assignment]
+JOBS = cast(Table, Job.__table__)
+BANS = cast(Table, Ban.__table__)
+SETTINGS = cast(Table, Setting.__table__)
 
 # The job path's statements, built once: SQLAlchemy caches their compiled form, and the values
 # travel as parameters (a statement with values inlined costs a cache-key walk on every call).
@@ -274,7 +274,7 @@ class Repository:
         return self.tally(job_id)
 
     def tally(self, job_id: int) -> Tally:
-        votes = Vote.__table__
+        votes = cast(Table, Vote.__table__)
         with self.db.reading() as c:
             stmt = select(votes.c.value, func.count()).where(votes.c.job_id == job_id).group_by(votes.c.value)
             rows = c.execute(stmt).all()
