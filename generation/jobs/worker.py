@@ -81,7 +81,8 @@ class _Run:
     future: asyncio.Future[Any] | None = None
     deadline: float | None = None
     next: asyncio.Task[_Run | None] | None = None  # the job claimed once this one's denoising ended
-    steps_done: int = 0
+    progress: tuple[int, int] = (0, 0)  # the latest (step, total), written by the generation thread
+    progress_scheduled: bool = False  # a loop callback will emit ``progress``
 
 
 @dataclass
@@ -206,7 +207,10 @@ class Worker:
             finally:
                 self._runs.discard(run)
             if run.next is not None:
-                pending = await run.next
+                try:
+                    pending = await run.next
+                except Exception:  # a claimed job left running is requeued by the next start's recovery
+                    log.exception("could not start the job claimed after #%s", run.job.id)
 
     async def _start_next(self, *, prefetched: bool) -> _Run | None:
         """Claim the next job (on the database thread) and hand it to the generation thread."""
@@ -253,11 +257,14 @@ class Worker:
         loop.call_soon_threadsafe(self._side_emit, JobEvent(EventKind.STARTED, job_id, 0, total))
 
         def progress(step: int, steps: int) -> None:
-            run.steps_done = step
             if step >= steps:
                 self._last_denoised = time.monotonic()
                 loop.call_soon_threadsafe(self._denoised, run)
-            loop.call_soon_threadsafe(self._side_emit, JobEvent(EventKind.PROGRESS, job_id, step, steps))
+            # Latest step wins: steps that come faster than the loop takes them become one event.
+            run.progress = (step, steps)
+            if not run.progress_scheduled:
+                run.progress_scheduled = True
+                loop.call_soon_threadsafe(self._emit_progress, run)
 
         def should_cancel() -> bool:
             return (
@@ -267,6 +274,11 @@ class Worker:
             )
 
         return self.engine.generate(run.params, progress=progress, should_cancel=should_cancel)
+
+    def _emit_progress(self, run: _Run) -> None:
+        run.progress_scheduled = False  # cleared before reading: a later step schedules another call
+        step, steps = run.progress
+        self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps))
 
     def _denoised(self, run: _Run) -> None:
         """The last denoising step is done: claim the next job now, while this one decodes and encodes."""
