@@ -5,20 +5,33 @@ on this very call, that the actor is an admin. Every change is audited; listings
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from bot.chat import Invocation, Message
 from bot.commands import Command
 from bot.commands.moderation import HERE
 from bot.service import replies as render
+from bot.service.access import Access
+from bot.service.delivery import Delivery
 from bot.service.moderation import RuleError, check_pattern, is_regex
 from storage.models import JobStatus, SafetyDecision, SafetyPolicy
-
-if TYPE_CHECKING:
-    from bot.service.admin import Admin
+from storage.repository import Repository
 
 
-async def run_moderation(admin: Admin, inv: Invocation, command: Command, detail: str) -> None:
+class Parts(Protocol):
+    """What the moderation actions act on (``Admin`` has them): no import of the admin module, no cycle."""
+
+    @property
+    def repo(self) -> Repository: ...
+    @property
+    def access(self) -> Access: ...
+    @property
+    def delivery(self) -> Delivery | None: ...
+    @property
+    def safety_status(self) -> str: ...
+
+
+async def run_moderation(admin: Parts, inv: Invocation, command: Command, detail: str) -> None:
     action = command.admin_action or ""
     handler = {
         "block": _block,
@@ -45,7 +58,7 @@ def _channels_of(inv: Invocation, command: Command) -> list[str]:
     return [here if c == HERE else c for c in command.admin_args.get("channel", HERE).split()]
 
 
-async def _block(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _block(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, text = command.admin_args["op"], command.admin_args.get("text", "")
     if op == "list":
@@ -79,7 +92,7 @@ async def _block(admin: Admin, inv: Invocation, command: Command) -> tuple[Messa
     )
 
 
-def _channel_list(admin: Admin, inv: Invocation) -> Message:
+def _channel_list(admin: Parts, inv: Invocation) -> Message:
     place = inv.place
     rules = admin.access.moderation.channel_rules(place.platform, place.workspace_id)
     if not rules:
@@ -90,7 +103,7 @@ def _channel_list(admin: Admin, inv: Invocation) -> Message:
     return render.info(text, "Channels")
 
 
-async def _channels(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _channels(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, place = command.admin_args["op"], inv.place
     if op == "list":
@@ -106,7 +119,7 @@ async def _channels(admin: Admin, inv: Invocation, command: Command) -> tuple[Me
     return message, True
 
 
-async def _safety(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _safety(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, place = command.admin_args["op"], inv.place
     if op == "show":
@@ -126,7 +139,7 @@ async def _safety(admin: Admin, inv: Invocation, command: Command) -> tuple[Mess
     return render.info(text, "Safety"), True
 
 
-async def _quota(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _quota(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     place = inv.place
     values = {key: int(value) for key, value in command.admin_args.items()}
     if values:
@@ -137,7 +150,7 @@ async def _quota(admin: Admin, inv: Invocation, command: Command) -> tuple[Messa
     return render.info(f"clips per 24 h: {user}, {server} (admins are exempt)", "Quotas"), bool(values)
 
 
-async def _roles(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _roles(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     place = inv.place
     op = command.admin_args["op"]
     if place.platform != "discord":
@@ -158,7 +171,7 @@ async def _roles(admin: Admin, inv: Invocation, command: Command) -> tuple[Messa
     return render.info(f"/animate is for members with one of: {names} (admins always may)", "Roles"), op != "list"
 
 
-async def _release(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _release(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     job = admin.repo.job(command.job_id or 0)
     if job is None or job.deleted:
         return render.error(f"there is no clip #{command.job_id}"), False
@@ -170,7 +183,7 @@ async def _release(admin: Admin, inv: Invocation, command: Command) -> tuple[Mes
     return render.info(f"released #{job.id}: it is posted in its thread"), True
 
 
-async def _reports(admin: Admin, inv: Invocation, command: Command) -> tuple[Message, bool]:
+async def _reports(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
     close = command.admin_args.get("close")
     if close is not None:
         if not admin.access.moderation.close_reports(report_id=int(close)):
