@@ -177,14 +177,14 @@ class EngineActor:
             break
         thread.join()
         if item[0] == "error":
-            exc = item[1]
-            if isinstance(exc, GenerationCancelled):
+            error: BaseException = item[1]
+            if isinstance(error, GenerationCancelled):
                 reason = "timeout" if time.monotonic() > deadline else self._cancel.get(request.job_id, "cancel")
                 yield ("cancelled", reason)
-            elif isinstance(exc, GenerationError):
-                yield ("failed", str(exc))
+            elif isinstance(error, GenerationError):
+                yield ("failed", str(error))
             else:
-                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.last_error = f"{type(error).__name__}: {error}"
                 yield ("failed", f"generation failed ({self.last_error})")
             return
         yield self._encode(item[1], params, request)

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,8 +254,11 @@ class RayPool:
         slot.state.job_id = job.id
         task = asyncio.create_task(self._run(slot, job), name=f"animatebot-job-{job.id}")
         self._jobs[job.id] = task
-        task.add_done_callback(lambda _t, job_id=job.id: self._jobs.pop(job_id, None))
+        task.add_done_callback(functools.partial(self._job_done, job.id))
         return True
+
+    def _job_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
+        self._jobs.pop(job_id, None)
 
     def _pick_idle(self, model: str | None) -> _Slot | None:
         idle = [s for s in self.slots.values() if s.state.idle_since is not None and s.state.alive]
@@ -470,6 +475,7 @@ def connect(opts: RayOptions) -> tuple[Any, bool]:
         kwargs.update(opts.init_kwargs)
     else:
         kwargs["address"] = opts.address
+        _probe(opts.address)  # Ray itself retries an unreachable head for minutes before it says so
     try:
         ray.init(**kwargs)
     except Exception as exc:
@@ -534,6 +540,17 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
             max_concurrency=ACTOR_CONCURRENCY,
         ).remote(name, spec)
     return handles
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Raise WorkersUnavailable at once when nothing answers at the head's ``host:port``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise WorkersUnavailable(f"RAY_ADDRESS {address!r} is not host:port (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise WorkersUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _ray_connected() -> bool:
