@@ -41,6 +41,7 @@ class RayCluster:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     """One Ray instance on 127.0.0.1 for the session; this test process is its driver."""
+    pytest.importorskip("ray", reason="the cluster extra is not installed (pip install -e '.[cluster]')")
     token = secrets.token_hex(32)
     env = {
         "RAY_AUTH_MODE": "token",

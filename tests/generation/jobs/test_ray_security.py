@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 
-import psutil
 import pytest
 
 from tests.generation.jobs.conftest import RayCluster
+
+psutil = pytest.importorskip("psutil")
 
 pytestmark = pytest.mark.timeout(300)
 
