@@ -479,6 +479,7 @@ def connect(opts: RayOptions) -> tuple[Any, bool]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray  # after the environment above: Ray reads its auth settings once
 
+    _reload_auth_settings()
     kwargs: dict[str, Any] = {"namespace": opts.namespace, "log_to_driver": False, "logging_level": "WARNING"}
     if opts.address is None:
         kwargs.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
@@ -550,6 +551,17 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
             max_concurrency=ACTOR_CONCURRENCY,
         ).remote(name, spec)
     return handles
+
+
+def _reload_auth_settings() -> None:
+    """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except Exception:  # another Ray version: it read the environment on import, which came after ours
+        log.debug("could not reload Ray's auth settings", exc_info=True)
 
 
 def _probe(address: str, timeout_s: float = 5.0) -> None:

@@ -53,6 +53,10 @@ def ray_cluster() -> Iterator[RayCluster]:
     os.environ.update(env)
     import ray
 
+    from generation.jobs.pool import _reload_auth_settings
+
+    _reload_auth_settings()  # ray may have been imported before the environment above was set
+
     ray.init(
         address="local",
         num_cpus=2,
