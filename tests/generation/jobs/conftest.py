@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,11 +52,13 @@ def ray_cluster() -> Iterator[RayCluster]:
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
+    imported_before = "ray" in sys.modules
     import ray
 
-    from generation.jobs.pool import _reload_auth_settings
+    if imported_before:  # Ray read its settings at that import, before the environment above was set
+        from generation.jobs.pool import _reload_auth_settings
 
-    _reload_auth_settings()  # ray may have been imported before the environment above was set
+        _reload_auth_settings()
 
     ray.init(
         address="local",
