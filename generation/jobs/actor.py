@@ -177,7 +177,7 @@ class EngineActor:
             break
         thread.join()
         if item[0] == "error":
-            error = item[1]
+            error: BaseException = item[1]
             if isinstance(error, GenerationCancelled):
                 reason = "timeout" if time.monotonic() > deadline else self._cancel.get(request.job_id, "cancel")
                 yield ("cancelled", reason)

@@ -20,6 +20,7 @@ import functools
 import logging
 import os
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,10 +257,10 @@ class RayPool:
         slot.state.job_id = job.id
         task = asyncio.create_task(self._run(slot, job), name=f"animatebot-job-{job.id}")
         self._jobs[job.id] = task
-        task.add_done_callback(functools.partial(self._forget, job.id))
+        task.add_done_callback(functools.partial(self._job_done, job.id))
         return True
 
-    def _forget(self, job_id: int, _task: object) -> None:
+    def _job_done(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._jobs.pop(job_id, None)
 
     def _pick_idle(self, model: str | None) -> _Slot | None:
@@ -281,31 +282,49 @@ class RayPool:
     # --- one job -------------------------------------------------------------------------------------------
     async def _run(self, slot: _Slot, job: Job) -> None:
         attempt = job.attempts
-        died = False
+        outcome: tuple[Any, ...] | None = None
         try:
-            died = await self._drive(slot, job)
+            outcome = await self._drive(slot, job)
         except Exception:
             log.exception("job #%s crashed the pool", job.id)
-            await self._fail(job, "an internal error stopped this job; it has been logged")
+            outcome = ("failed", "an internal error stopped this job; it has been logged")
         finally:
+            # The actor's part is over: it takes the next job while this one is written and finished.
             slot.state.job_id = None
             self._cancel_sent.discard(job.id)
-            if died:
+            if outcome is None:
                 slot.state.alive = False
                 self._spawn(self._revive(slot))
             else:
                 slot.state.idle_since = time.monotonic()
             self._wake.set()
-        if died:
+        if outcome is None:
             if attempt >= self.queue.max_attempts:
                 await self._fail(
                     job, f"the worker making this clip was lost {attempt} times; giving up on it", attempt=attempt
                 )
             elif self.queue.requeue(job.id, count_attempt=True, attempt=attempt):
                 log.warning("job #%s back in line: its worker %s was lost", job.id, slot.state.name)
+            return
+        try:
+            await self._settle(slot, job, outcome)
+        except Exception:
+            log.exception("job #%s: could not store its outcome", job.id)
+            await self._fail(job, "an internal error stopped this job; it has been logged")
 
-    async def _drive(self, slot: _Slot, job: Job) -> bool:
-        """Run ``job`` on ``slot``'s actor; True when the actor died under it (the caller requeues)."""
+    async def _settle(self, slot: _Slot, job: Job, outcome: tuple[Any, ...]) -> None:
+        kind = outcome[0]
+        if kind == "done":
+            slot.state.model = outcome[1].model
+            await self._succeeded(slot, job, outcome[1])
+        elif kind == "cancelled":
+            await self._cancelled(job, outcome[1])
+        else:
+            slot.state.last_error = outcome[1]
+            await self._fail(job, outcome[1], attempt=job.attempts)
+
+    async def _drive(self, slot: _Slot, job: Job) -> tuple[Any, ...] | None:
+        """Run ``job`` on ``slot``'s actor, reporting progress; its terminal item, or None when the actor died."""
         ray = self._ray
         params = GenerationParams.from_dict(job.params)
         if params.seed is None:
@@ -320,24 +339,16 @@ class RayPool:
             stream = slot.handle.run.options(num_returns="streaming").remote(request)
             async for ref in stream:
                 item = await ref
-                kind = item[0]
-                if kind == "progress":
-                    await self._emit(JobEvent(EventKind.PROGRESS, job.id, item[1], item[2]))
-                elif kind == "done":
-                    slot.state.model = item[1].model
-                    await self._succeeded(slot, job, params, item[1])
-                elif kind == "cancelled":
-                    await self._cancelled(job, item[1])
-                else:
-                    slot.state.last_error = item[1]
-                    await self._fail(job, item[1], attempt=job.attempts)
+                if item[0] != "progress":
+                    return tuple(item)  # terminal: no need to wait for the stream's end
+                await self._emit(JobEvent(EventKind.PROGRESS, job.id, item[1], item[2]))
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
             slot.state.last_error = f"lost while making job #{job.id}: {type(exc).__name__}"
             log.warning("worker %s lost while making job #%s: %s", slot.state.name, job.id, type(exc).__name__)
-            return True
-        return False
+            return None
+        return ("failed", "the worker ended the job without a result")
 
-    async def _succeeded(self, slot: _Slot, job: Job, params: GenerationParams, reply: ClipReply) -> None:
+    async def _succeeded(self, slot: _Slot, job: Job, reply: ClipReply) -> None:
         path = self.media_dir / clip_filename(job.id, job.prompt, reply.extension)
         await asyncio.to_thread(_write_atomically, path, reply.data)
         score, flagged = await self._check_safety(job, path)
@@ -489,12 +500,14 @@ def connect(opts: RayOptions) -> tuple[Any, bool]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray  # after the environment above: Ray reads its auth settings once
 
+    _reload_auth_settings()
     kwargs: dict[str, Any] = {"namespace": opts.namespace, "log_to_driver": False, "logging_level": "WARNING"}
     if opts.address is None:
         kwargs.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
         kwargs.update(opts.init_kwargs)
     else:
         kwargs["address"] = opts.address
+        _probe(opts.address)  # Ray itself retries an unreachable head for minutes before it says so
     try:
         ray.init(**kwargs)
     except Exception as exc:
@@ -559,6 +572,28 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
             max_concurrency=ACTOR_CONCURRENCY,
         ).remote(name, spec)
     return handles
+
+
+def _reload_auth_settings() -> None:
+    """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config
+
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except Exception:  # another Ray version: it read the environment on import, which came after ours
+        log.debug("could not reload Ray's auth settings", exc_info=True)
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Raise WorkersUnavailable at once when nothing answers at the head's ``host:port``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise WorkersUnavailable(f"RAY_ADDRESS {address!r} is not host:port (e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise WorkersUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 def _ray_connected() -> bool:

@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import os
 import secrets
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class RayCluster:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[RayCluster]:
     """One Ray instance on 127.0.0.1 for the session; this test process is its driver."""
+    pytest.importorskip("ray", reason="the cluster extra is not installed (pip install -e '.[cluster]')")
     token = secrets.token_hex(32)
     env = {
         "RAY_AUTH_MODE": "token",
@@ -50,7 +52,13 @@ def ray_cluster() -> Iterator[RayCluster]:
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
+    imported_before = "ray" in sys.modules
     import ray
+
+    if imported_before:  # Ray read its settings at that import, before the environment above was set
+        from generation.jobs.pool import _reload_auth_settings
+
+        _reload_auth_settings()
 
     ray.init(
         address="local",
