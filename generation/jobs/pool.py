@@ -577,7 +577,7 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
 def _reload_auth_settings() -> None:
     """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
     try:
-        from ray._raylet import AuthenticationTokenLoader, Config
+        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # private, no stubs
 
         Config.initialize("")
         AuthenticationTokenLoader.instance().reset_cache()
