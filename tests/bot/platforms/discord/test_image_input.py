@@ -17,9 +17,8 @@ from PIL import Image
 
 from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
-from bot.settings import Settings
+from tests.bot.platforms.discord.harness import settings_for
 from tests.fakes.discord_server import (
-    TOKEN,
     AttachmentOption,
     FakeDiscord,
     Interaction,
@@ -74,27 +73,6 @@ class Bot:
             return None
 
         return await self.fake.wait_for(answer, timeout=10)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = await FakeDiscord().start()
-    yield server
-    await server.close()
-
-
-def settings_for(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Settings:
-    values = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "ANIMATEBOT_PROGRESS_EVERY_S": "0",
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
 async def start(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Bot:

@@ -14,9 +14,9 @@ import pytest
 from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.settings import Settings
+from tests.bot.platforms.discord.harness import settings_for
 from tests.fakes.discord_server import (
     GUILD_ID,
-    TOKEN,
     USER_ID,
     ChannelOption,
     FakeDiscord,
@@ -64,20 +64,6 @@ class Bot:
         return [m for m in self.fake.messages.values() if m["attachments"]]
 
 
-def settings_for(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Settings:
-    values = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "DISCORD_TOKEN": TOKEN,
-        "DISCORD_API_BASE_URL": fake.api_base,
-        "DISCORD_GATEWAY_URL": fake.gateway_url,
-        "ANIMATEBOT_PROGRESS_EVERY_S": "0",
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
 async def start_bot(settings: Settings, fake: FakeDiscord) -> Bot:
     app = build_app(settings, engine=FakeEngine())
     await app.start()
@@ -96,17 +82,6 @@ def text_of(message: dict[str, Any]) -> str:
     return "\n".join(p for p in parts if p)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = await FakeDiscord().start()
-    server.add_channel({"id": str(NSFW_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "after-dark",
-                        "nsfw": True})  # fmt: skip
-    server.add_channel({"id": str(OTHER_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "art"})
-    server.add_channel({"id": str(REPORT_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "mods"})
-    yield server
-    await server.close()
-
-
 async def run_bot(fake: FakeDiscord, tmp_path: Path, **extra: str) -> AsyncIterator[Bot]:
     bot = await start_bot(settings_for(fake, tmp_path, **extra), fake)
     try:
@@ -114,6 +89,18 @@ async def run_bot(fake: FakeDiscord, tmp_path: Path, **extra: str) -> AsyncItera
     finally:
         await bot.discord.close()
         await bot.app.stop(grace_s=5)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord with an age-restricted channel, another channel and the admins' report channel."""
+    server = await FakeDiscord().start()
+    server.add_channel({"id": str(NSFW_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "after-dark",
+                        "nsfw": True})  # fmt: skip
+    server.add_channel({"id": str(OTHER_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "art"})
+    server.add_channel({"id": str(REPORT_CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "mods"})
+    yield server
+    await server.close()
 
 
 @pytest.fixture

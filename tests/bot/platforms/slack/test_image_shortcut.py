@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,9 @@ from PIL import Image
 from bot.app import App, build_app
 from bot.platforms.slack.adapter import SlackAdapter
 from bot.platforms.slack.images import IMAGE_SHORTCUT
-from bot.settings import Settings
 from tests.fakes.engine import FakeEngine
 from tests.fakes.slack_server import FakeSlack, message_shortcut, view_submission
+from tests.harness import bot_env, free_port, make_settings
 
 USER = "UMEMBER01"
 TOKEN = "xoxb-test-token"
@@ -32,12 +31,6 @@ def png(size: tuple[int, int] = (320, 240)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, (200, 120, 40)).save(out, format="PNG")
     return out.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -71,9 +64,7 @@ class Bot:
 
 async def start(fake: FakeSlack, tmp_path: Path, **extra: str) -> Bot:
     values = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
+        **bot_env(tmp_path, "bot.db"),
         "SLACK_MODE": "socket",
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_APP_TOKEN": "xapp-1-test",
@@ -81,7 +72,7 @@ async def start(fake: FakeSlack, tmp_path: Path, **extra: str) -> Bot:
         "SLACK_PORT": str(free_port()),
         **extra,
     }
-    settings = Settings(_env_file=None, **values)  # type: ignore[arg-type]
+    settings = make_settings(tmp_path, **values)
     engine = FakeEngine()
     app = build_app(settings, engine=engine)
     await app.start()
@@ -94,14 +85,6 @@ async def start(fake: FakeSlack, tmp_path: Path, **extra: str) -> Bot:
 async def stop(bot: Bot) -> None:
     await bot.slack.close()
     await bot.app.stop(grace_s=5)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.close()
 
 
 @pytest.fixture

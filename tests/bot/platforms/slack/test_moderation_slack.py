@@ -5,7 +5,6 @@ local fake Slack. All on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,8 @@ import pytest
 from bot.app import App, build_app
 from bot.platforms.slack.adapter import EVENTS_PATH, SlackAdapter
 from bot.settings import Settings
+from tests.bot.platforms.slack.harness import SECRET
+from tests.bot.platforms.slack.harness import settings_for as slack_settings_for
 from tests.fakes.engine import FakeEngine
 from tests.fakes.slack_server import (
     FakeSlack,
@@ -27,19 +28,12 @@ from tests.fakes.slack_server import (
     view_submission,
 )
 
-SECRET = "test-signing-secret"
 CHANNEL = "C0000001"
 ART = "C0000009"
 MODS = "C0000MODS"
 MEMBER = "UMEMBER01"
 ADMIN = "UADMIN001"
 FAST = "steps:1 frames:8"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -94,27 +88,7 @@ class Bot:
 
 
 def settings_for(fake: FakeSlack, tmp_path: Path, **extra: str) -> Settings:
-    values = {
-        "ANIMATEBOT_PIPELINE": "tiny",
-        "ANIMATEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
-        "ANIMATEBOT_MEDIA_DIR": str(tmp_path / "clips"),
-        "SLACK_MODE": "http",
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_BASE_URL": fake.api_url,
-        "SLACK_PORT": str(free_port()),
-        "SLACK_ADMIN_USER_IDS": ADMIN,
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    server = FakeSlack()
-    await server.start()
-    yield server
-    await server.close()
+    return slack_settings_for(fake, tmp_path, **{"SLACK_ADMIN_USER_IDS": ADMIN, **extra})
 
 
 async def run_bot(fake: FakeSlack, tmp_path: Path, **extra: str) -> AsyncIterator[Bot]:
