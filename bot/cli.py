@@ -22,6 +22,7 @@ from bot.commands import CommandError, parse_animate
 log = logging.getLogger("animatebot")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+NO_BUDGET_BYTES = 2**62  # `generate` writes a file: no chat upload limit applies unless --max-bytes says so
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,7 +116,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         engine.load()
         result = engine.generate(params, progress=bar.update_to if bar else None)
         frames = apply_loop(result.frames, params.loop)
-        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=settings.upload_limit_bytes)
+        # A file on disk has no upload limit: the whole clip, unless --max-bytes asks for a budget.
+        budget = args.max_bytes if args.max_bytes is not None else NO_BUDGET_BYTES
+        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=budget)
     except (GenerationError, EncodeError) as exc:
         print(f"animatebot: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -358,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in GENERATE_OPTIONS:
         gen.add_argument(f"--{name}", metavar=name.upper())
     gen.add_argument("-o", "--output", help="output file (default: the media folder)")
+    gen.add_argument(
+        "--max-bytes",
+        type=int,
+        metavar="N",
+        help="encode to fit N bytes (e.g. 10485760 for Discord); default: no budget, every frame kept",
+    )
     gen.add_argument("-v", "--verbose", action="store_true")
     gen.set_defaults(func=cmd_generate)
 
