@@ -24,41 +24,34 @@ from storage.repository import Repository
 log = logging.getLogger("animatebot.app")
 
 
+def engine_arguments(settings: Settings, steps: int = 4) -> dict[str, Any]:
+    """``create_engine``'s arguments from the settings: the local worker and every Ray actor build the same engine."""
+    return {
+        "pipeline": settings.pipeline,
+        "base_model": settings.base_model,
+        "steps": steps,
+        "device": settings.device,
+        "dtype": settings.dtype,
+        "compile": settings.compile,
+        "vae_dtype": settings.vae_dtype,
+        "cache_dir": settings.cache_dir,
+        "lightning_source": settings.lightning_source,
+        "motion_lora_source": settings.motion_lora_source,
+    }
+
+
 def make_engine(settings: Settings, steps: int = 4) -> Engine:
     """The generation engine the settings ask for (imports torch and diffusers), warm for ``steps``."""
     from generation.engine import create_engine
 
-    engine: Any = create_engine(
-        settings.pipeline,
-        base_model=settings.base_model,
-        steps=steps,
-        device=settings.device,
-        dtype=settings.dtype,
-        compile=settings.compile,
-        vae_dtype=settings.vae_dtype,
-        cache_dir=settings.cache_dir,
-        lightning_source=settings.lightning_source,
-        motion_lora_source=settings.motion_lora_source,
-    )
+    engine: Any = create_engine(**engine_arguments(settings, steps))
     return engine  # type: ignore[no-any-return]
 
 
 def engine_spec(settings: Settings, steps: int = 4) -> EngineSpec:
     """How each Ray actor builds its engine: ``make_engine``'s arguments, built in the actor's own process."""
     return EngineSpec(
-        "generation.engine:create_engine",
-        {
-            "pipeline": settings.pipeline,
-            "base_model": settings.base_model,
-            "steps": steps,
-            "device": settings.device,
-            "dtype": settings.dtype,
-            "compile": settings.compile,
-            "cache_dir": settings.cache_dir,
-            "lightning_source": settings.lightning_source,
-            "motion_lora_source": settings.motion_lora_source,
-        },
-        is_tiny=settings.pipeline == "tiny",
+        "generation.engine:create_engine", engine_arguments(settings, steps), is_tiny=settings.pipeline == "tiny"
     )
 
 

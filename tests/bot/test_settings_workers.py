@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bot.app import ray_options
+from bot.app import engine_arguments, engine_spec, ray_options
 from bot.settings import Settings
 
 
@@ -43,3 +43,14 @@ def test_blank_values_mean_unset() -> None:
 def test_bad_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ValidationError):
         Settings(_env_file=None, **{name: value})  # type: ignore[call-arg]
+
+
+def test_ray_actors_build_the_engine_the_local_worker_would() -> None:
+    settings = Settings(
+        _env_file=None, ANIMATEBOT_PIPELINE="tiny", ANIMATEBOT_VAE_DTYPE="float16", ANIMATEBOT_BASE_MODEL="dreamshaper"
+    )  # type: ignore[call-arg]
+    spec = engine_spec(settings, steps=2)
+    assert spec.target == "generation.engine:create_engine" and spec.is_tiny
+    assert spec.kwargs == engine_arguments(settings, steps=2)
+    assert spec.kwargs["vae_dtype"] == "float16" and spec.kwargs["base_model"] == "dreamshaper"
+    assert spec.kwargs["steps"] == 2
