@@ -13,6 +13,7 @@ FRAMES_MIN, FRAMES_MAX = 8, 64
 # AnimateDiff's motion modules see at most 32 frames at once; longer clips are made with FreeNoise:
 # overlapping windows of FREENOISE_CONTEXT frames, FREENOISE_STRIDE apart, averaged.
 FREENOISE_ABOVE = 32
+UNIT_FRAMES = 16  # a clip of up to this many frames counts once against the limits (clip_units)
 FREENOISE_CONTEXT, FREENOISE_STRIDE = 16, 4
 STRENGTH_MIN, STRENGTH_MAX, DEFAULT_STRENGTH = 0.1, 1.0, 0.6
 LOOPS: tuple[str, ...] = ("none", "pingpong")
@@ -131,6 +132,15 @@ def denoise_frames(frames: int) -> int:
         return frames
     windows = math.ceil((frames - FREENOISE_CONTEXT) / FREENOISE_STRIDE) + 1
     return windows * FREENOISE_CONTEXT
+
+
+def clip_units(frames: int) -> int:
+    """How many clips a job counts as for the hourly limit and the daily quotas: one per 16 frames started.
+
+    8-16 frames count 1, 17-32 count 2, 33-48 count 3, 49-64 count 4. A ping-pong loop adds no count: it
+    replays the frames made, at no GPU cost.
+    """
+    return max(1, math.ceil(frames / UNIT_FRAMES))
 
 
 def scene_starts(frames: int, scenes: int) -> list[int]:

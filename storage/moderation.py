@@ -109,17 +109,19 @@ class ModerationStore:
             s.flush()
             return row
 
-    def user_jobs_since(self, user_key: str, since: datetime) -> list[datetime]:
-        """When ``user_key``'s jobs (on any server) were accepted since ``since``."""
+    def user_jobs_since(self, user_key: str, since: datetime) -> list[tuple[datetime, int]]:
+        """When ``user_key``'s jobs (on any server) were accepted since ``since``, with their frame counts."""
         with self.db.session() as s:
-            return list(s.scalars(select(Job.created_at).where(Job.user_key == user_key, Job.created_at >= since)))
+            stmt = select(Job.created_at, Job.frames).where(Job.user_key == user_key, Job.created_at >= since)
+            return [(row[0], row[1]) for row in s.execute(stmt)]
 
-    def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[datetime]:
+    def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[tuple[datetime, int]]:
+        """When the jobs of a server were accepted since ``since``, with their frame counts."""
         with self.db.session() as s:
-            stmt = select(Job.created_at).where(
+            stmt = select(Job.created_at, Job.frames).where(
                 Job.platform == platform, Job.workspace_id == workspace_id, Job.created_at >= since
             )
-            return list(s.scalars(stmt))
+            return [(row[0], row[1]) for row in s.execute(stmt)]
 
     # --- reports ------------------------------------------------------------------------------------------------
     def add_report(self, job_id: int, reporter_key: str, reporter_name: str, reason: str, link: str | None) -> Report:

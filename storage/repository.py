@@ -156,10 +156,13 @@ class Repository:
             stmt = select(func.count()).select_from(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE))
             return s.scalar(stmt) or 0
 
-    def submission_times(self, user_key: str, since: datetime) -> list[datetime]:
+    def submission_times(self, user_key: str, since: datetime) -> list[tuple[datetime, int]]:
+        """When ``user_key``'s jobs were accepted since ``since``, each with its frame count (the limits weigh length)."""
         with self.db.connection() as c:
-            stmt = select(JOBS.c.created_at).where(JOBS.c.user_key == user_key, JOBS.c.created_at >= since)
-            return list(c.scalars(stmt))
+            stmt = select(JOBS.c.created_at, JOBS.c.frames).where(
+                JOBS.c.user_key == user_key, JOBS.c.created_at >= since
+            )
+            return [(row[0], row[1]) for row in c.execute(stmt)]
 
     def last_started_of(self, user_key: str) -> datetime | None:
         """When any job of ``user_key`` last started; None if none ever did (one indexed lookup)."""

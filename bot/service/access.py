@@ -17,7 +17,7 @@ from bot.service.moderation import Match, Rule, RuleSet
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
 from generation.jobs.ratelimit import DAY_S, when, window_retry_after
-from generation.params import GenerationParams
+from generation.params import UNIT_FRAMES, GenerationParams, clip_units
 from storage.models import Job, SafetyPolicy
 from storage.moderation import ModerationStore
 from storage.repository import Repository
@@ -92,10 +92,10 @@ class Access:
             allowed = ", ".join(m.alias for m in BASE_MODELS)
             return replies.error(f"only admins may use models outside the catalog; allowed: {allowed}")
         if place is not None and not admin:
-            refusal = self.quota_refusal(actor, place)
+            refusal = self.quota_refusal(actor, place, params.frames)
             if refusal:
                 return refusal
-        decision = self.queue.check(actor.key, exempt=admin)
+        decision = self.queue.check(actor.key, exempt=admin, frames=params.frames)
         return None if decision.allowed else replies.error(decision.message)
 
     # --- prompt rules ----------------------------------------------------------------------------------
@@ -132,24 +132,28 @@ class Access:
             return None
         return replies.roles_refused(place.platform, roles)
 
-    def quota_refusal(self, actor: Actor, place: Place) -> Message | None:
+    def quota_refusal(self, actor: Actor, place: Place, frames: int = UNIT_FRAMES) -> Message | None:
+        """The daily quotas count clip length: a job counts one per 16 frames started (``clip_units``)."""
         quotas = self.quotas(place.platform, place.workspace_id)
         now = self.queue.clock()
         since = datetime.fromtimestamp(now - DAY_S, UTC)
+        units = clip_units(frames)
+        counts = f"; this one counts {units}" if units > 1 else ""
         if quotas.user_daily:
-            times = [t.timestamp() for t in self.moderation.user_jobs_since(actor.key, since)]
-            wait = window_retry_after(times, now, quotas.user_daily, DAY_S)
+            jobs = [(t.timestamp(), clip_units(n)) for t, n in self.moderation.user_jobs_since(actor.key, since)]
+            wait = window_retry_after(jobs, now, quotas.user_daily, DAY_S, units)
             if wait > 0:
-                return replies.error(f"you have made {quotas.user_daily} clips in the last 24 h, the daily quota "
-                                     f"here; try again in {when(wait)}")  # fmt: skip
+                return replies.error(f"you have used the daily quota here ({quotas.user_daily} clips per 24 h, a "
+                                     f"clip counting once per 16 frames{counts}); try again in {when(wait)}")  # fmt: skip
         if quotas.server_daily:
-            times = [
-                t.timestamp() for t in self.moderation.server_jobs_since(place.platform, place.workspace_id, since)
+            jobs = [
+                (t.timestamp(), clip_units(n))
+                for t, n in self.moderation.server_jobs_since(place.platform, place.workspace_id, since)
             ]
-            wait = window_retry_after(times, now, quotas.server_daily, DAY_S)
+            wait = window_retry_after(jobs, now, quotas.server_daily, DAY_S, units)
             if wait > 0:
-                return replies.error(f"this server has made {quotas.server_daily} clips in the last 24 h, its daily "
-                                     f"cap; try again in {when(wait)}")  # fmt: skip
+                return replies.error(f"this server has used its daily cap ({quotas.server_daily} clips per 24 h, a "
+                                     f"clip counting once per 16 frames{counts}); try again in {when(wait)}")  # fmt: skip
         return None
 
     # --- the safety check's policy -----------------------------------------------------------------------

@@ -27,7 +27,7 @@ from typing import Protocol
 from generation.jobs import ratelimit
 from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
-from generation.params import GenerationParams, denoise_frames
+from generation.params import UNIT_FRAMES, GenerationParams, clip_units, denoise_frames
 from storage.models import Job, JobStatus, utcnow
 from storage.repository import ACTIVE, DuplicateRequest, Repository, hours_ago
 
@@ -117,7 +117,7 @@ class JobQueue:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _order: FairOrder = field(default_factory=FairOrder)
     _running: dict[int, _Running] = field(default_factory=dict)
-    _submitted: dict[str, list[float]] = field(default_factory=dict)  # user -> recent submission times
+    _submitted: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # user -> recent (time, units)
     _limits: dict[str, int] | None = None
     _paused: bool = False
 
@@ -136,7 +136,7 @@ class JobQueue:
             for user, started in self.repo.last_started().items():
                 self._order.learn(user, served_key(started.timestamp()))
             for job_id, user, steps, frames in self.repo.waiting_brief():
-                self._add_waiting(job_id, user, steps * frames)
+                self._add_waiting(job_id, user, steps * denoise_frames(frames))
             self._running = {row[0]: _Running(*row) for row in self.repo.waiting_brief(JobStatus.RUNNING.value)}
 
     def _add_waiting(self, job_id: int, user: str, weight: int) -> None:
@@ -172,8 +172,8 @@ class JobQueue:
             self._notify()
 
     # --- accepting -------------------------------------------------------------------------------------
-    def check(self, user_key: str, *, exempt: bool = False) -> ratelimit.Decision:
-        """Would a submission by this user be accepted now? Writes nothing."""
+    def check(self, user_key: str, *, exempt: bool = False, frames: int = UNIT_FRAMES) -> ratelimit.Decision:
+        """Would a submission of ``frames`` by this user be accepted now? Writes nothing."""
         with self._lock:
             return ratelimit.check(
                 self.limits,
@@ -182,16 +182,19 @@ class JobQueue:
                 active_for_user=self._active_for(user_key),
                 queue_size=len(self._order),
                 exempt=exempt,
+                units=clip_units(frames),
             )
 
-    def _recent(self, user_key: str) -> list[float]:
+    def _recent(self, user_key: str) -> list[tuple[float, int]]:
         since = hours_ago(HISTORY_S / 3600)
         times = self._submitted.get(user_key)
         if times is None:
-            times = sorted(t.timestamp() for t in self.repo.submission_times(user_key, since))
+            times = sorted(
+                (t.timestamp(), clip_units(frames)) for t, frames in self.repo.submission_times(user_key, since)
+            )
             self._submitted[user_key] = times
         cutoff = since.timestamp()
-        while times and times[0] < cutoff:
+        while times and times[0][0] < cutoff:
             times.pop(0)
         return times
 
@@ -210,7 +213,7 @@ class JobQueue:
             if existing is not None:
                 raise DuplicateRequest(existing)
         with self._lock:  # check-then-insert must not interleave within this process
-            decision = self.check(sub.user_key, exempt=exempt)
+            decision = self.check(sub.user_key, exempt=exempt, frames=sub.params.frames)
             if not decision.allowed:
                 raise Refused(decision.message, decision.retry_after_s)
             p = sub.params
@@ -241,8 +244,8 @@ class JobQueue:
                     "created_at": created,
                 }
             )
-            self._recent(sub.user_key).append(created.timestamp())
-            self._add_waiting(job.id, job.user_key, job.steps * job.frames)
+            self._recent(sub.user_key).append((created.timestamp(), clip_units(p.frames)))
+            self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
             position, eta = self.standing(job.id)
         self._notify()
         return Accepted(job, position or 1, eta)
@@ -379,7 +382,7 @@ class JobQueue:
             )
             if moved:
                 self._running.pop(job_id, None)
-                self._add_waiting(job.id, job.user_key, job.steps * job.frames)
+                self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
         self._notify()
         return moved
 
@@ -404,7 +407,7 @@ class JobQueue:
                 with self._lock:
                     if self.repo.transition(job.id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value):
                         self._running.pop(job.id, None)
-                        self._add_waiting(job.id, job.user_key, job.steps * job.frames)
+                        self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
                 requeued.append(job.id)
         if requeued or failed:
             log.info("recovered after restart: requeued %s, ended %s", requeued, failed)

@@ -3,6 +3,11 @@
 Three limits, checked in this order: the global queue cap, the user's queued+running jobs,
 and the user's submissions per hour (GCRA: an even rate with a burst of the whole hour's
 allowance). Admins are exempt from all three. A refusal says when to try again.
+
+The hourly rate and the daily quotas count clip length, not jobs: a job counts one per 16 frames
+started (``generation.params.clip_units``), so a 64-frame clip uses the share of four 16-frame
+ones. A submission is either a time (one unit) or a ``(time, units)`` pair. A job bigger than the
+whole allowance is let through when nothing else is in the window, so no length is refused forever.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+Submission = float | tuple[float, int]  # an accepted job's time (one unit), or (time, units)
 
 HOUR_S = 3600.0
 
@@ -23,7 +30,8 @@ class Limits:
     def describe(self) -> str:
         return (
             f"at most {self.max_active_per_user} queued or running per person, "
-            f"{self.max_per_hour} per hour per person, {self.queue_cap} waiting in all"
+            f"{self.max_per_hour} per hour per person (a clip counts once per 16 frames), "
+            f"{self.queue_cap} waiting in all"
         )
 
 
@@ -34,33 +42,46 @@ class Decision:
     retry_after_s: float | None = None  # None: retry when something finishes (no fixed time)
 
 
-def gcra_retry_after(submissions: Iterable[float], now: float, per_hour: int) -> float:
-    """Seconds until one more submission fits the hourly rate (0 when it fits now).
+def _weighted(submissions: Iterable[Submission]) -> list[tuple[float, int]]:
+    return sorted(
+        (item, 1) if isinstance(item, float | int) else (float(item[0]), int(item[1])) for item in submissions
+    )
 
-    ``submissions`` are the user's accepted submission times (seconds); order does not matter.
+
+def gcra_retry_after(submissions: Iterable[Submission], now: float, per_hour: int, units: int = 1) -> float:
+    """Seconds until a job of ``units`` fits the hourly rate (0 when it fits now).
+
+    ``submissions`` are the user's accepted jobs, as times or ``(time, units)``; order does not matter.
     Submissions older than two hours cannot affect the answer and may be left out.
     """
     interval = HOUR_S / per_hour
     tat = -math.inf  # theoretical arrival time
-    for t in sorted(submissions):
-        tat = max(tat, t) + interval
-    new_tat = max(tat, now) + interval
+    for t, weight in _weighted(submissions):
+        tat = max(tat, t) + interval * min(weight, per_hour)
+    new_tat = max(tat, now) + interval * min(units, per_hour)
     return max(0.0, new_tat - HOUR_S - now)
 
 
 DAY_S = 24 * HOUR_S
 
 
-def window_retry_after(times: Iterable[float], now: float, limit: int, window_s: float = DAY_S) -> float:
-    """Seconds until one more event fits ``limit`` per rolling ``window_s`` (0 when it fits now).
+def window_retry_after(
+    times: Iterable[Submission], now: float, limit: int, window_s: float = DAY_S, units: int = 1
+) -> float:
+    """Seconds until a job of ``units`` fits ``limit`` units per rolling ``window_s`` (0 when it fits now).
 
-    ``times`` are the accepted events (seconds); those older than the window do not count.
+    ``times`` are the accepted jobs, as times or ``(time, units)``; those older than the window do not count.
     """
-    recent = sorted(t for t in times if t > now - window_s)
-    if len(recent) < limit:
+    recent = [(t, w) for t, w in _weighted(times) if t > now - window_s]
+    room = limit - min(units, limit)  # what the window may still hold for this job to fit
+    used = sum(w for _, w in recent)
+    if used <= room:
         return 0.0
-    # The oldest events must leave the window until only limit - 1 remain.
-    return max(0.0, recent[len(recent) - limit] + window_s - now)
+    for t, w in recent:  # the oldest leave the window first
+        used -= w
+        if used <= room:
+            return max(0.0, t + window_s - now)
+    return 0.0  # not reached: used falls to 0 <= room
 
 
 def when(seconds: float) -> str:
@@ -82,12 +103,13 @@ def check(
     limits: Limits,
     *,
     now: float,
-    submissions: Iterable[float],
+    submissions: Iterable[Submission],
     active_for_user: int,
     queue_size: int,
     exempt: bool = False,
+    units: int = 1,
 ) -> Decision:
-    """May this user submit one more job now? Never changes anything; the caller records the job."""
+    """May this user submit one more job of ``units`` now? Never changes anything; the caller records the job."""
     if exempt:
         return Decision(True)
     if queue_size >= limits.queue_cap:
@@ -102,11 +124,12 @@ def check(
             f"you already have {active_for_user} jobs queued or running (the limit is "
             f"{limits.max_active_per_user}); try again when one finishes, or cancel one with /animate-cancel",
         )
-    wait = gcra_retry_after(submissions, now, limits.max_per_hour)
+    wait = gcra_retry_after(submissions, now, limits.max_per_hour, units)
     if wait > 0:
+        counts = f" (this one counts as {units}: one per 16 frames)" if units > 1 else ""
         return Decision(
             False,
-            f"you have reached {limits.max_per_hour} clips per hour; try again in {_when(wait)}",
+            f"you have reached {limits.max_per_hour} clips per hour{counts}; try again in {_when(wait)}",
             retry_after_s=wait,
         )
     return Decision(True)

@@ -122,7 +122,17 @@ async def test_daily_quota_says_when_to_retry_and_admins_are_exempt(bot: Bot) ->
     assert "queued #2" in await bot.say(f"/animate three {SMALL}", user="boss")
     await bot.say("/animate-admin quota user:0 server:2", user="boss")
     refused = await bot.say(f"/animate four {SMALL}", user="carol")
-    assert "this server has made 2 clips" in refused and "try again in" in refused
+    assert "this server has used its daily cap (2 clips" in refused and "try again in" in refused
+    assert jobs(bot) == 2
+    await bot.idle()
+
+
+async def test_daily_quota_counts_clip_length(bot: Bot) -> None:
+    await bot.say("/animate-admin quota user:2", user="boss")
+    assert "queued #1" in await bot.say(f"/animate one {SMALL}")
+    refused = await bot.say("/animate two frames:32 steps:1")  # 2 units, 1 left
+    assert "daily quota" in refused and "this one counts 2" in refused, refused
+    assert "queued #2" in await bot.say(f"/animate three {SMALL}")
     assert jobs(bot) == 2
     await bot.idle()
 

@@ -97,6 +97,24 @@ def test_refusal_writes_no_row_and_says_when(repo: Repository) -> None:
     queue.accept(sub("alice"), exempt=True)
 
 
+def test_hourly_limit_counts_clip_length_also_after_a_restart(repo: Repository) -> None:
+    clock = Clock()
+    limits = Limits(max_active_per_user=10, max_per_hour=4, queue_cap=100)
+    queue = JobQueue(repo, limits, clock=clock)
+    queue.accept(Submission(GenerationParams(prompt="a storm", frames=48), "console:alice", "alice", "console", "c"))
+    clock.now += 1
+    with pytest.raises(Refused) as long_one:  # 3 units used; a 32-frame clip needs 2
+        queue.accept(Submission(GenerationParams(prompt="waves", frames=32), "console:alice", "alice", "console", "c"))
+    assert "counts as 2" in str(long_one.value)
+    queue.accept(sub("alice"))  # a 16-frame clip takes the last unit
+    assert repo.count_status(*[s.value for s in JobStatus]) == 2
+    reopened = JobQueue(repo, limits, clock=clock)  # a new process weighs the rows' frames
+    with pytest.raises(Refused) as after:
+        reopened.accept(sub("alice"))
+    assert "4 clips per hour" in str(after.value)
+    assert reopened.accept(sub("bob")).job.frames == 16  # others are not affected
+
+
 def test_queue_cap(repo: Repository) -> None:
     queue = JobQueue(repo, Limits(max_active_per_user=5, max_per_hour=100, queue_cap=2))
     queue.accept(sub("a"))
