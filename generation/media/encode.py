@@ -21,7 +21,7 @@ neighbours, so 8 far-apart frames overestimate it 2-5x.
 
 GIF speed and quality: diffusers' ``export_to_gif`` lets Pillow run median cut on every frame at
 full size (seconds for 16 frames of 512x512). Here a shared palette is fitted to the whole clip and
-every frame gets its own local colour table refined from it (generation/media/palette.py). On zooms
+every frame gets its own local colour table refined from it (generation/media/gif.py). On zooms
 and pans over real photos that gains 1-4 dB over one palette for the clip, most on smooth gradients
 such as skies; figures in docs/PERFORMANCE.md (``python benchmarks/bench_encode.py``).
 """
@@ -43,7 +43,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from generation.media.palette import clip_palette, frame_palettes, lookup_image, true_colours
+from generation.media.gif import clip_palette, frame_palettes, write_gif
 from generation.params import FORMATS, FPS_MAX, FPS_MIN
 
 __all__ = [
@@ -376,25 +376,7 @@ def _durations_ms(count: int, fps: int, tick_ms: int) -> list[int]:
 
 
 def _encode_gif(images: list[Image.Image], fps: int, palette: Image.Image) -> bytes:
-    indexed = []
-    for image, centres in zip(images, frame_palettes(images, palette), strict=True):
-        frame = image.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
-        frame.putpalette(true_colours(centres).tobytes())  # a local colour table for this frame
-        indexed.append(frame)
-    out = io.BytesIO()
-    # optimize=False: Pillow still crops each frame to what changed; optimize=True's transparency
-    # fill made a camera pan 13% larger and a mostly static clip 1% larger.
-    indexed[0].save(
-        out,
-        format="GIF",
-        save_all=True,
-        append_images=indexed[1:],
-        duration=_durations_ms(len(indexed), fps, 10),
-        loop=0,
-        disposal=1,
-        optimize=False,
-    )
-    return out.getvalue()
+    return write_gif(images, _durations_ms(len(images), fps, 10), palette)
 
 
 def _encode_webp(images: list[Image.Image], fps: int, quality: int) -> bytes:
