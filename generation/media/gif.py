@@ -32,6 +32,13 @@ _KMEANS_ROUNDS = 4  # benchmark pan: 0 / 2 / 4 / 8 rounds gave 30.9 / 34.0 / 34.
 _FRAME_SAMPLE_PIXELS = 16_384
 _FIRST_FRAME_ROUNDS = 4
 _FRAME_ROUNDS = 2
+# Enhanced-LBG swaps per k-means round (``_refit``): 8 / 16 / 32 swaps, a colour moved when its cost
+# is under half the split cluster's error, placed at the worst pixel / halfway / on the main axis:
+# the main axis with 16 gave the most on every photo clip (-0.12..-0.89 dB against libimagequant,
+# from -0.63..-1.17 without swaps).
+_SWAPS = 16
+_SWAP_GAIN = 0.5  # splitting a cluster takes away about half its error, so pay at most that
+_SPLIT_SD = 0.8
 
 
 def clip_palette(images: Sequence[Image.Image], colours: int = 256) -> Image.Image:
@@ -131,18 +138,45 @@ def true_colours(centres: np.ndarray) -> np.ndarray:
 
 
 def _refit(centres: np.ndarray, nearest: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """One k-means update: each colour to the mean of its pixels; unused ones to the worst-served pixels."""
+    """One k-means update, then the colours that serve least moved to where they serve most.
+
+    Each colour goes to the mean of its pixels; unused ones go to the worst-served pixels. Then, as in
+    the enhanced LBG algorithm, up to ``_SWAPS`` colours whose loss would cost little (few pixels, a
+    close neighbour to take them) each split a cluster with a large error: the two colours sit on its
+    main axis, 0.8 standard deviations either side of its mean, and the next round settles them. Plain
+    k-means stays in the local minimum its seed gives; the swaps gained 0.3-0.8 dB on the photo clips.
+    """
     refit = centres.copy()
-    mass = np.bincount(nearest, minlength=len(centres))[: len(centres)]
+    count = len(centres)
+    mass = np.bincount(nearest, minlength=count)[:count]
     used = mass > 0
     for channel in range(3):
-        total = np.bincount(nearest, weights=pixels[:, channel], minlength=len(centres))[: len(centres)]
+        total = np.bincount(nearest, weights=pixels[:, channel], minlength=count)[:count]
         refit[used, channel] = total[used] / mass[used]
+    error = ((pixels - refit[nearest]) ** 2).sum(axis=1)
     unused = np.flatnonzero(~used)
     if len(unused):
-        error = ((pixels - refit[nearest]) ** 2).sum(axis=1)
         worst = np.argpartition(error, -len(unused))[-len(unused) :] if len(unused) < len(error) else np.arange(0)
         refit[unused[: len(worst)]] = pixels[worst]
+    if count < 4:
+        return refit
+
+    spread = np.bincount(nearest, weights=error, minlength=count)[:count]
+    neighbour = cKDTree(refit).query(refit, k=2)[0][:, 1]
+    cost = np.where(used, mass * neighbour**2, np.inf)  # its pixels move to the nearest other colour
+    takers = np.argsort(-spread, kind="stable")[:_SWAPS]
+    givers = np.argsort(cost, kind="stable")[: 2 * _SWAPS]
+    moved: set[int] = set()
+    for taker, giver in zip(takers.tolist(), givers.tolist(), strict=False):
+        if giver == taker or giver in moved or taker in moved or not cost[giver] < _SWAP_GAIN * spread[taker]:
+            continue
+        members = pixels[nearest == taker] - refit[taker]
+        if len(members) < 3:
+            continue
+        variances, axes = np.linalg.eigh(members.T @ members / len(members))
+        offset = _SPLIT_SD * axes[:, -1] * math.sqrt(max(float(variances[-1]), 0.0))
+        refit[giver], refit[taker] = refit[taker] + offset, refit[taker] - offset
+        moved.update((giver, taker))
     return refit
 
 
