@@ -153,7 +153,8 @@ def _refit(
         weighted = pixels[:, channel] if weights is None else pixels[:, channel] * weights
         total = np.bincount(nearest, weights=weighted, minlength=count)[:count]
         refit[used, channel] = total[used] / mass[used]
-    error = ((pixels - refit[nearest]) ** 2).sum(axis=1)
+    offsets = pixels - refit[nearest]
+    error = (offsets**2).sum(axis=1)
     if weights is not None:
         error *= weights
     unused = np.flatnonzero(~used)
@@ -164,23 +165,32 @@ def _refit(
         return refit
 
     spread = np.bincount(nearest, weights=error, minlength=count)[:count]
+    members = np.bincount(nearest, minlength=count)[:count]
     neighbour = cKDTree(refit).query(refit, k=2)[0][:, 1]
     cost = np.where(used, mass * neighbour**2, np.inf)  # its pixels move to the nearest other colour
     takers = np.argsort(-spread, kind="stable")[:_SWAPS]
     givers = np.argsort(cost, kind="stable")[: 2 * _SWAPS]
+    pairs: list[tuple[int, int]] = []
     moved: set[int] = set()
     for taker, giver in zip(takers.tolist(), givers.tolist(), strict=False):
         if giver == taker or giver in moved or taker in moved or not cost[giver] < _SWAP_GAIN * spread[taker]:
             continue
-        mine = nearest == taker
-        members = pixels[mine] - refit[taker]
-        if len(members) < 3:
-            continue
-        scaled = members.T if weights is None else members.T * weights[mine]
-        variances, axes = np.linalg.eigh(scaled @ members / mass[taker])
-        offset = _SPLIT_SD * axes[:, -1] * math.sqrt(max(float(variances[-1]), 0.0))
-        refit[giver], refit[taker] = refit[taker] + offset, refit[taker] - offset
-        moved.update((giver, taker))
+        if members[taker] >= 3:
+            pairs.append((taker, giver))
+            moved.update((giver, taker))
+    if not pairs:
+        return refit
+
+    # Each split cluster's covariance from sums over all pixels at once, then its main axis.
+    split, give = np.array(pairs).T
+    covariance = np.empty((len(pairs), 3, 3))
+    for a, b in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)):
+        product = offsets[:, a] * offsets[:, b] if weights is None else offsets[:, a] * offsets[:, b] * weights
+        covariance[:, a, b] = covariance[:, b, a] = np.bincount(nearest, weights=product, minlength=count)[split]
+    variances, axes = np.linalg.eigh(covariance / mass[split, None, None])
+    step = _SPLIT_SD * axes[:, :, -1] * np.sqrt(np.maximum(variances[:, -1:], 0.0))
+    means = refit[split]
+    refit[give], refit[split] = means + step, means - step
     return refit
 
 
