@@ -2,14 +2,17 @@
 
 GIF allows a local colour table per frame. ``clip_palette`` fits a shared palette to the whole clip
 (median cut on a ~8k pixel sample seeds it, weighted k-means rounds over a 5-bit colour histogram
-refine it); ``frame_palettes`` refines it for each frame of a run in turn; ``write_gif`` maps every
-frame through its palette and writes the file. Plain numpy, scipy and Pillow.
+refine it); ``frame_palettes`` refines it for each frame in turn (k-means on a grid sample of the
+frame, Pillow's nearest-colour lookup assigning pixels); ``write_gif`` maps every frame through its
+palette and writes the file. Both k-means add enhanced-LBG swaps (``_refit``): that took the photo
+clips from 0.63-1.17 dB below per-frame libimagequant to 0.12-0.80 dB below. Plain numpy, scipy, Pillow.
 
-Where the time goes (16 frames of 512x512 on this 2-core box, CPU): the clip palette ~50 ms; the
-per-frame refinement ~100-170 ms, mostly Pillow filling its nearest-colour cache for each new
-palette; mapping the frames ~75-95 ms (the same cache fill, on the full frame); Pillow's LZW ~85 ms.
-Threads do not help: Pillow's quantize and GIF encoder and numpy's bincount hold the GIL (two
-threads over the frames measured as slow as one), so it all runs on the caller's thread.
+Where the time goes (16 frames of 512x512, CPU, this 2-core box under load 3-5): the clip palette
+50-75 ms; the per-frame refinement 190-320 ms, about half Pillow filling its nearest-colour cache for
+each new palette (6 ms a round on the sample), half the k-means update; mapping the frames 20-45 ms
+(the refinement leaves the cache mostly warm); Pillow's LZW and writer 60-95 ms. Threads do not
+help: Pillow's quantize and GIF encoder and numpy's bincount hold the GIL (two threads over the
+frames measured as slow as one), so it all runs on the caller's thread.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ _PALETTE_SEED_PIXELS = 8_000  # median cut is O(pixels) in Pillow but with a big
 _PALETTE_FIT_PIXELS = 260_000  # k-means runs on the histogram of this many, so it stays cheap
 _KMEANS_ROUNDS = 4  # benchmark pan: 0 / 2 / 4 / 8 rounds gave 30.9 / 34.0 / 34.4 / 34.7 dB; 4 fits 0.2 s
 # Per-frame refinement (photographic clips, docs/PERFORMANCE.md): a grid sample of ~16k pixels
-# (every 4th pixel in both directions at 512x512; all of them at 128x128); the first frame moves furthest from the shared palette, later ones start from
-# their predecessor's. 1 / 2 rounds per frame gave -0.72..-1.31 / -0.63..-1.16 dB against
-# per-frame libimagequant, step 2 instead of 4 no better for a third more time.
+# (every 4th pixel in both directions at 512x512; all of them at 128x128); the first frame moves
+# furthest from the shared palette, later ones start from their predecessor's. Before the swaps
+# below, 1 / 2 rounds per frame gave -0.72..-1.31 / -0.63..-1.16 dB against per-frame
+# libimagequant, step 2 instead of 4 no better for a third more time; with them, 1 / 2 rounds gave
+# -0.18..-0.85 / -0.12..-0.80, 3 / 4 / 6 first-frame rounds within 0.01 dB of each other, a sample
+# of 8k pixels -0.23..-1.14.
 _FRAME_SAMPLE_PIXELS = 16_384
 _FIRST_FRAME_ROUNDS = 4
 _FRAME_ROUNDS = 2
