@@ -45,6 +45,7 @@ _FRAME_ROUNDS = 2
 _SWAPS = 16
 _SWAP_GAIN = 0.5  # splitting a cluster takes away about half its error, so pay at most that
 _LOOKUP_SHIFT = np.array([1, 2, 1], np.int16)  # see lookup_image
+_SETTLE_STEP = 2  # the file's colours: means over every 2nd pixel (1: 0.03-0.07 dB more, 4x the work)
 _SPLIT_SD = 0.6  # 0.6 / 0.8 / 1.0: rocket -0.80 / -0.87 / -0.91 dB, the others within 0.03 dB
 
 
@@ -125,6 +126,26 @@ def _refined(images: Sequence[Image.Image], palette: Image.Image) -> Iterator[tu
             centres = _refit(centres, nearest, pixels)
             lookup = lookup_image(centres)
         yield centres, lookup
+
+
+def settled_colours(centres: np.ndarray, frame: Image.Image, image: Image.Image) -> np.ndarray:
+    """``centres`` moved to the mean of the pixels ``frame`` (``image`` mapped through them) gave each.
+
+    The refinement fitted the colours to the sample's assignment; the frame's own mapping differs a
+    little, and for a fixed assignment the mean is the best colour, so the file gets the means (over
+    every ``_SETTLE_STEP``-th pixel both ways) while the indices stay: 0.1-0.55 dB on every photo
+    clip, most on the rocket's sky, for ~1 ms a frame.
+    """
+    nearest = np.asarray(frame)[::_SETTLE_STEP, ::_SETTLE_STEP].ravel()
+    pixels = np.asarray(image)[::_SETTLE_STEP, ::_SETTLE_STEP].reshape(-1, 3)
+    count = len(centres)
+    mass = np.bincount(nearest, minlength=count)[:count]
+    used = mass > 0
+    settled = centres.astype(np.float64)
+    for channel in range(3):
+        total = np.bincount(nearest, weights=pixels[:, channel], minlength=count)[:count]
+        settled[used, channel] = total[used] / mass[used]
+    return settled
 
 
 def lookup_image(centres: np.ndarray) -> Image.Image:
@@ -213,7 +234,7 @@ def write_gif(images: Sequence[Image.Image], durations_ms: Sequence[int], palett
     indexed = []
     for image, (centres, lookup) in zip(images, _refined(images, palette), strict=True):
         frame = image.quantize(palette=lookup, dither=Image.Dither.NONE)
-        frame.putpalette(true_colours(centres).tobytes())  # a local colour table for this frame
+        frame.putpalette(true_colours(settled_colours(centres, frame, image)).tobytes())  # its local colour table
         indexed.append(frame)
     out = io.BytesIO()
     # optimize=False: Pillow still crops each frame to what changed; optimize=True's transparency

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from generation.media.encode import clip_palette, encode_clip, frame_palettes
-from generation.media.gif import lookup_image, true_colours
+from generation.media.gif import lookup_image, settled_colours, true_colours
 
 
 def gradient_zoom(count: int = 8, size: int = 96) -> list[Image.Image]:
@@ -111,5 +111,15 @@ def test_reusing_a_frames_warm_lookup_for_the_next_frame_maps_as_a_fresh_lookup_
     ours = decoded(encode_clip(frames, fps=8).data)
     for i, (frame, centres) in enumerate(zip(frames, frame_palettes(frames, shared), strict=True)):
         fresh = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
-        fresh.putpalette(true_colours(centres).tobytes())
+        fresh.putpalette(true_colours(settled_colours(centres, fresh, frame)).tobytes())
         assert np.array_equal(np.asarray(fresh.convert("RGB")).astype(np.float64), ours[i]), i
+
+
+def test_the_file_gets_the_mean_colour_of_the_pixels_each_entry_maps() -> None:
+    frames = gradient_zoom(count=4, size=64)
+    for frame, centres in zip(frames, frame_palettes(frames, clip_palette(frames, 32)), strict=True):
+        indexed = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+        source = np.asarray(frame).astype(np.float64)
+        refined = true_colours(centres).astype(np.float64)[np.asarray(indexed)]
+        settled = true_colours(settled_colours(centres, indexed, frame)).astype(np.float64)[np.asarray(indexed)]
+        assert psnr(source, settled) > psnr(source, refined), (psnr(source, settled), psnr(source, refined))
