@@ -22,7 +22,7 @@ neighbours, so 8 far-apart frames overestimate it 2-5x.
 GIF speed and quality: diffusers' ``export_to_gif`` lets Pillow run median cut on every frame at
 full size (seconds for 16 frames of 512x512). Here a shared palette is fitted to the whole clip and
 every frame gets its own local colour table refined from it (generation/media/gif.py). On zooms
-and pans over real photos that gains 1.5-4.5 dB over one palette for the clip, most on smooth
+and pans over real photos that gains 1-5 dB over one palette for the clip, most on smooth
 gradients such as skies; figures in docs/PERFORMANCE.md (``python benchmarks/bench_encode.py``).
 """
 

@@ -4,13 +4,18 @@ GIF allows a local colour table per frame. ``clip_palette`` fits a shared palett
 (median cut on a ~8k pixel sample seeds it, weighted k-means rounds over a 5-bit colour histogram
 refine it); ``frame_palettes`` refines it for each frame in turn (k-means on a grid sample of the
 frame, Pillow's nearest-colour lookup assigning pixels); ``write_gif`` maps every frame through its
-palette and writes the file. Both k-means add enhanced-LBG swaps (``_refit``): that took the photo
-clips from 0.63-1.17 dB below per-frame libimagequant to 0.12-0.80 dB below. Plain numpy, scipy, Pillow.
+palette and writes the file. Plain numpy, scipy and Pillow.
 
-Where the time goes (16 frames of 512x512, CPU, this 2-core box under load 3-5): the clip palette
-50-75 ms; the per-frame refinement 190-320 ms, about half Pillow filling its nearest-colour cache for
-each new palette (6 ms a round on the sample), half the k-means update; mapping the frames 20-45 ms
-(the refinement leaves the cache mostly warm); Pillow's LZW and writer 60-95 ms. Threads do not
+Against per-frame libimagequant (no dithering) on the benchmark's photo clips, from 0.63-1.17 dB
+below it: both k-means add enhanced-LBG swaps (``_refit``): 0.12-0.80 dB below; the lookup's palette
+shifted across the grey axis (``lookup_image``): 0.07-0.65; each frame's table set to the means of
+the pixels its mapping gave each entry (``settled_colours``): 0.01-0.39 dB below.
+
+Where the time goes (16 frames of 512x512, CPU, this 2-core box under load 3-5, before the settled
+colours, which add ~1 ms a frame): the clip palette 50-75 ms; the per-frame refinement 190-320 ms,
+2.2 ms a round for Pillow filling its nearest-colour cache for the new palette on the sample and
+2.8 ms for the k-means update with swaps; mapping the frames 20-45 ms (the refinement leaves the
+cache mostly warm); Pillow's LZW and writer 60-95 ms. Threads do not
 help: Pillow's quantize and GIF encoder and numpy's bincount hold the GIL (two threads over the
 frames measured as slow as one), so it all runs on the caller's thread.
 """
