@@ -2,6 +2,7 @@
 
     pip install -e ".[bench]"        # scikit-image's sample photos; optional: pip install imagequant
     python benchmarks/bench_encode.py [--runs 5]
+    python benchmarks/bench_encode.py --ladder   # the upload ladder on a 126-frame ping-pong instead
 
 Clips, all 16 frames of 512x512: a camera pan across a procedural photo; zooms and pans over real
 photos (scikit-image's bundled astronaut, coffee, chelsea and rocket; skipped with a note when
@@ -13,6 +14,10 @@ Targets: on the procedural pan, ours takes at most 0.2 s and its PSNR is no more
 imagequant is GPL: a benchmark-only reference, imported only if present, never a project dependency.
 The references that take seconds (export_to_gif, imagequant) are timed once on the real-photo clips.
 Exits 1 when ours misses a target.
+
+``--ladder``: a 64-frame camera pan played as a ping-pong loop (126 frames of 512x512, the longest
+clip the bot makes) fitted to Discord's 10 MB, by the predicted ladder and by the ladder encoding
+every rung in full: full encodes, sample encodes, wall and CPU seconds, what was given up.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
-from generation.media.encode import encode_clip
+from generation.media.encode import DEFAULT_MAX_BYTES, EncodeAttempt, encode_clip
+from generation.media.loop import apply_loop
 
 TIME_TARGET_S = 0.2
 PSNR_SLACK_DB = 0.5
@@ -237,10 +243,31 @@ def print_table(title: str, results: dict[str, tuple[float, float, int, float]])
         print(f"  {name:<26}{seconds:>9.3f}{seconds / reference_s:>10.3f}x{cpu_s:>9.3f}{size:>12,}{db:>9.2f}")
 
 
+def ladder(budget: int = DEFAULT_MAX_BYTES) -> int:
+    frames = apply_loop(pan_frames(64), "pingpong")
+    print(f"{len(frames)} frames of 512x512 (ping-pong of a 64-frame pan), {FPS} fps, budget {budget:,} bytes")
+    print(f"  {'ladder':<22}{'full':>6}{'samples':>9}{'wall s':>9}{'CPU s':>9}{'bytes':>12}  given up")
+    for name, predict in (("predicted", True), ("every rung in full", False)):
+        attempts: list[EncodeAttempt] = []
+        wall_0, cpu_0 = time.perf_counter(), time.process_time()
+        clip = encode_clip(frames, fps=FPS, max_bytes=budget, predict=predict, on_encode=attempts.append)
+        wall, cpu = time.perf_counter() - wall_0, time.process_time() - cpu_0
+        full = sum(a.full for a in attempts)
+        print(
+            f"  {name:<22}{full:>6}{len(attempts) - full:>9}{wall:>9.2f}{cpu:>9.2f}{clip.size:>12,}  "
+            + "; ".join(clip.changes)
+        )
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per encoder (median is reported)")
+    parser.add_argument("--ladder", action="store_true", help="time the upload ladder on a 126-frame clip instead")
     args = parser.parse_args(argv)
+    if args.ladder:
+        return ladder()
 
     print(f"16 frames of 512x512, {FPS} fps, median of {args.runs} runs; wall and CPU seconds per clip")
     load_before = os.getloadavg()[0]

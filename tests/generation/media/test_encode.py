@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generation.media.encode import DEFAULT_MAX_BYTES, EncodeError, encode_clip
+from generation.media.encode import DEFAULT_MAX_BYTES, EncodeAttempt, EncodeError, encode_clip
+from generation.media.loop import apply_loop
 
 
 def pan(count: int = 16, size: int = 128, seed: int = 1) -> list[Image.Image]:
@@ -179,3 +180,57 @@ def test_bad_input_is_refused_with_a_clear_message(frames: list, kwargs: dict, m
         encode_clip(frames, **kwargs)
     assert message in str(excinfo.value)
     assert "\n" not in str(excinfo.value)
+
+
+def ladder(frames: list[Image.Image], budget: int, *, predict: bool = True, fmt: str = "gif") -> tuple:
+    """(changes, size, full encodes, sample encodes) of one encode_clip call."""
+    attempts: list[EncodeAttempt] = []
+    clip = encode_clip(frames, format=fmt, fps=8, max_bytes=budget, predict=predict, on_encode=attempts.append)
+    assert clip.size <= budget
+    assert all(a.frames == 8 for a in attempts if not a.full)
+    return clip.changes, clip.size, sum(a.full for a in attempts), sum(not a.full for a in attempts)
+
+
+@pytest.fixture(scope="module")
+def long_pan() -> tuple[list[Image.Image], int]:
+    """40 frames (a long clip: over 32) and the bytes of their GIF with nothing given up."""
+    frames = apply_loop(pan(count=21, size=160), "pingpong")
+    return frames, encode_clip(frames, fps=8).size
+
+
+@pytest.mark.parametrize("fmt", ["gif", "webp"])
+def test_a_long_clip_fits_in_one_full_encode_at_the_rung_every_rung_in_full_would_reach(
+    fmt: str, long_pan: tuple[list[Image.Image], int]
+) -> None:
+    frames, gif_size = long_pan
+    budget = int((gif_size if fmt == "gif" else encode_clip(frames, format=fmt, fps=8).size) * 0.4)
+
+    changes, size, full, samples = ladder(frames, budget, fmt=fmt)
+    reference_changes, reference_size, reference_full, _ = ladder(frames, budget, predict=False, fmt=fmt)
+
+    assert changes == reference_changes and size == reference_size, (changes, reference_changes)
+    assert full == 1 < reference_full, (full, reference_full)
+    assert samples <= 6  # each a fifth of the clip
+
+
+def test_a_long_clip_gives_up_scale_before_frame_rate_and_a_short_one_frame_rate_first(
+    long_pan: tuple[list[Image.Image], int],
+) -> None:
+    frames, gif_size = long_pan
+    long_changes, _, _, _ = ladder(frames, int(gif_size * 0.4))
+    assert long_changes == ("palette 256 -> 32 colours", "scaled to 128x128"), long_changes
+
+    short = frames[:24]
+    short_changes, _, _, _ = ladder(short, int(encode_clip(short, fps=8).size * 0.4))
+    assert short_changes == ("palette 256 -> 32 colours", "fps 8 -> 6 (24 -> 18 frames)"), short_changes
+
+
+def test_a_long_clip_over_budget_at_every_rung_is_refused_after_one_full_encode(
+    long_pan: tuple[list[Image.Image], int],
+) -> None:
+    attempts: list[EncodeAttempt] = []
+    with pytest.raises(EncodeError) as excinfo:
+        encode_clip(long_pan[0], fps=8, max_bytes=2_000, on_encode=attempts.append)
+    assert "even at 128x128, 20 frames, 4 fps, 32 colours" in str(excinfo.value)
+    full = [a for a in attempts if a.full]
+    assert len(full) == 1 and excinfo.value.smallest_bytes == full[0].size > 2_000

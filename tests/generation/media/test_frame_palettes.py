@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from generation.media.encode import clip_palette, encode_clip, frame_palettes
+from generation.media.gif import lookup_image, settled_colours, true_colours
 
 
 def gradient_zoom(count: int = 8, size: int = 96) -> list[Image.Image]:
@@ -100,3 +101,25 @@ def test_colours_a_frame_does_not_use_move_to_colours_it_has() -> None:
     far.putpalette(bytes([255, 0, 255] * 4 + [0, 0, 0] * 4))
     (palette,) = frame_palettes([frame], far)
     assert np.abs(palette - np.array([11, 199, 32])).max() <= 3
+
+
+def test_reusing_a_frames_warm_lookup_for_the_next_frame_maps_as_a_fresh_lookup_would() -> None:
+    # write_gif hands each frame's lookup (its nearest-colour cache warm) to the next frame's first
+    # round; the cache only remembers answers, so every frame maps as through a fresh lookup.
+    frames = gradient_zoom(count=6, size=64)
+    shared = clip_palette(frames)
+    ours = decoded(encode_clip(frames, fps=8).data)
+    for i, (frame, centres) in enumerate(zip(frames, frame_palettes(frames, shared), strict=True)):
+        fresh = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+        fresh.putpalette(true_colours(settled_colours(centres, fresh, frame)).tobytes())
+        assert np.array_equal(np.asarray(fresh.convert("RGB")).astype(np.float64), ours[i]), i
+
+
+def test_the_file_gets_the_mean_colour_of_the_pixels_each_entry_maps() -> None:
+    frames = gradient_zoom(count=4, size=64)
+    for frame, centres in zip(frames, frame_palettes(frames, clip_palette(frames, 32)), strict=True):
+        indexed = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+        source = np.asarray(frame).astype(np.float64)
+        refined = true_colours(centres).astype(np.float64)[np.asarray(indexed)]
+        settled = true_colours(settled_colours(centres, indexed, frame)).astype(np.float64)[np.asarray(indexed)]
+        assert psnr(source, settled) > psnr(source, refined), (psnr(source, settled), psnr(source, refined))
