@@ -1,4 +1,4 @@
-"""Frames -> GIF / MP4 / WebP within a byte budget (a palette per frame (generation/media/gif.py)), and back."""
+"""Frames -> GIF / MP4 / WebP within a byte budget (GIF: a local colour table per frame, generation/media/gif.py), and back."""
 
 from generation.media.decode import read_clip
 from generation.media.encode import DEFAULT_MAX_BYTES, EncodedClip, EncodeError, clip_palette, encode_clip
