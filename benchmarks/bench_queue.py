@@ -15,13 +15,17 @@ Two runs, each on a fresh database:
 The engine returns ``--frames`` frames of ``--size`` pixels square and clips are ``--format``:
 by default one 8x8 WebP frame, so that the figure is the bot's own work per job, not encoding
 (``benchmarks/bench_encode.py`` measures that); the median encode time is printed beside it.
-The load average is printed too: other processes sharing the CPUs slow every figure here.
+The NSFW check is off (it is a model, like the engine). The load average is printed too: other
+processes sharing the CPUs slow every wall-clock figure here; the process's CPU time per job is
+printed beside them, the figure the load does not inflate. ``--profile FILE`` writes the
+event loop thread's cProfile statistics of the end-to-end run to FILE (read it with pstats).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import statistics
 import tempfile
@@ -85,6 +89,7 @@ class Options:
     size: int
     frames: int
     format: str
+    profile: str | None = None
 
 
 def load() -> str:
@@ -96,6 +101,10 @@ def ms(values: list[float]) -> str:
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return f"median {statistics.median(ordered) * 1000:6.2f} ms   p99 {p99 * 1000:6.2f} ms"
+
+
+def cpu_ms(cpu_s: float, jobs: int) -> str:
+    return f"{cpu_s / max(1, jobs) * 1000:.2f} ms CPU per job (all threads)"
 
 
 def gap(app: App) -> str:
@@ -111,6 +120,7 @@ async def start(opts: Options, workdir: Path) -> tuple[App, NullAdapter]:
         ANIMATEBOT_MAX_ACTIVE_PER_USER=1_000_000,
         ANIMATEBOT_MAX_PER_HOUR=1_000_000,
         ANIMATEBOT_QUEUE_CAP=1_000_000,
+        ANIMATEBOT_SAFETY=False,
     )  # type: ignore[call-arg]
     app = build_app(settings, engine=FakeEngine(size=opts.size, frames=opts.frames))
     adapter = NullAdapter()
@@ -139,12 +149,20 @@ def encode_median_ms(app: App) -> float:
 async def end_to_end(opts: Options, workdir: Path) -> None:
     app, adapter = await start(opts, workdir)
     latencies = []
+    profile = cProfile.Profile() if opts.profile else None
+    if profile is not None:
+        profile.enable()
+    cpu = time.process_time()
     started = time.perf_counter()
     for i in range(opts.jobs):
         latencies.append(await submit(app, adapter, opts, i))
     accepted = time.perf_counter()
     await app.service.wait_idle()
     done = time.perf_counter()
+    cpu = time.process_time() - cpu
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(opts.profile)
     succeeded = app.repo.count_status("succeeded")
     encode = encode_median_ms(app)
     await app.stop()
@@ -152,7 +170,7 @@ async def end_to_end(opts: Options, workdir: Path) -> None:
     print(f"   accept: {opts.jobs / (accepted - started):8.1f} jobs/s   {ms(latencies)}")
     print(
         f"   end to end (accept -> dispatch -> encode -> complete -> deliver): "
-        f"{opts.jobs / (done - started):8.1f} jobs/s over {done - started:.2f} s"
+        f"{opts.jobs / (done - started):8.1f} jobs/s over {done - started:.2f} s; {cpu_ms(cpu, opts.jobs)}"
     )
     print(f"   GPU idle gap median {gap(app)}; encode median {encode:.2f} ms per clip")
     if succeeded != opts.jobs:
@@ -162,22 +180,28 @@ async def end_to_end(opts: Options, workdir: Path) -> None:
 async def flat_accept(opts: Options, workdir: Path) -> None:
     app, adapter = await start(opts, workdir)
     app.queue.set_paused(True)
+    cpu = time.process_time()
     latencies = [await submit(app, adapter, opts, i) for i in range(opts.fill)]
+    accept_cpu = time.process_time() - cpu
     print(f"2. accept with the queue paused, filling it to {opts.fill} waiting jobs; {load()}")
     for size in (100, 1_000, 10_000):
         if size <= opts.fill:
             window = latencies[max(0, size - 100) : size]
             print(f"   accept at {size:>6,} queued: {ms(window)}")
+    print(f"   accept alone: {cpu_ms(accept_cpu, opts.fill)}")
+    cpu = time.process_time()
     started = time.perf_counter()
     app.queue.set_paused(False)
     await app.service.wait_idle()
     done = time.perf_counter()
+    cpu = time.process_time() - cpu
     succeeded = app.repo.count_status("succeeded")
     await app.stop()
     print(
         f"   drain of {opts.fill} waiting jobs: {opts.fill / (done - started):8.1f} jobs/s over {done - started:.2f} s; "
         f"succeeded {succeeded}; {load()}"
     )
+    print(f"   drain (claim -> generate -> encode -> finish -> deliver): {cpu_ms(cpu, opts.fill)}")
     print(f"   GPU idle gap median {gap(app)}")
     if succeeded != opts.fill:
         raise SystemExit(f"only {succeeded} of {opts.fill} jobs succeeded")
@@ -191,8 +215,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8, help="side of the fake engine's frames, in pixels")
     parser.add_argument("--frames", type=int, default=1, help="frames the fake engine returns")
     parser.add_argument("--format", default="webp", choices=("gif", "webp", "mp4"))
+    parser.add_argument("--profile", help="write the end-to-end run's cProfile statistics (event loop thread) here")
     args = parser.parse_args()
-    opts = Options(args.jobs, args.users, args.fill, args.size, args.frames, args.format)
+    opts = Options(args.jobs, args.users, args.fill, args.size, args.frames, args.format, args.profile)
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(end_to_end(opts, Path(tmp) / "e2e"))
         if opts.fill:

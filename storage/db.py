@@ -3,6 +3,11 @@
 Migrations are Alembic's, run at startup and by ``animatebot db upgrade``. Async code never calls the
 database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread, which
 keeps its connection open (no pool checkout per call).
+
+The job path's statements run several times per job, so they skip SQLAlchemy's per-statement machinery:
+``Database.run`` takes a ``Prepared`` statement (a Core statement compiled once for this database's
+dialect, with its type conversions) and runs it on the driver's cursor (sqlite3 or psycopg), one
+statement per transaction. Everything else, the schema included, stays SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
 
 log = logging.getLogger("animatebot.storage")
 
@@ -96,6 +105,77 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+_Processor = Callable[[Any], Any]
+
+
+@dataclass
+class Prepared:
+    """A Core statement compiled once for one dialect: its SQL, its parameters in order, and the
+    conversions SQLAlchemy would apply to the values going in and the columns coming out."""
+
+    sql: str
+    names: tuple[str, ...]  # the bind parameters, in the order a positional driver takes them
+    positional: bool
+    binds: tuple[tuple[str, _Processor], ...]  # parameters whose value is converted first (JSON, dates)
+    fixed: tuple[tuple[str, Any], ...]  # parameters holding a value of the statement itself (SET status='running')
+    columns: tuple[str, ...]  # the result's column keys (empty: no rows come back)
+    types: tuple[Any, ...]  # the result columns' types, adapted to the dialect
+    dialect: Dialect
+    results: tuple[_Processor | None, ...] | None = None  # known once the driver has described a result
+
+    @classmethod
+    def compile(cls, statement: Select[Any] | UpdateBase, dialect: Dialect) -> Prepared:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.escaped_bind_names:  # never with the plain names the repository uses
+            raise ValueError(f"bind names needing escapes are not supported: {dict(compiled.escaped_bind_names)}")
+        binds, fixed = [], []
+        for name, param in compiled.binds.items():
+            process = param.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds.append((name, process))
+            if not param.required:
+                fixed.append((name, param.effective_value))
+        exported = list(statement.exported_columns)
+        positional = compiled.positiontup is not None
+        return cls(
+            sql=compiled.string,
+            names=tuple(compiled.positiontup or compiled.binds),
+            positional=positional,
+            binds=tuple(binds),
+            fixed=tuple(fixed),
+            columns=tuple(column.key for column in exported),  # type: ignore[attr-defined]
+            types=tuple(column.type.dialect_impl(dialect) for column in exported),
+            dialect=dialect,
+        )
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        """The driver's parameters for ``values`` (every bind name must be present; others are ignored)."""
+        converted = {**dict(self.fixed), **values}
+        for name, process in self.binds:
+            converted[name] = process(converted[name])
+        if self.positional:
+            return tuple(converted[name] for name in self.names)
+        return {name: converted[name] for name in self.names}
+
+    def rows(self, cursor: Any) -> list[dict[str, Any]]:
+        """The cursor's rows as {column key: converted value} (some conversions depend on the driver's
+        type codes, so they are chosen at the first result)."""
+        raw = cursor.fetchall()
+        results = self.results
+        if results is None:
+            codes = [column[1] for column in cursor.description]
+            results = self.results = tuple(
+                kind.result_processor(self.dialect, code) for kind, code in zip(self.types, codes, strict=True)
+            )
+        return [
+            {
+                key: value if process is None or value is None else process(value)
+                for key, process, value in zip(self.columns, results, row, strict=True)
+            }
+            for row in raw
+        ]
+
+
 class Database:
     """An engine plus a session factory; ``session()`` and ``connection()`` are transactions that commit or roll back.
 
@@ -111,6 +191,8 @@ class Database:
         self._local = threading.local()
         self._thread_lock = threading.Lock()
         self._thread: ThreadPoolExecutor | None = None
+        self._prepared: dict[Hashable, Prepared] = {}
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -145,6 +227,52 @@ class Database:
                     yield connection
             finally:
                 connection.info.pop(READ_ONLY, None)
+
+    # --- the job path: compiled once, run on the driver ---------------------------------------------------
+    def prepare(self, key: Hashable, build: Callable[[], Select[Any] | UpdateBase]) -> Prepared:
+        """The statement ``build()`` makes, compiled for this database once and kept under ``key``."""
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = Prepared.compile(build(), self.engine.dialect)
+        return prepared
+
+    def run(self, prepared: Prepared, values: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        """Run one prepared statement in its own transaction: (rows changed, rows returned).
+
+        Inside a transaction already open on this thread's connection it joins that transaction.
+        Driver errors come out as SQLAlchemy's (``sqlalchemy.exc.IntegrityError`` and so on).
+        """
+        with self._driver() as (dbapi_connection, own):
+            parameters = prepared.parameters(values)
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(prepared.sql, parameters)
+                rows = prepared.rows(cursor) if prepared.columns else []
+                count = len(rows) if prepared.columns else cursor.rowcount
+                if own:
+                    dbapi_connection.commit()
+            except self._dbapi_error as exc:
+                if own:
+                    dbapi_connection.rollback()
+                raise DBAPIError.instance(
+                    prepared.sql, parameters, exc, self._dbapi_error, dialect=self.engine.dialect
+                ) from exc
+            finally:
+                cursor.close()
+        return count, rows
+
+    @contextmanager
+    def _driver(self) -> Iterator[tuple[Any, bool]]:
+        """The driver's connection, and whether the statement is its own transaction (commit it)."""
+        held: Connection | None = getattr(self._local, "connection", None)
+        if held is not None:
+            yield held.connection.dbapi_connection, not held.in_transaction()
+            return
+        pooled = self.engine.raw_connection()
+        try:
+            yield pooled.dbapi_connection, True
+        finally:
+            pooled.close()
 
     def _hold_connection(self) -> None:
         self._local.connection = self.engine.connect()
