@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers
 
 from storage.db import Database
-from storage.models import AuditEntry, Ban, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
+from storage.models import AuditEntry, Ban, Base, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 JOBS = cast(Table, Job.__table__)
@@ -372,13 +372,21 @@ class Repository:
         return Ban(**rows[0]) if rows else None
 
 
-def _job_of(row: RowMapping | dict[str, Any]) -> Job:
-    """A detached ``Job`` holding ``row``, made without the cost of the ORM constructor."""
-    if Job.__mapper__.configured is False:  # the constructor would have configured the mappers
+_Mapped = TypeVar("_Mapped", bound=Base)
+
+
+def detached(cls: type[_Mapped], row: RowMapping | dict[str, Any]) -> _Mapped:
+    """A detached ``cls`` instance holding ``row`` (every column), made without the cost of the ORM constructor."""
+    mapper = cls.__mapper__
+    if mapper.configured is False:  # the constructor would have configured the mappers
         configure_mappers()
-    job: Job = Job.__mapper__.class_manager.new_instance()
-    job.__dict__.update(row)
-    return job
+    instance: _Mapped = mapper.class_manager.new_instance()
+    instance.__dict__.update(row)
+    return instance
+
+
+def _job_of(row: RowMapping | dict[str, Any]) -> Job:
+    return detached(Job, row)
 
 
 def _default_maker(column: Any) -> Any:
