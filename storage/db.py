@@ -17,10 +17,12 @@ import contextlib
 import functools
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -37,6 +39,7 @@ log = logging.getLogger("animatebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_EVERY_S = 0.5  # how often the checkpoint thread folds SQLite's write-ahead log into the database
 
 READ_ONLY = "animatebot_read_only"  # connection.info flag: the next transaction only reads
 
@@ -106,6 +109,71 @@ def current_revision(engine: Engine) -> str | None:
 
 
 _Processor = Callable[[Any], Any]
+
+
+class Urgency(IntEnum):
+    """Which work the database thread takes first: a claim the GPU waits for, then what a person waits
+    for (accepting a command), then bookkeeping nobody waits on."""
+
+    FIRST = 0
+    NORMAL = 1
+    LATER = 2
+
+
+class _DatabaseThread:
+    """One thread running database work in order of ``Urgency``, first come first served within each."""
+
+    def __init__(self, initializer: Callable[[], None]) -> None:
+        self._queues: tuple[deque[tuple[Future[Any], Callable[[], Any]]], ...] = tuple(deque() for _ in Urgency)
+        self._ready = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, args=(initializer,), name="animatebot-db", daemon=True)
+        self._thread.start()
+
+    def submit(self, urgency: Urgency, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Future[_T]:
+        future: Future[_T] = Future()
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the database is closed")
+            self._queues[urgency].append((future, functools.partial(fn, *args, **kwargs)))
+            self._ready.notify()
+        return future
+
+    def _next(self) -> tuple[Future[Any], Callable[[], Any]] | None:
+        with self._ready:
+            while True:
+                for queue in self._queues:
+                    if queue:
+                        return queue.popleft()
+                if self._closed:
+                    return None
+                self._ready.wait()
+
+    def _run(self, initializer: Callable[[], None]) -> None:
+        broken: BaseException | None = None
+        try:
+            initializer()
+        except BaseException as exc:  # every call fails with it rather than waiting forever
+            log.exception("the database thread could not start")
+            broken = exc
+        while (item := self._next()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if broken is not None:
+                    raise RuntimeError(f"the database thread could not start: {broken}") from broken
+                result = call()
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self) -> None:
+        with self._ready:
+            self._closed = True
+            self._ready.notify()
+        self._thread.join()
 
 
 @dataclass
@@ -187,10 +255,13 @@ class Database:
         self.engine = make_engine(url)
         if migrate:
             upgrade(self.engine)
+        self._checkpoints: _Checkpoints | None = None
+        if _is_sqlite_file(self.engine):
+            self._checkpoints = _Checkpoints(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
         self._thread_lock = threading.Lock()
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: _DatabaseThread | None = None
         self._prepared: dict[Hashable, Prepared] = {}
         self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
@@ -279,19 +350,31 @@ class Database:
 
     async def offload(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``fn(*args, **kwargs)`` on the database thread and return its result (or raise its error)."""
+        return await asyncio.wrap_future(self._executor().submit(Urgency.NORMAL, fn, *args, **kwargs))
+
+    async def offload_later(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``offload`` for work nobody waits on (delivery's bookkeeping): it runs after every waiting ``offload``."""
+        return await asyncio.wrap_future(self._executor().submit(Urgency.LATER, fn, *args, **kwargs))
+
+    def submit_first(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        """Queue ``fn(*args, **kwargs)`` for the database thread ahead of everything else, from any thread
+        (a claim the GPU waits for); its future."""
+        return self._executor().submit(Urgency.FIRST, fn, *args, **kwargs)
+
+    def _executor(self) -> _DatabaseThread:
         if self._thread is None:
             with self._thread_lock:
                 if self._thread is None:
-                    self._thread = ThreadPoolExecutor(
-                        1, thread_name_prefix="animatebot-db", initializer=self._hold_connection
-                    )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+                    self._thread = _DatabaseThread(self._hold_connection)
+        return self._thread
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         if self._thread is not None:
-            self._thread.submit(self._release_connection).result()
-            self._thread.shutdown(wait=True)
+            self._thread.submit(Urgency.LATER, self._release_connection).result()
+            self._thread.shutdown()
             self._thread = None
         self.engine.dispose()
 
@@ -300,3 +383,45 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _is_sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database
+
+
+class _Checkpoints:
+    """Checkpoints of SQLite's write-ahead log on a thread of their own, off the job path.
+
+    SQLite by default checkpoints inside the commit that fills the log past 1,000 pages, and with
+    ``synchronous=NORMAL`` a checkpoint syncs the database file: one commit in a few hundred (an
+    accepted job, say) would wait for the disk. This process's connections never checkpoint
+    (``wal_autocheckpoint=0``); this thread runs a PASSIVE checkpoint every ``CHECKPOINT_EVERY_S``,
+    which waits for no reader or writer. A connection closing last checkpoints as SQLite always does.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._stopped = threading.Event()
+        event.listen(engine, "connect", self._no_autocheckpoint)
+        engine.dispose()  # connections made before the listener (the migrations') would still checkpoint
+        self._connection = engine.raw_connection()
+        self._thread = threading.Thread(target=self._run, name="animatebot-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.wait(CHECKPOINT_EVERY_S):
+                try:
+                    self._connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception as exc:  # a busy or failing checkpoint is retried at the next tick
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            self._connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()

@@ -63,8 +63,8 @@ class Delivery:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """A repository call, on the database thread (never on the event loop)."""
-        return await self.repo.db.offload(fn, *args, **kwargs)
+        """A repository call, on the database thread (never on the event loop), after any command waiting there."""
+        return await self.repo.db.offload_later(fn, *args, **kwargs)
 
     @property
     def pending(self) -> int:
