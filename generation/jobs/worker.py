@@ -27,6 +27,7 @@ import logging
 import re
 import secrets
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -129,6 +130,8 @@ class Worker:
         self._encodes: set[asyncio.Task[None]] = set()
         self._side_events: deque[JobEvent] = deque()  # from the generation thread, waiting for the loop
         self._side_task: asyncio.Task[None] | None = None
+        self._side_lock = threading.Lock()
+        self._side_scheduled = False  # a loop callback will start (or find running) the task emitting them
         self._runs: set[_Run] = set()
         self._shutdown_cancel = False
         self._last_denoised: float | None = None  # monotonic time the last job's denoising ended (generation thread)
@@ -329,16 +332,22 @@ class Worker:
 
     def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent) -> None:
         """From the generation thread: queue ``event``; the loop is woken once for a batch of them."""
-        first = not self._side_events
-        self._side_events.append(event)
-        if first:
-            loop.call_soon_threadsafe(self._drain_side_events)
+        with self._side_lock:
+            self._side_events.append(event)
+            if self._side_scheduled:
+                return
+            self._side_scheduled = True
+        loop.call_soon_threadsafe(self._drain_side_events)
 
     def _side_emit(self, event: JobEvent) -> None:
-        self._side_events.append(event)
+        with self._side_lock:
+            self._side_events.append(event)
         self._drain_side_events()
 
     def _drain_side_events(self) -> None:
+        with self._side_lock:
+            self._side_scheduled = False
+        # The task empties the queue before it ends, and nothing awaits between its last look and its end.
         if self._side_task is None or self._side_task.done():
             self._side_task = asyncio.ensure_future(self._emit_side_events())
 
