@@ -46,6 +46,11 @@ from storage.models import Job, JobStatus
 
 log = logging.getLogger("animatebot.worker")
 
+# At most this many generated clips wait for the encoder before the next job is claimed: decoded
+# frames are large (16 frames of 512x512 RGB: 12 MiB) and an encoder slower than the GPU would
+# otherwise pile them up. A job claimed after waiting for room is not counted as started back to back.
+ENCODES_AHEAD = 4
+
 
 class Engine(Protocol):
     """What the worker needs from generation.engine.engine.Engine (a fake in tests and benchmarks)."""
@@ -203,6 +208,8 @@ class Worker:
             if run is None:
                 if self._stopping:
                     return
+                while len(self._encodes) >= ENCODES_AHEAD:
+                    await asyncio.wait(set(self._encodes), return_when=asyncio.FIRST_COMPLETED)
                 self._wake.clear()  # before looking: a submission from now on wakes the wait below
                 run = await self._start_next(prefetched=False)
                 if run is None:
@@ -288,7 +295,7 @@ class Worker:
         def progress(step: int, steps: int) -> None:
             if step >= steps and run.claim is None:
                 self._last_denoised = time.monotonic()
-                if not self._stopping and self.queue.has_waiting():  # memory only
+                if not self._stopping and self.queue.has_waiting() and len(self._encodes) < ENCODES_AHEAD:
                     run.claim = self.db.submit_first(self._claim_and_start, loop)
                     loop.call_soon_threadsafe(self._denoised, run)
             # Latest step wins: steps that come faster than the loop takes them become one event.
