@@ -1,39 +1,39 @@
 """The database engine: SQLite by default (WAL, busy timeout, immediate write transactions), any URL works.
 
 Migrations are Alembic's, run at startup and by ``animatebot db upgrade``. Async code never calls the
-database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread, which
-keeps its connection open (no pool checkout per call).
+database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread
+(``storage.dbthread``), which keeps its connection open (no pool checkout per call). SQLite's log is
+checkpointed by a thread of its own, never inside a commit.
 
 The job path's statements run several times per job, so they skip SQLAlchemy's per-statement machinery:
-``Database.run`` takes a ``Prepared`` statement (a Core statement compiled once for this database's
-dialect, with its type conversions) and runs it on the driver's cursor (sqlite3 or psycopg), one
+``Database.run`` takes a ``Prepared`` statement (``storage.prepared``: a Core statement compiled once
+for this database's dialect, with its type conversions) and runs it on the driver's cursor (sqlite3 or psycopg), one
 statement per transaction. Everything else, the schema included, stays SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 import threading
-from collections import deque
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
+
+from storage.dbthread import DatabaseThread, Urgency
+from storage.prepared import Prepared
 
 log = logging.getLogger("animatebot.storage")
 
@@ -108,198 +108,6 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-_Processor = Callable[[Any], Any]
-
-
-class Urgency(IntEnum):
-    """Which work the database thread takes first: a claim the GPU waits for, then what a person waits
-    for (accepting a command), then bookkeeping nobody waits on."""
-
-    FIRST = 0
-    NORMAL = 1
-    LATER = 2
-
-
-class _Answers:
-    """Results of database work for one event loop, handed over in batches: the loop is woken once for
-    all the answers that finished while it was busy, not once per answer."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._lock = threading.Lock()
-        self._done: list[tuple[asyncio.Future[Any], bool, Any]] = []
-        self._scheduled = False  # a hand-over is on its way to the loop
-
-    def put(self, future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-        """From the database thread: ``future`` gets ``value`` (a result when ``ok``, else an error)."""
-        with self._lock:
-            self._done.append((future, ok, value))
-            if self._scheduled:
-                return
-            self._scheduled = True
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits for these
-            self.loop.call_soon_threadsafe(self._hand_over)
-
-    def _hand_over(self) -> None:
-        """On the loop."""
-        with self._lock:
-            done, self._done, self._scheduled = self._done, [], False
-        for future, ok, value in done:
-            if future.cancelled():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-
-
-class _DatabaseThread:
-    """One thread running database work in order of ``Urgency``, first come first served within each."""
-
-    def __init__(self, initializer: Callable[[], None]) -> None:
-        # each item: the work, and what to do with its outcome (ok, result or error)
-        self._queues: tuple[deque[tuple[Callable[[], Any], Callable[[bool, Any], None]]], ...] = tuple(
-            deque() for _ in Urgency
-        )
-        self._ready = threading.Condition()
-        self._closed = False
-        self._answers: dict[asyncio.AbstractEventLoop, _Answers] = {}
-        self._thread = threading.Thread(target=self._run, args=(initializer,), name="animatebot-db", daemon=True)
-        self._thread.start()
-
-    def _put(self, urgency: Urgency, call: Callable[[], Any], settle: Callable[[bool, Any], None]) -> None:
-        with self._ready:
-            if self._closed:
-                raise RuntimeError("the database is closed")
-            self._queues[urgency].append((call, settle))
-            self._ready.notify()
-
-    def submit(self, urgency: Urgency, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> Future[_T]:
-        """From any thread: a concurrent future of ``fn(*args, **kwargs)``."""
-        future: Future[_T] = Future()
-
-        def settle(ok: bool, value: Any) -> None:
-            if future.set_running_or_notify_cancel():
-                future.set_result(value) if ok else future.set_exception(value)
-
-        self._put(urgency, functools.partial(fn, *args, **kwargs), settle)
-        return future
-
-    async def call(self, urgency: Urgency, call: Callable[[], _T]) -> _T:
-        """From the running loop: ``call()``'s result (or its error)."""
-        loop = asyncio.get_running_loop()
-        answers = self._answers.get(loop)
-        if answers is None:
-            for old in [old for old in self._answers if old.is_closed()]:
-                del self._answers[old]
-            answers = self._answers[loop] = _Answers(loop)
-        waiter: asyncio.Future[_T] = loop.create_future()
-        self._put(urgency, call, functools.partial(answers.put, waiter))
-        return await waiter
-
-    def _next(self) -> tuple[Callable[[], Any], Callable[[bool, Any], None]] | None:
-        with self._ready:
-            while True:
-                for queue in self._queues:
-                    if queue:
-                        return queue.popleft()
-                if self._closed:
-                    return None
-                self._ready.wait()
-
-    def _run(self, initializer: Callable[[], None]) -> None:
-        broken: BaseException | None = None
-        try:
-            initializer()
-        except BaseException as exc:  # every call fails with it rather than waiting forever
-            log.exception("the database thread could not start")
-            broken = exc
-        while (item := self._next()) is not None:
-            call, settle = item
-            try:
-                if broken is not None:
-                    raise RuntimeError(f"the database thread could not start: {broken}") from broken
-                result = call()
-            except BaseException as exc:
-                settle(False, exc)
-            else:
-                settle(True, result)
-
-    def shutdown(self) -> None:
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        self._thread.join()
-
-
-@dataclass
-class Prepared:
-    """A Core statement compiled once for one dialect: its SQL, its parameters in order, and the
-    conversions SQLAlchemy would apply to the values going in and the columns coming out."""
-
-    sql: str
-    names: tuple[str, ...]  # the bind parameters, in the order a positional driver takes them
-    positional: bool
-    binds: tuple[tuple[str, _Processor], ...]  # parameters whose value is converted first (JSON, dates)
-    fixed: tuple[tuple[str, Any], ...]  # parameters holding a value of the statement itself (SET status='running')
-    columns: tuple[str, ...]  # the result's column keys (empty: no rows come back)
-    types: tuple[Any, ...]  # the result columns' types, adapted to the dialect
-    dialect: Dialect
-    results: tuple[_Processor | None, ...] | None = None  # known once the driver has described a result
-
-    @classmethod
-    def compile(cls, statement: Select[Any] | UpdateBase, dialect: Dialect) -> Prepared:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.escaped_bind_names:  # never with the plain names the repository uses
-            raise ValueError(f"bind names needing escapes are not supported: {dict(compiled.escaped_bind_names)}")
-        binds, fixed = [], []
-        for name, param in compiled.binds.items():
-            process = param.type.dialect_impl(dialect).bind_processor(dialect)
-            if process is not None:
-                binds.append((name, process))
-            if not param.required:
-                fixed.append((name, param.effective_value))
-        exported = list(statement.exported_columns)
-        positional = compiled.positiontup is not None
-        return cls(
-            sql=compiled.string,
-            names=tuple(compiled.positiontup or compiled.binds),
-            positional=positional,
-            binds=tuple(binds),
-            fixed=tuple(fixed),
-            columns=tuple(column.key for column in exported),  # type: ignore[attr-defined]
-            types=tuple(column.type.dialect_impl(dialect) for column in exported),
-            dialect=dialect,
-        )
-
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        """The driver's parameters for ``values`` (every bind name must be present; others are ignored)."""
-        converted = {**dict(self.fixed), **values}
-        for name, process in self.binds:
-            converted[name] = process(converted[name])
-        if self.positional:
-            return tuple(converted[name] for name in self.names)
-        return {name: converted[name] for name in self.names}
-
-    def rows(self, cursor: Any) -> list[dict[str, Any]]:
-        """The cursor's rows as {column key: converted value} (some conversions depend on the driver's
-        type codes, so they are chosen at the first result)."""
-        raw = cursor.fetchall()
-        results = self.results
-        if results is None:
-            codes = [column[1] for column in cursor.description]
-            results = self.results = tuple(
-                kind.result_processor(self.dialect, code) for kind, code in zip(self.types, codes, strict=True)
-            )
-        return [
-            {
-                key: value if process is None or value is None else process(value)
-                for key, process, value in zip(self.columns, results, row, strict=True)
-            }
-            for row in raw
-        ]
-
-
 class Database:
     """An engine plus a session factory; ``session()`` and ``connection()`` are transactions that commit or roll back.
 
@@ -317,7 +125,7 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
         self._thread_lock = threading.Lock()
-        self._thread: _DatabaseThread | None = None
+        self._thread: DatabaseThread | None = None
         self._prepared: dict[Hashable, Prepared] = {}
         self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
@@ -417,11 +225,11 @@ class Database:
         (a claim the GPU waits for); its future."""
         return self._executor().submit(Urgency.FIRST, fn, *args, **kwargs)
 
-    def _executor(self) -> _DatabaseThread:
+    def _executor(self) -> DatabaseThread:
         if self._thread is None:
             with self._thread_lock:
                 if self._thread is None:
-                    self._thread = _DatabaseThread(self._hold_connection)
+                    self._thread = DatabaseThread(self._hold_connection)
         return self._thread
 
     def close(self) -> None:
