@@ -206,10 +206,10 @@ class Worker:
         while True:
             run, pending = pending, None
             if run is None:
+                while len(self._encodes) >= ENCODES_AHEAD:  # room for this job's clip first
+                    await asyncio.wait(set(self._encodes), return_when=asyncio.FIRST_COMPLETED)
                 if self._stopping:
                     return
-                while len(self._encodes) >= ENCODES_AHEAD:
-                    await asyncio.wait(set(self._encodes), return_when=asyncio.FIRST_COMPLETED)
                 self._wake.clear()  # before looking: a submission from now on wakes the wait below
                 run = await self._start_next(prefetched=False)
                 if run is None:
