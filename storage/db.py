@@ -1,19 +1,24 @@
 """The database engine: SQLite by default (WAL, busy timeout, immediate write transactions), any URL works.
 
 Migrations are Alembic's, run at startup and by ``animatebot db upgrade``. Async code never calls the
-database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread, which
-keeps its connection open (no pool checkout per call).
+database on its event loop: ``await db.offload(fn, ...)`` runs ``fn`` on the one database thread
+(``storage.dbthread``), which keeps its connection open (no pool checkout per call). SQLite's log is
+checkpointed by a thread of its own, never inside a commit.
+
+The job path's statements run several times per job, so they skip SQLAlchemy's per-statement machinery:
+``Database.run`` takes a ``Prepared`` statement (``storage.prepared``: a Core statement compiled once
+for this database's dialect, with its type conversions) and runs it on the driver's cursor (sqlite3 or psycopg), one
+statement per transaction. Everything else, the schema included, stays SQLAlchemy.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -22,12 +27,19 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.selectable import Select
+
+from storage.dbthread import DatabaseThread, Urgency
+from storage.prepared import Prepared
 
 log = logging.getLogger("animatebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+CHECKPOINT_EVERY_S = 0.5  # how often the checkpoint thread folds SQLite's write-ahead log into the database
 
 READ_ONLY = "animatebot_read_only"  # connection.info flag: the next transaction only reads
 
@@ -107,10 +119,15 @@ class Database:
         self.engine = make_engine(url)
         if migrate:
             upgrade(self.engine)
+        self._checkpoints: _Checkpoints | None = None
+        if _is_sqlite_file(self.engine):
+            self._checkpoints = _Checkpoints(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._local = threading.local()
         self._thread_lock = threading.Lock()
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: DatabaseThread | None = None
+        self._prepared: dict[Hashable, Prepared] = {}
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -146,24 +163,82 @@ class Database:
             finally:
                 connection.info.pop(READ_ONLY, None)
 
+    # --- the job path: compiled once, run on the driver ---------------------------------------------------
+    def prepare(self, key: Hashable, build: Callable[[], Select[Any] | UpdateBase]) -> Prepared:
+        """The statement ``build()`` makes, compiled for this database once and kept under ``key``."""
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = Prepared.compile(build(), self.engine.dialect)
+        return prepared
+
+    def run(self, prepared: Prepared, values: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        """Run one prepared statement in its own transaction: (rows changed, rows returned).
+
+        Inside a transaction already open on this thread's connection it joins that transaction.
+        Driver errors come out as SQLAlchemy's (``sqlalchemy.exc.IntegrityError`` and so on).
+        """
+        with self._driver() as (dbapi_connection, own):
+            parameters = prepared.parameters(values)
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(prepared.sql, parameters)
+                rows = prepared.rows(cursor) if prepared.columns else []
+                count = len(rows) if prepared.columns else cursor.rowcount
+                if own:
+                    dbapi_connection.commit()
+            except self._dbapi_error as exc:
+                if own:
+                    dbapi_connection.rollback()
+                raise DBAPIError.instance(
+                    prepared.sql, parameters, exc, self._dbapi_error, dialect=self.engine.dialect
+                ) from exc
+            finally:
+                cursor.close()
+        return count, rows
+
+    @contextmanager
+    def _driver(self) -> Iterator[tuple[Any, bool]]:
+        """The driver's connection, and whether the statement is its own transaction (commit it)."""
+        held: Connection | None = getattr(self._local, "connection", None)
+        if held is not None:
+            yield held.connection.dbapi_connection, not held.in_transaction()
+            return
+        pooled = self.engine.raw_connection()
+        try:
+            yield pooled.dbapi_connection, True
+        finally:
+            pooled.close()
+
     def _hold_connection(self) -> None:
         self._local.connection = self.engine.connect()
 
     async def offload(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``fn(*args, **kwargs)`` on the database thread and return its result (or raise its error)."""
+        return await self._executor().call(Urgency.NORMAL, functools.partial(fn, *args, **kwargs))
+
+    async def offload_later(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """``offload`` for work nobody waits on (delivery's bookkeeping): it runs after every waiting ``offload``."""
+        return await self._executor().call(Urgency.LATER, functools.partial(fn, *args, **kwargs))
+
+    def submit_first(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        """Queue ``fn(*args, **kwargs)`` for the database thread ahead of everything else, from any thread
+        (a claim the GPU waits for); its future."""
+        return self._executor().submit(Urgency.FIRST, fn, *args, **kwargs)
+
+    def _executor(self) -> DatabaseThread:
         if self._thread is None:
             with self._thread_lock:
                 if self._thread is None:
-                    self._thread = ThreadPoolExecutor(
-                        1, thread_name_prefix="animatebot-db", initializer=self._hold_connection
-                    )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, functools.partial(fn, *args, **kwargs))
+                    self._thread = DatabaseThread(self._hold_connection)
+        return self._thread
 
     def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
         if self._thread is not None:
-            self._thread.submit(self._release_connection).result()
-            self._thread.shutdown(wait=True)
+            self._thread.submit(Urgency.LATER, self._release_connection).result()
+            self._thread.shutdown()
             self._thread = None
         self.engine.dispose()
 
@@ -172,3 +247,45 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _is_sqlite_file(engine: Engine) -> bool:
+    database = engine.url.database or ""
+    return engine.dialect.name == "sqlite" and database not in ("", ":memory:") and "mode=memory" not in database
+
+
+class _Checkpoints:
+    """Checkpoints of SQLite's write-ahead log on a thread of their own, off the job path.
+
+    SQLite by default checkpoints inside the commit that fills the log past 1,000 pages, and with
+    ``synchronous=NORMAL`` a checkpoint syncs the database file: one commit in a few hundred (an
+    accepted job, say) would wait for the disk. This process's connections never checkpoint
+    (``wal_autocheckpoint=0``); this thread runs a PASSIVE checkpoint every ``CHECKPOINT_EVERY_S``,
+    which waits for no reader or writer. A connection closing last checkpoints as SQLite always does.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._stopped = threading.Event()
+        event.listen(engine, "connect", self._no_autocheckpoint)
+        engine.dispose()  # connections made before the listener (the migrations') would still checkpoint
+        self._connection = engine.raw_connection()
+        self._thread = threading.Thread(target=self._run, name="animatebot-db-checkpoint", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def _run(self) -> None:
+        try:
+            while not self._stopped.wait(CHECKPOINT_EVERY_S):
+                try:
+                    self._connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception as exc:  # a busy or failing checkpoint is retried at the next tick
+                    log.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            self._connection.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()

@@ -1,17 +1,31 @@
 """The moderation queries: block rules, channel rules, channel safety policies, server quotas and roles,
 reports, and the counts daily quotas need. Each call is its own short transaction; rows come back
-detached, as in ``storage.repository``.
+detached, as in ``storage.repository``. The reads every ``/animate`` makes (block rules, a server's
+channel rules and quotas, a channel's safety policy) run on the driver's cursor like the job path's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 
 from storage.db import Database
 from storage.models import BlockRule, ChannelRule, ChannelSafety, Job, Report, ServerRules, utcnow
+from storage.repository import detached
+
+_BLOCK_RULES = cast(Table, BlockRule.__table__)
+_CHANNEL_RULES = cast(Table, ChannelRule.__table__)
+_CHANNEL_SAFETY = cast(Table, ChannelSafety.__table__)
+_SERVER_RULES = cast(Table, ServerRules.__table__)
+
+
+def _of_server(table: Table, *more: str) -> Any:
+    """SELECT * FROM table WHERE platform = :platform AND workspace_id = :workspace_id [AND more = :more]."""
+    keys = ("platform", "workspace_id", *more)
+    return select(table).where(*(table.c[key] == bindparam(key, type_=table.c[key].type) for key in keys))
 
 
 class ModerationStore:
@@ -20,8 +34,8 @@ class ModerationStore:
 
     # --- block rules ---------------------------------------------------------------------------------
     def block_rules(self) -> list[BlockRule]:
-        with self.db.session() as s:
-            return list(s.scalars(select(BlockRule).order_by(BlockRule.id)))
+        prepared = self.db.prepare("block_rules.all", lambda: select(_BLOCK_RULES).order_by(_BLOCK_RULES.c.id))
+        return [detached(BlockRule, row) for row in self.db.run(prepared, {})[1]]
 
     def add_block_rule(self, pattern: str, by: str) -> tuple[BlockRule, bool]:
         """The rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
@@ -41,9 +55,12 @@ class ModerationStore:
 
     # --- channel rules ----------------------------------------------------------------------------------
     def channel_rules(self, platform: str, workspace_id: str) -> list[ChannelRule]:
-        with self.db.session() as s:
-            stmt = select(ChannelRule).where(ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
-            return list(s.scalars(stmt.order_by(ChannelRule.at, ChannelRule.channel_id)))
+        prepared = self.db.prepare(
+            "channel_rules.of",
+            lambda: _of_server(_CHANNEL_RULES).order_by(_CHANNEL_RULES.c.at, _CHANNEL_RULES.c.channel_id),
+        )
+        rows = self.db.run(prepared, {"platform": platform, "workspace_id": workspace_id})[1]
+        return [detached(ChannelRule, row) for row in rows]
 
     def add_channel_rules(self, platform: str, workspace_id: str, mode: str, channels: Sequence[str], by: str) -> int:
         """Put ``channels`` on the ``mode`` list (allow | deny); the other list is dropped, since a server
@@ -65,9 +82,9 @@ class ModerationStore:
 
     # --- channel safety policies ---------------------------------------------------------------------------
     def channel_policy(self, platform: str, workspace_id: str, channel_id: str) -> str | None:
-        with self.db.session() as s:
-            row = s.get(ChannelSafety, (platform, workspace_id, channel_id))
-            return row.policy if row is not None else None
+        prepared = self.db.prepare("channel_safety.of", lambda: _of_server(_CHANNEL_SAFETY, "channel_id"))
+        rows = self.db.run(prepared, {"platform": platform, "workspace_id": workspace_id, "channel_id": channel_id})[1]
+        return str(rows[0]["policy"]) if rows else None
 
     def channel_policies(self, platform: str, workspace_id: str) -> list[ChannelSafety]:
         with self.db.session() as s:
@@ -93,8 +110,9 @@ class ModerationStore:
 
     # --- quotas and roles --------------------------------------------------------------------------------------
     def server_rules(self, platform: str, workspace_id: str) -> ServerRules | None:
-        with self.db.session() as s:
-            return s.get(ServerRules, (platform, workspace_id))
+        prepared = self.db.prepare("server_rules.of", lambda: _of_server(_SERVER_RULES))
+        rows = self.db.run(prepared, {"platform": platform, "workspace_id": workspace_id})[1]
+        return detached(ServerRules, rows[0]) if rows else None
 
     def update_server_rules(self, platform: str, workspace_id: str, **values: object) -> ServerRules:
         """Change some of ``user_daily``, ``server_daily``, ``roles``; returns the row as stored."""

@@ -1,7 +1,8 @@
 """Getting job outcomes into chat: progress edits, the clip upload, the parent's final state.
 
 Every job event becomes a small task; a per-job lock keeps one job's edits in order while
-different jobs deliver side by side. Database reads and writes run on the database thread. Nothing here decides policy: it renders and retries.
+different jobs deliver side by side. A started or progress event that comes after its job's end
+was reported is dropped unread (it could only find the job no longer running). Database reads and writes run on the database thread. Nothing here decides policy: it renders and retries.
 A reply is never lost: an upload refused for size is re-encoded smaller, any other failure
 falls back to a plain message, and the job row records what was delivered.
 """
@@ -60,11 +61,12 @@ class Delivery:
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ready: dict[int, asyncio.Event] = {}
         self._last_edit: dict[int, float] = {}
+        self._ended: set[int] = set()  # jobs whose end has been reported and not delivered yet
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """A repository call, on the database thread (never on the event loop)."""
-        return await self.repo.db.offload(fn, *args, **kwargs)
+        """A repository call, on the database thread (never on the event loop), after any command waiting there."""
+        return await self.repo.db.offload_later(fn, *args, **kwargs)
 
     @property
     def pending(self) -> int:
@@ -84,6 +86,8 @@ class Delivery:
         self.submit(event)
 
     def submit(self, event: JobEvent) -> None:
+        if event.kind not in ("started", "progress"):
+            self._ended.add(event.job_id)
         task = asyncio.get_running_loop().create_task(self._handle(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -99,9 +103,14 @@ class Delivery:
                 await asyncio.wait_for(ready.wait(), ATTACH_WAIT_S)
         async with self._locks[event.job_id]:
             try:
+                if event.kind in ("started", "progress") and event.job_id in self._ended:
+                    return  # the job has ended: a running-state edit would be stale
                 await self._deliver(event)
             except Exception:
                 log.exception("delivering %s failed", event)
+            finally:
+                if event.kind not in ("started", "progress"):
+                    self._ended.discard(event.job_id)
         if event.kind not in ("started", "progress"):
             self._locks.pop(event.job_id, None)
             self._last_edit.pop(event.job_id, None)
@@ -242,9 +251,10 @@ class Delivery:
             message = render.clip(job, tally, remix=adapter.supports_remix)
             tally = None  # a retry reads it again
             spoiler = job.safety_decision == SafetyDecision.SPOILER.value
-            clip = Clip(path, _mime(path), path.stat().st_size if path.exists() else 0, spoiler=spoiler)
+            size = _size(path)
+            clip = Clip(path, _mime(path), size or 0, spoiler=spoiler)
             try:
-                if not path.exists():
+                if size is None:
                     raise FileNotFoundError(f"the clip file {path} is missing")
                 if clip.size > adapter.max_upload_bytes:
                     raise UploadTooLarge(adapter.max_upload_bytes)
@@ -335,6 +345,14 @@ class Delivery:
         if ref is not None:
             with contextlib.suppress(Exception):
                 await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _size(path: Path) -> int | None:
+    """The file's size; None when it does not exist (one system call)."""
+    try:
+        return path.stat().st_size
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def _mime(path: Path) -> str:

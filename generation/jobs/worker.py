@@ -6,10 +6,14 @@ next job's denoising. Database calls run on the database thread (``Database.offl
 on the event loop and never on the generation thread. One failing job never stops the worker.
 
 No bot work stands between two jobs on the GPU: when a job's last denoising step is done (its
-decode and encode still to come), the worker claims the next job (as late as that, so the fair
-order sees every submission until then) and hands it to the generation thread, where it starts
-the moment the current job returns. ``idle_gaps_s`` records, for each job started that way, the
-time from the previous job's last denoising step to this job's ``generate`` call.
+decode and encode still to come), the generation thread asks the database thread to claim the next
+job (as late as that, so the fair order sees every submission until then), and the database thread
+hands it straight to the generation thread, where it starts the moment the current job returns:
+two thread hops, none through the event loop. ``idle_gaps`` records, for each job started that
+way, the time from the previous job's last denoising step to this job's ``generate`` call.
+
+Events that happen on the generation thread (started, progress) reach the loop in batches: one
+callback per batch, one task delivering them in order, never a task per event.
 
 The worker's face to the rest of the bot is small: it takes jobs from a ``JobQueue`` and
 reports ``JobEvent``s to one callback. A pool of remote workers can implement the same.
@@ -23,10 +27,11 @@ import logging
 import re
 import secrets
 import statistics
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,6 +45,11 @@ from generation.params import GenerationParams
 from storage.models import Job, JobStatus
 
 log = logging.getLogger("animatebot.worker")
+
+# At most this many generated clips wait for the encoder before the next job is claimed: decoded
+# frames are large (16 frames of 512x512 RGB: 12 MiB) and an encoder slower than the GPU would
+# otherwise pile them up. A job claimed after waiting for room is not counted as started back to back.
+ENCODES_AHEAD = 4
 
 
 class Engine(Protocol):
@@ -80,7 +90,9 @@ class _Run:
     prefetched: bool  # claimed while the previous job was still on the generation thread
     future: asyncio.Future[Any] | None = None
     deadline: float | None = None
-    next: asyncio.Task[_Run | None] | None = None  # the job claimed once this one's denoising ended
+    started: Future[Any] | None = None  # the generation thread's future, when the database thread started it
+    claim: Future[_Run | None] | None = None  # the next job's claim, asked for once this one's denoising ended
+    next: asyncio.Future[_Run | None] | None = None  # that claim, on the loop
     progress: tuple[int, int] = (0, 0)  # the latest (step, total), written by the generation thread
     progress_scheduled: bool = False  # a loop callback will emit ``progress``
 
@@ -121,7 +133,10 @@ class Worker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._encodes: set[asyncio.Task[None]] = set()
-        self._side_tasks: set[asyncio.Future[None]] = set()
+        self._side_events: deque[JobEvent] = deque()  # from the generation thread, waiting for the loop
+        self._side_task: asyncio.Task[None] | None = None
+        self._side_lock = threading.Lock()
+        self._side_scheduled = False  # a loop callback will start (or find running) the task emitting them
         self._runs: set[_Run] = set()
         self._shutdown_cancel = False
         self._last_denoised: float | None = None  # monotonic time the last job's denoising ended (generation thread)
@@ -191,6 +206,8 @@ class Worker:
         while True:
             run, pending = pending, None
             if run is None:
+                while len(self._encodes) >= ENCODES_AHEAD:  # room for this job's clip first
+                    await asyncio.wait(set(self._encodes), return_when=asyncio.FIRST_COMPLETED)
                 if self._stopping:
                     return
                 self._wake.clear()  # before looking: a submission from now on wakes the wait below
@@ -211,6 +228,8 @@ class Worker:
                     pending = await run.next
                 except Exception:  # a claimed job left running is requeued by the next start's recovery
                     log.exception("could not start the job claimed after #%s", run.job.id)
+                if pending is not None:
+                    self._adopt(pending)
 
     async def _start_next(self, *, prefetched: bool) -> _Run | None:
         """Claim the next job (on the database thread) and hand it to the generation thread."""
@@ -229,6 +248,23 @@ class Worker:
         loop = asyncio.get_running_loop()
         run.future = loop.run_in_executor(self._gen, self._generate, run, loop)
         return run
+
+    def _claim_and_start(self, loop: asyncio.AbstractEventLoop) -> _Run | None:
+        """On the database thread: claim the next job and queue it on the generation thread at once."""
+        if self._stopping or not self.queue.has_waiting():
+            return None
+        claimed = self._claim()
+        if claimed is None:
+            return None
+        run = _Run(*claimed, prefetched=True)
+        run.started = self._gen.submit(self._generate, run, loop)
+        return run
+
+    def _adopt(self, run: _Run) -> None:
+        """On the loop: follow a run the database thread started."""
+        assert run.started is not None
+        self._runs.add(run)
+        run.future = asyncio.wrap_future(run.started)
 
     def _claim(self) -> tuple[Job, GenerationParams] | None:
         """On the database thread: the next job and the exact parameters it runs with."""
@@ -254,12 +290,14 @@ class Worker:
             self.idle_gaps.values.append(started - self._last_denoised)
         job_id, total = run.job.id, run.params.steps
         run.deadline = started + self.job_timeout_s
-        loop.call_soon_threadsafe(self._side_emit, JobEvent(EventKind.STARTED, job_id, 0, total))
+        self._side_emit_threadsafe(loop, JobEvent(EventKind.STARTED, job_id, 0, total))
 
         def progress(step: int, steps: int) -> None:
-            if step >= steps:
+            if step >= steps and run.claim is None:
                 self._last_denoised = time.monotonic()
-                loop.call_soon_threadsafe(self._denoised, run)
+                if not self._stopping and self.queue.has_waiting() and len(self._encodes) < ENCODES_AHEAD:
+                    run.claim = self.db.submit_first(self._claim_and_start, loop)
+                    loop.call_soon_threadsafe(self._denoised, run)
             # Latest step wins: steps that come faster than the loop takes them become one event.
             run.progress = (step, steps)
             if not run.progress_scheduled:
@@ -281,9 +319,9 @@ class Worker:
         self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps))
 
     def _denoised(self, run: _Run) -> None:
-        """The last denoising step is done: claim the next job now, while this one decodes and encodes."""
-        if run.next is None and not self._stopping:
-            run.next = asyncio.ensure_future(self._start_next(prefetched=True))
+        """The next job's claim was asked for (this one decodes and encodes meanwhile): await it on the loop."""
+        if run.next is None and run.claim is not None:
+            run.next = asyncio.wrap_future(run.claim)
 
     async def _follow(self, run: _Run) -> None:
         assert run.future is not None
@@ -299,10 +337,30 @@ class Worker:
         self._encodes.add(task)
         task.add_done_callback(self._encodes.discard)
 
+    def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent) -> None:
+        """From the generation thread: queue ``event``; the loop is woken once for a batch of them."""
+        with self._side_lock:
+            self._side_events.append(event)
+            if self._side_scheduled:
+                return
+            self._side_scheduled = True
+        loop.call_soon_threadsafe(self._drain_side_events)
+
     def _side_emit(self, event: JobEvent) -> None:
-        task = asyncio.ensure_future(self._emit(event))
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        with self._side_lock:
+            self._side_events.append(event)
+        self._drain_side_events()
+
+    def _drain_side_events(self) -> None:
+        with self._side_lock:
+            self._side_scheduled = False
+        # The task empties the queue before it ends, and nothing awaits between its last look and its end.
+        if self._side_task is None or self._side_task.done():
+            self._side_task = asyncio.ensure_future(self._emit_side_events())
+
+    async def _emit_side_events(self) -> None:
+        while self._side_events:
+            await self._emit(self._side_events.popleft())
 
     async def _generation_failed(self, job: Job, exc: Exception, *, timed_out: bool) -> None:
         if isinstance(exc, GenerationCancelled) and timed_out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -89,3 +90,31 @@ def test_claim_counts_the_attempt_fixes_a_missing_seed_and_happens_once(db: Data
     assert repo.transition(chosen, [JobStatus.RUNNING.value], status=JobStatus.SUCCEEDED.value, notes="x")
     assert not repo.transition(chosen, [JobStatus.RUNNING.value], status=JobStatus.FAILED.value)
     assert repo.last_started_of("t:ann") == started and repo.last_started_of("t:nobody") is None
+
+
+def test_no_commit_checkpoints_the_log_a_thread_of_its_own_does(db: Database, tmp_path: Path) -> None:
+    repo = Repository(db)
+    with db.connection() as c:
+        assert c.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0  # no commit waits for a checkpoint
+    assert any(t.name == "animatebot-db-checkpoint" for t in threading.enumerate())
+    new_job(repo)
+    db.close()  # the last connection checkpoints the log into the database file and removes it
+    assert not (tmp_path / "jobs.db-wal").exists()
+    reopened = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        assert Repository(reopened).job(1) is not None
+    finally:
+        reopened.close()
+
+
+async def test_the_database_thread_takes_a_claim_first_and_bookkeeping_last(db: Database) -> None:
+    gate, order = threading.Event(), []
+    blocker = db.submit_first(gate.wait, 30)  # holds the thread while the others queue up
+    later = asyncio.ensure_future(db.offload_later(order.append, "later"))
+    normal = asyncio.ensure_future(db.offload(order.append, "normal"))
+    await asyncio.sleep(0)  # both queued
+    first = db.submit_first(order.append, "first")
+    gate.set()
+    await asyncio.gather(later, normal, asyncio.wrap_future(first))
+    assert blocker.result() is True
+    assert order == ["first", "normal", "later"]
