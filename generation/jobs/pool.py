@@ -38,7 +38,8 @@ from storage.models import Job, JobStatus
 log = logging.getLogger("animatebot.pool")
 
 ACTOR_CONCURRENCY = 4  # run + info + cancel + engine controls at once; the lock inside keeps one job at a time
-RECONNECT_MAX_S = 30.0
+RECONNECT_MAX_S = 30.0  # the longest wait between two tries to reach the Ray head again
+REVIVE_POLL_MAX_S = 1.0  # a restarting actor is asked this often at least (a tiny call; the reload takes longer)
 
 
 class WorkersUnavailable(Exception):
@@ -467,7 +468,7 @@ class RayPool:
                     self._wake.set()
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
+                delay = min(delay * 2, REVIVE_POLL_MAX_S)
         finally:
             slot.reviving = False
 

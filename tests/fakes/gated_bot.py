@@ -6,19 +6,22 @@ fast machine or a slow one, so killing or stopping the bot mid-job is never a ra
 
 The engine writes ``GATE_DIR/waiting`` when a job is held, and goes on when ``GATE_DIR/open``
 exists or the worker asks the job to stop (shutdown, cancel).
+
+With ``ANIMATEBOT_WORKERS=ray`` every Ray actor builds the same gated engine in its own process
+(``gated_engine``, an ``EngineSpec`` target). Each held job also writes ``GATE_DIR/waiting-<pid>``
+(the holding process, its file naming the prompt), removed when the job goes on: a test sees which
+actor holds which job, and whom to kill.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.app import make_engine
-from bot.cli import main
-from bot.settings import load_settings
 from generation.params import GenerationParams
 
 POLL_S = 0.01  # how often a held step looks at the gate (a condition wait, not a guess at speed)
@@ -34,12 +37,17 @@ class GatedEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def _hold(self, should_cancel: Callable[[], bool] | None) -> None:
+    def _hold(self, params: GenerationParams, should_cancel: Callable[[], bool] | None) -> None:
+        mine = self._gate / f"waiting-{os.getpid()}"
+        mine.write_text(params.prompt)
         (self._gate / "waiting").touch()
-        while not (self._gate / "open").exists():
-            if should_cancel is not None and should_cancel():
-                return  # the engine's own check between steps takes it from here
-            time.sleep(POLL_S)
+        try:
+            while not (self._gate / "open").exists():
+                if should_cancel is not None and should_cancel():
+                    return  # the engine's own check between steps takes it from here
+                time.sleep(POLL_S)
+        finally:
+            mine.unlink(missing_ok=True)
 
     def generate(
         self,
@@ -52,12 +60,33 @@ class GatedEngine:
             if progress is not None:
                 progress(step, total)
             if step == 1:
-                self._hold(should_cancel)
+                self._hold(params, should_cancel)
 
         return self._inner.generate(params, progress=gated, should_cancel=should_cancel)
 
 
+def gated_engine(gate: str, **engine_kwargs: Any) -> GatedEngine:
+    """``create_engine(**engine_kwargs)`` behind the gate in folder ``gate`` (built inside a Ray actor)."""
+    from generation.engine import create_engine
+
+    return GatedEngine(create_engine(**engine_kwargs), Path(gate))
+
+
+def _engine(gate: Path) -> Any:
+    from bot.app import engine_arguments, make_engine
+    from bot.settings import load_settings
+    from generation.jobs.actor import EngineSpec
+
+    settings = load_settings()
+    if settings.workers == "ray":  # the actors build it; the bot only says how
+        kwargs = {"gate": str(gate), **engine_arguments(settings)}
+        return EngineSpec("tests.fakes.gated_bot:gated_engine", kwargs, is_tiny=settings.pipeline == "tiny")
+    return GatedEngine(make_engine(settings), gate)
+
+
 if __name__ == "__main__":
-    gate = Path(sys.argv[1])
-    gate.mkdir(parents=True, exist_ok=True)
-    sys.exit(main(sys.argv[2:], engine=GatedEngine(make_engine(load_settings()), gate)))
+    from bot.cli import main
+
+    gate_dir = Path(sys.argv[1])
+    gate_dir.mkdir(parents=True, exist_ok=True)
+    sys.exit(main(sys.argv[2:], engine=_engine(gate_dir)))
