@@ -10,10 +10,14 @@ a second bot attaches to them warm, as a restarted bot does.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -107,18 +111,27 @@ def _env(cluster: BotCluster, tmp_path: Path, database_url: str) -> dict[str, st
     return env
 
 
-def _start_bot(cluster: BotCluster, tmp_path: Path, env: dict[str, str], log: str, *prompts: str) -> Any:
-    """A real ``animatebot run`` (through the gated engine's entry point) that reads ``prompts`` then its end."""
+def _start_bot(
+    cluster: BotCluster, tmp_path: Path, env: dict[str, str], log: str, *prompts: str, more: bool = False
+) -> Any:
+    """A real ``animatebot run`` (through the gated engine's entry point) that reads ``prompts``, then the
+    end of its input unless ``more`` (then ``_type`` adds lines and closing stdin ends them)."""
     out = (tmp_path / log).open("wb")
     bot = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.gated_bot", str(cluster.gate), "run"],
         cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
     out.close()
+    _type(bot, *prompts)
+    if not more:
+        bot.stdin.close()  # end of input: the bot makes and delivers every clip, then exits
+    return bot
+
+
+def _type(bot: Any, *prompts: str) -> None:
     assert bot.stdin is not None
     bot.stdin.write("".join(LINE.format(prompt=p) for p in prompts).encode())
-    bot.stdin.close()  # end of input: the bot makes and delivers every clip, then exits
-    return bot
+    bot.stdin.flush()
 
 
 def _rows(database_url: str) -> list[dict[str, Any]]:
@@ -235,3 +248,101 @@ def test_a_new_bot_process_reattaches_warm_actors_and_a_clip_made_while_away_end
     assert (row["status"], row["attempts"]) == ("succeeded", 2)  # ended once, on its second attempt
     _check_every_clip_once([row], output, tmp_path)
     assert "clip: " not in (tmp_path / "first.log").read_text(errors="replace")  # never posted by the first bot
+
+
+class RayHead:
+    """A Ray head of the test's own on 127.0.0.1 (``ray start --head --block``), to lose and start again.
+
+    Losing it SIGKILLs every process of its tree (GCS, raylet, its actors), by pid: never ``ray stop``,
+    which would end every Ray instance on the machine.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.folder = folder  # short: Ray's socket paths live under it
+        self.token = os.urandom(32).hex()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self.address = f"127.0.0.1:{self.port}"
+        self.process: Any = None
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(
+            RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
+            RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO),
+        )  # fmt: skip
+        self.starts += 1
+        log = self.folder / f"head-{self.starts}.log"
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", f"--port={self.port}",
+                 "--node-ip-address=127.0.0.1", "--num-cpus=1", "--include-dashboard=false",
+                 "--disable-usage-stats", f"--temp-dir={self.folder / 'ray'}", "--block"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        _wait(lambda: "Ray runtime started" in log.read_text(errors="replace"), "the Ray head to start", self.process)
+
+    def kill(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        root = self._psutil.Process(self.process.pid)
+        tree = [root, *root.children(recursive=True)]
+        for proc in tree:
+            with contextlib.suppress(self._psutil.NoSuchProcess):
+                proc.kill()
+        self._psutil.wait_procs(tree, timeout=60)
+        self.process.wait(60)
+
+
+@pytest.fixture
+def ray_head() -> Iterator[RayHead]:
+    pytest.importorskip("psutil")
+    folder = Path(tempfile.mkdtemp(prefix="rayhead-", dir="/tmp"))
+    head = RayHead(folder)
+    try:
+        yield head
+    finally:
+        head.kill()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_lost_ray_head_the_bot_keeps_answering_then_reconnects_and_goes_on(ray_head: RayHead, tmp_path: Path) -> None:
+    ray_head.start()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    cluster = BotCluster(RayCluster(ray_head.address, ray_head.token), "headloss", gate)
+    database_url = f"sqlite:///{tmp_path}/animatebot.db"
+    env = _env(cluster, tmp_path, database_url) | {"ANIMATEBOT_RAY_WORKERS": "1"}
+    log = tmp_path / "bot.log"
+    bot = _start_bot(cluster, tmp_path, env, "bot.log", "before the outage", more=True)
+    printed = lambda: log.read_text(errors="replace")  # noqa: E731
+    try:
+        _wait(lambda: len(_held(gate)) == 1, "the actor to hold the first job", bot)
+        ray_head.kill()  # GCS, raylet and the actor holding the job: the whole head is gone
+        for path in gate.glob("waiting-*"):
+            path.unlink()
+        _wait(lambda: "lost the Ray head" in printed(), "the bot to notice", bot)
+        _wait(lambda: [r["status"] for r in _rows(database_url)] == ["queued"], "the job back in line", bot)
+
+        _type(bot, "during the outage")  # the bot still answers in chat; the job waits in the queue
+        _wait(lambda: "queued #2" in printed(), "the answer to a request made while the head is away", bot)
+        assert [(r["status"], r["attempts"]) for r in _rows(database_url)] == [("queued", 1), ("queued", 0)]
+
+        ray_head.start()
+        _wait(lambda: "connected to the Ray head at" in printed(), "the bot to reconnect", bot)
+        (gate / "open").touch()
+        bot.stdin.close()
+    except BaseException:
+        bot.kill()
+        bot.wait(30)
+        print(printed()[-4000:], file=sys.stderr)
+        raise
+    output = _finish(bot, tmp_path, "bot.log")
+    rows = _rows(database_url)
+    _check_every_clip_once(rows, output, tmp_path)
+    assert [(r["prompt"], r["attempts"]) for r in rows] == [("before the outage", 2), ("during the outage", 1)]
