@@ -26,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -590,7 +591,7 @@ def connect(opts: RayOptions) -> tuple[Any, bool]:
         return ray, False  # the process is already a driver (tests; an embedding application)
     token = opts.token
     if opts.address is None:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's switch for a loopback-only instance
+        keep_on_loopback()
         token = token or secrets.token_hex(32)
     elif not token:
         raise WorkersUnavailable(
@@ -675,6 +676,20 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
     return handles
 
 
+def keep_on_loopback() -> None:
+    """Make a Ray instance started by this process keep every address, and every listening socket, on 127.0.0.1.
+
+    Ray reads its switch (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) once, when first imported. With the switch
+    on (Linux's default) ``ray.init(_node_ip_address="127.0.0.1")`` replaces 127.0.0.1 by the machine's
+    network address, and the GCS then listens on every interface: it keeps to loopback only when its
+    node address is exactly 127.0.0.1. So the switch is set here, and also where Ray has read it already.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # imported before this call: it read the environment then
+        constants.ENABLE_RAY_CLUSTER = False
+
+
 def _reload_auth_settings() -> None:
     """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
     try:
@@ -698,8 +713,6 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 
 
 def _ray_connected() -> bool:
-    import sys
-
     ray = sys.modules.get("ray")
     return ray is not None and bool(ray.is_initialized())
 
