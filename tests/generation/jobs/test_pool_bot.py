@@ -112,13 +112,20 @@ def _env(cluster: BotCluster, tmp_path: Path, database_url: str) -> dict[str, st
 
 
 def _start_bot(
-    cluster: BotCluster, tmp_path: Path, env: dict[str, str], log: str, *prompts: str, more: bool = False
+    cluster: BotCluster,
+    tmp_path: Path,
+    env: dict[str, str],
+    log: str,
+    *prompts: str,
+    more: bool = False,
+    light: bool = False,
 ) -> Any:
     """A real ``animatebot run`` (through the gated engine's entry point) that reads ``prompts``, then the
-    end of its input unless ``more`` (then ``_type`` adds lines and closing stdin ends them)."""
+    end of its input unless ``more`` (then ``_type`` adds lines and closing stdin ends them). ``light``:
+    the actors hold a torch-free stand-in engine instead of the tiny pipeline (they start in a second)."""
     out = (tmp_path / log).open("wb")
     bot = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.gated_bot", str(cluster.gate), "run"],
+        [sys.executable, "-m", "tests.fakes.gated_bot", str(cluster.gate), *(["--light"] if light else []), "run"],
         cwd=tmp_path, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
     )  # fmt: skip
     out.close()
@@ -184,7 +191,7 @@ def _check_every_clip_once(rows: list[dict[str, Any]], output: str, tmp_path: Pa
     assert sorted((tmp_path / "clips").iterdir()) == sorted(paths)  # no extra clip, no .part left
     for path in paths:
         assert output.count(f"clip: {path} ") == 1, path
-    assert {row["delivery"] for row in rows} != {"pending"}
+    assert {row["delivery"] for row in rows} == {"clip"}  # recorded as posted
 
 
 def test_three_actors_make_every_clip_while_actors_are_killed(
@@ -243,9 +250,8 @@ def test_a_new_bot_process_reattaches_warm_actors_and_a_clip_made_while_away_end
     assert {n: (i["pid"], i["loads"]) for n, i in after.items()} == {
         n: (i["pid"], i["loads"]) for n, i in before.items()
     }  # the same processes, no model loaded again
-    assert "recovered after restart: requeued [1]" in output
     (row,) = _rows(database_url)
-    assert (row["status"], row["attempts"]) == ("succeeded", 2)  # ended once, on its second attempt
+    assert (row["status"], row["attempts"]) == ("succeeded", 2)  # recovered once, ended once on its second attempt
     _check_every_clip_once([row], output, tmp_path)
     assert "clip: " not in (tmp_path / "first.log").read_text(errors="replace")  # never posted by the first bot
 
@@ -319,7 +325,7 @@ def test_a_lost_ray_head_the_bot_keeps_answering_then_reconnects_and_goes_on(ray
     database_url = f"sqlite:///{tmp_path}/animatebot.db"
     env = _env(cluster, tmp_path, database_url) | {"ANIMATEBOT_RAY_WORKERS": "1"}
     log = tmp_path / "bot.log"
-    bot = _start_bot(cluster, tmp_path, env, "bot.log", "before the outage", more=True)
+    bot = _start_bot(cluster, tmp_path, env, "bot.log", "before the outage", more=True, light=True)
     printed = lambda: log.read_text(errors="replace")  # noqa: E731
     try:
         _wait(lambda: len(_held(gate)) == 1, "the actor to hold the first job", bot)
