@@ -3,6 +3,10 @@ fixed time per job (no compute), through the real queue and SQLite, with many us
 
     python benchmarks/bench_pool.py [--jobs 200] [--users 50] [--seconds 0.5] [--actors 1,2,4]
 
+A short run for CI prints the same table (N = 1 is needed for the efficiency column):
+
+    python benchmarks/bench_pool.py --jobs 40 --seconds 0.5 --actors 1,4
+
 Prints, per back end: wall time, throughput (jobs/s), scaling efficiency (throughput / (N x one
 actor's)) and dispatch overhead per job (each actor's time not spent in the engine, per job:
 claim, Ray round trips, encoding the small clip, writing the file, finishing the row).

@@ -1,7 +1,8 @@
 """Wiring: settings -> database -> queue -> engine -> worker -> service. One place builds it all.
 
 ``build_app`` is what ``animatebot run`` and the end-to-end tests use; pass ``engine=`` to
-run the whole bot on a stand-in generator (benchmarks, fault tests).
+run the whole bot on a stand-in generator (benchmarks, fault tests): an engine for the local
+worker, or with ``ANIMATEBOT_WORKERS=ray`` an ``EngineSpec`` that every actor builds instead.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def settle_memory() -> None:
     gc.freeze()
 
 
-def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
+def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) -> App:
     """Everything but the chat adapters, ready to ``start()``. Runs database migrations."""
     db = Database(settings.database_url)
     repo = Repository(db)
@@ -147,10 +148,10 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
     delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s, safety_policy=access.safety_policy)
     safety, safety_status = make_safety(settings)
     worker: Worker | RayPool
-    if settings.workers == "ray" and engine is None:
+    if settings.workers == "ray" and (engine is None or isinstance(engine, EngineSpec)):
         worker = RayPool(
             queue,
-            engine_spec(settings),
+            engine if engine is not None else engine_spec(settings),
             ray_options(settings),
             media_dir=settings.media_dir,
             on_event=delivery.on_event,
@@ -159,6 +160,8 @@ def build_app(settings: Settings, *, engine: Engine | None = None) -> App:
             safety=safety,
         )
     else:
+        if isinstance(engine, EngineSpec):
+            raise ValueError("an EngineSpec describes Ray actors' engine: it needs ANIMATEBOT_WORKERS=ray")
         worker = Worker(
             queue,
             engine if engine is not None else make_engine(settings),

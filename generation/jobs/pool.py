@@ -9,6 +9,11 @@ passing the attempt number so a late answer from an attempt presumed dead change
 Actors are named and detached: they outlive the bot and are re-attached warm at the next start.
 Ray restarts an actor that dies; its job goes back in line with the attempt counted.
 
+The Ray head is watched (a TCP probe of its GCS port every second). When it is lost the pool stops
+dispatching, puts the jobs in flight back in line (attempt counted), leaves Ray (``ray.shutdown``,
+before Ray's own reconnect timeout would end the process) and connects again with backoff; the
+queue keeps accepting meanwhile, and the actors are attached (or made again) once the head is back.
+
 Ray is imported when the pool starts, never at import: ``generation.jobs`` stays light.
 """
 
@@ -21,6 +26,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +44,11 @@ from storage.models import Job, JobStatus
 log = logging.getLogger("animatebot.pool")
 
 ACTOR_CONCURRENCY = 4  # run + info + cancel + engine controls at once; the lock inside keeps one job at a time
-RECONNECT_MAX_S = 30.0
+RECONNECT_MAX_S = 30.0  # the longest wait between two tries to reach the Ray head again
+HEAD_CHECK_S = 1.0  # how often the head's GCS port is probed
+HEAD_PROBE_TIMEOUT_S = 2.0
+HEAD_LOST_AFTER = 2  # probes failed in a row before the head counts as lost (one may be a hiccup)
+REVIVE_POLL_MAX_S = 1.0  # a restarting actor is asked this often at least (a tiny call; the reload takes longer)
 
 
 class WorkersUnavailable(Exception):
@@ -119,11 +129,17 @@ class RayPool:
         self._jobs: dict[int, asyncio.Task[None]] = {}
         self._cancel_sent: set[int] = set()
         self._side_tasks: set[asyncio.Future[Any]] = set()
+        self._gcs_address: str | None = None  # host:port of the head this driver is connected to
+        self._head_lost = False  # True from losing the head until connected again: no Ray calls meanwhile
+        self._lost = asyncio.Event()  # set when the head is lost; a fresh one per connection
+        self._watch_task: asyncio.Task[None] | None = None
+        self.reconnects = 0
         self.loaded = False
 
     # --- connecting -----------------------------------------------------------------------------------
     def _connect(self) -> None:
         self._ray, self._owns_ray = connect(self.options)
+        self._gcs_address = self._ray.get_runtime_context().gcs_address
 
     def _actor_count(self) -> int:
         if self.options.workers is not None:
@@ -159,6 +175,7 @@ class RayPool:
         await asyncio.gather(*(self._refresh(slot, orphan_ok=True) for slot in self.slots.values()))
         self.loaded = True
         self._task = asyncio.create_task(self._loop(), name="animatebot-pool")
+        self._watch_task = asyncio.create_task(self._watch_head(), name="animatebot-pool-head")
 
     def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_closed():
@@ -168,6 +185,10 @@ class RayPool:
         """Take no more jobs; running ones get ``grace_s`` to finish, then go back in line. Actors stay up."""
         self._stopping = True
         self._wake.set()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._watch_task
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
@@ -176,11 +197,11 @@ class RayPool:
             _, pending = await asyncio.wait(running, timeout=grace_s)
             if pending:
                 self._shutdown_cancel = True
-                for job_id, slot in self._running_slots():
+                for job_id, slot in self._running_slots() if not self._head_lost else []:
                     with contextlib.suppress(Exception):
                         slot.handle.cancel.remote(job_id, "shutdown")
                 await asyncio.wait(pending, timeout=60)
-        if self._owns_ray:
+        if self._owns_ray and not self._head_lost:
             await asyncio.to_thread(self._ray.shutdown)
 
     @property
@@ -223,8 +244,14 @@ class RayPool:
         return [slot.state for slot in self.slots.values()]
 
     async def refresh_workers(self) -> list[WorkerState]:
-        await asyncio.gather(*(self._refresh(slot) for slot in self.slots.values() if not slot.reviving))
+        if not self._head_lost:  # while the head is away each actor shows as down, with why
+            await asyncio.gather(*(self._refresh(slot) for slot in self.slots.values() if not slot.reviving))
         return self.workers()
+
+    @property
+    def head_lost(self) -> bool:
+        """True while the Ray head cannot be reached (jobs wait in the queue; the pool reconnects)."""
+        return self._head_lost
 
     # --- the loop ------------------------------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -242,7 +269,7 @@ class RayPool:
                 await asyncio.wait_for(self._wake.wait(), 0.5)
 
     def _dispatch_one(self) -> bool:
-        if not any(s.state.idle_since is not None for s in self.slots.values()):
+        if self._head_lost or not any(s.state.idle_since is not None for s in self.slots.values()):
             return False
         job = self.queue.next_job()
         if job is None:
@@ -274,6 +301,8 @@ class RayPool:
         return [(s.state.job_id, s) for s in self.slots.values() if s.state.job_id is not None]
 
     def _forward_cancels(self) -> None:
+        if self._head_lost:
+            return  # those jobs are back in line, or about to be: a queued job's cancel never needs Ray
         for job_id, slot in self._running_slots():
             if job_id not in self._cancel_sent and self.queue.cancel_requested(job_id):
                 self._cancel_sent.add(job_id)
@@ -284,7 +313,7 @@ class RayPool:
         attempt = job.attempts
         outcome: tuple[Any, ...] | None = None
         try:
-            outcome = await self._drive(slot, job)
+            outcome = await self._drive_unless_head_lost(slot, job)
         except Exception:
             log.exception("job #%s crashed the pool", job.id)
             outcome = ("failed", "an internal error stopped this job; it has been logged")
@@ -322,6 +351,20 @@ class RayPool:
         else:
             slot.state.last_error = outcome[1]
             await self._fail(job, outcome[1], attempt=job.attempts)
+
+    async def _drive_unless_head_lost(self, slot: _Slot, job: Job) -> tuple[Any, ...] | None:
+        """``_drive``, given up (None: back in line, attempt counted) as soon as the head is lost."""
+        drive = asyncio.ensure_future(self._drive(slot, job))
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({drive, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+        if drive.done():
+            return drive.result()
+        drive.cancel()  # its Ray calls end with the connection; nothing waits on them
+        slot.state.last_error = f"the Ray head was lost while making job #{job.id}"
+        return None
 
     async def _drive(self, slot: _Slot, job: Job) -> tuple[Any, ...] | None:
         """Run ``job`` on ``slot``'s actor, reporting progress; its terminal item, or None when the actor died."""
@@ -455,7 +498,7 @@ class RayPool:
         try:
             while not self._stopping:
                 try:
-                    info = await asyncio.wait_for(slot.handle.info.remote(), 30)
+                    info = None if self._head_lost else await asyncio.wait_for(slot.handle.info.remote(), 30)
                 except Exception:
                     info = None
                 if info is not None and info["job_id"] is None:
@@ -467,9 +510,68 @@ class RayPool:
                     self._wake.set()
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, RECONNECT_MAX_S)
+                delay = min(delay * 2, REVIVE_POLL_MAX_S)
         finally:
             slot.reviving = False
+
+    # --- the head ----------------------------------------------------------------------------------------
+    async def _watch_head(self) -> None:
+        """Probe the head's GCS port every HEAD_CHECK_S; when it is lost, reconnect (see the module docstring)."""
+        failures = 0
+        while not self._stopping:
+            await asyncio.sleep(HEAD_CHECK_S)
+            address = self._gcs_address
+            if address is None:
+                continue
+            try:
+                await asyncio.to_thread(_probe, address, HEAD_PROBE_TIMEOUT_S)
+            except WorkersUnavailable:
+                failures += 1
+            else:
+                failures = 0
+            if failures >= HEAD_LOST_AFTER and not self._stopping:
+                await self._reconnect(address)
+                failures = 0
+
+    async def _reconnect(self, address: str) -> None:
+        """Leave the lost head, then connect again with backoff and attach the actors (made again if gone)."""
+        self._head_lost = True
+        self._lost.set()
+        for slot in self.slots.values():
+            slot.state.alive = False
+            slot.state.idle_since = None
+            slot.state.last_error = f"the Ray head at {address} is unreachable; reconnecting"
+        log.error("lost the Ray head at %s: jobs wait in the queue; reconnecting", address)
+        await self._leave_ray()
+        target = self.options.address or address  # a local start comes back as a new local instance
+        delay = 0.5
+        while not self._stopping:
+            try:
+                if self.options.address is not None:
+                    await asyncio.to_thread(_probe, target, HEAD_PROBE_TIMEOUT_S)  # ray.init would retry for long
+                await asyncio.to_thread(self._connect)
+                handles = await asyncio.to_thread(ensure_actors, self.spec, self.options, len(self.slots))
+                break
+            except Exception as exc:
+                log.warning("Ray head at %s still unreachable (%s); next try in %.1f s", target, exc, delay)
+                await self._leave_ray()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_MAX_S)
+        else:
+            return
+        for name, handle in handles.items():
+            self.slots.setdefault(name, _Slot(WorkerState(name))).handle = handle
+        self._lost = asyncio.Event()
+        self._head_lost = False
+        self.reconnects += 1
+        log.warning("connected to the Ray head at %s again; attaching the workers", self._gcs_address)
+        for slot in self.slots.values():
+            if not slot.reviving:
+                self._spawn(self._revive(slot))
+
+    async def _leave_ray(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self._ray.shutdown)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -489,7 +591,7 @@ def connect(opts: RayOptions) -> tuple[Any, bool]:
         return ray, False  # the process is already a driver (tests; an embedding application)
     token = opts.token
     if opts.address is None:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # Ray's switch for a loopback-only instance
+        keep_on_loopback()
         token = token or secrets.token_hex(32)
     elif not token:
         raise WorkersUnavailable(
@@ -574,6 +676,20 @@ def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str
     return handles
 
 
+def keep_on_loopback() -> None:
+    """Make a Ray instance started by this process keep every address, and every listening socket, on 127.0.0.1.
+
+    Ray reads its switch (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) once, when first imported. With the switch
+    on (Linux's default) ``ray.init(_node_ip_address="127.0.0.1")`` replaces 127.0.0.1 by the machine's
+    network address, and the GCS then listens on every interface: it keeps to loopback only when its
+    node address is exactly 127.0.0.1. So the switch is set here, and also where Ray has read it already.
+    """
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # imported before this call: it read the environment then
+        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]  # Ray private, no stubs
+
+
 def _reload_auth_settings() -> None:
     """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
     try:
@@ -597,8 +713,6 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 
 
 def _ray_connected() -> bool:
-    import sys
-
     ray = sys.modules.get("ray")
     return ray is not None and bool(ray.is_initialized())
 

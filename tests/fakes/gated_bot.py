@@ -6,19 +6,29 @@ fast machine or a slow one, so killing or stopping the bot mid-job is never a ra
 
 The engine writes ``GATE_DIR/waiting`` when a job is held, and goes on when ``GATE_DIR/open``
 exists or the worker asks the job to stop (shutdown, cancel).
+
+With ``ANIMATEBOT_WORKERS=ray`` every Ray actor builds the same gated engine in its own process
+(``gated_engine``, an ``EngineSpec`` target). Each held job also writes ``GATE_DIR/waiting-<pid>``
+(the holding process, its file naming the prompt), removed when the job goes on: a test sees which
+actor holds which job, and whom to kill.
+
+    python -m tests.fakes.gated_bot GATE_DIR --light run [options]
+
+puts ``LightEngine`` behind the gate instead of the configured one: noise frames, no torch, so an
+actor holding it starts in about a second (for tests about the workers, not the pipeline).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.app import make_engine
-from bot.cli import main
-from bot.settings import load_settings
+from generation.errors import GenerationCancelled
 from generation.params import GenerationParams
 
 POLL_S = 0.01  # how often a held step looks at the gate (a condition wait, not a guess at speed)
@@ -34,12 +44,17 @@ class GatedEngine:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def _hold(self, should_cancel: Callable[[], bool] | None) -> None:
+    def _hold(self, params: GenerationParams, should_cancel: Callable[[], bool] | None) -> None:
+        mine = self._gate / f"waiting-{os.getpid()}"
+        mine.write_text(params.prompt)
         (self._gate / "waiting").touch()
-        while not (self._gate / "open").exists():
-            if should_cancel is not None and should_cancel():
-                return  # the engine's own check between steps takes it from here
-            time.sleep(POLL_S)
+        try:
+            while not (self._gate / "open").exists():
+                if should_cancel is not None and should_cancel():
+                    return  # the engine's own check between steps takes it from here
+                time.sleep(POLL_S)
+        finally:
+            mine.unlink(missing_ok=True)
 
     def generate(
         self,
@@ -52,12 +67,100 @@ class GatedEngine:
             if progress is not None:
                 progress(step, total)
             if step == 1:
-                self._hold(should_cancel)
+                self._hold(params, should_cancel)
 
         return self._inner.generate(params, progress=gated, should_cancel=should_cancel)
 
 
+@dataclass(frozen=True)
+class LightTimings:
+    load_s: float = 0.0
+    denoise_s: float = 0.0
+    decode_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class LightResult:
+    """What the engine's GenerationResult carries, without importing the engine package (and torch)."""
+
+    frames: list[Any]
+    seed: int
+    model: str
+    steps: int
+    motions: tuple[Any, ...]
+    timings: LightTimings = field(default_factory=LightTimings)
+    tiny: bool = True
+    notes: tuple[str, ...] = ()
+
+
+class LightEngine:
+    """The engine's face with no torch: eight 64x64 noise frames, progress per step, cancel between steps."""
+
+    is_tiny = True
+    label = "light fake engine"
+
+    def __init__(self) -> None:
+        import numpy as np
+        from PIL import Image
+
+        rng = np.random.default_rng(0)
+        self.frames = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(8)]
+        self.active_model = "fake"
+
+    def load(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def switch_model(self, name: str) -> str:
+        self.active_model = name
+        return name
+
+    def generate(
+        self,
+        params: GenerationParams,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> LightResult:
+        for step in range(1, params.steps + 1):
+            if should_cancel is not None and should_cancel():
+                raise GenerationCancelled("cancelled")
+            if progress is not None:
+                progress(step, params.steps)
+        model = params.model or self.active_model
+        return LightResult(list(self.frames), params.seed or 0, model, params.steps, params.motions)
+
+
+def gated_light_engine(gate: str) -> GatedEngine:
+    """``LightEngine`` behind the gate in folder ``gate`` (built inside a Ray actor)."""
+    return GatedEngine(LightEngine(), Path(gate))
+
+
+def gated_engine(gate: str, **engine_kwargs: Any) -> GatedEngine:
+    """``create_engine(**engine_kwargs)`` behind the gate in folder ``gate`` (built inside a Ray actor)."""
+    from generation.engine import create_engine
+
+    return GatedEngine(create_engine(**engine_kwargs), Path(gate))
+
+
+def _engine(gate: Path, light: bool) -> Any:
+    from bot.app import engine_arguments, make_engine
+    from bot.settings import load_settings
+    from generation.jobs.actor import EngineSpec
+
+    settings = load_settings()
+    if settings.workers == "ray":  # the actors build it; the bot only says how
+        if light:
+            return EngineSpec("tests.fakes.gated_bot:gated_light_engine", {"gate": str(gate)}, is_tiny=True)
+        kwargs = {"gate": str(gate), **engine_arguments(settings)}
+        return EngineSpec("tests.fakes.gated_bot:gated_engine", kwargs, is_tiny=settings.pipeline == "tiny")
+    return GatedEngine(LightEngine() if light else make_engine(settings), gate)
+
+
 if __name__ == "__main__":
-    gate = Path(sys.argv[1])
-    gate.mkdir(parents=True, exist_ok=True)
-    sys.exit(main(sys.argv[2:], engine=GatedEngine(make_engine(load_settings()), gate)))
+    from bot.cli import main
+
+    gate_dir = Path(sys.argv[1])
+    gate_dir.mkdir(parents=True, exist_ok=True)
+    light = sys.argv[2:3] == ["--light"]
+    sys.exit(main(sys.argv[3 if light else 2 :], engine=_engine(gate_dir, light)))

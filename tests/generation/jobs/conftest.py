@@ -55,9 +55,10 @@ def ray_cluster() -> Iterator[RayCluster]:
     imported_before = "ray" in sys.modules
     import ray
 
-    if imported_before:  # Ray read its settings at that import, before the environment above was set
-        from generation.jobs.pool import _reload_auth_settings
+    from generation.jobs.pool import _reload_auth_settings, keep_on_loopback
 
+    keep_on_loopback()  # also where Ray read its loopback switch before the environment above was set
+    if imported_before:  # Ray read its auth settings at that import, before the environment above was set
         _reload_auth_settings()
 
     ray.init(
