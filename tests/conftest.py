@@ -22,8 +22,8 @@ from tests.postgres import database_url, postgres_server  # noqa: F401  (fixture
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``--dist loadgroup``) every test on the session's Ray instance runs in one worker,
-    so that only one Ray instance starts; the other tests spread over the workers."""
+    """Under pytest-xdist (``--dist loadgroup``) every test that runs Ray (the session's instance, or a head of its
+    own) runs in one worker, so that two Ray instances never start side by side; the rest spread over the workers."""
     for item in items:
-        if "ray_cluster" in getattr(item, "fixturenames", ()):
+        if {"ray_cluster", "ray_head"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("ray"))
