@@ -21,6 +21,7 @@ import pytest
 from tests.postgres import database_url, postgres_server  # noqa: F401  (fixtures: SQLite and PostgreSQL)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (``--dist loadgroup``) every test that runs Ray (the session's instance, or a head of its
     own) runs in one worker, so that two Ray instances never start side by side; the rest spread over the workers."""
