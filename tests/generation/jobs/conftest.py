@@ -22,6 +22,7 @@ from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.repository import Repository
+from tests.harness import REPO
 
 _namespaces = itertools.count()
 
@@ -49,6 +50,9 @@ def ray_cluster() -> Iterator[RayCluster]:
         "RAY_AUTH_TOKEN": token,
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every address on the loopback interface
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ray's workers inherit this from the raylet: actors of any driver (a bot process started by a test too,
+        # whose folder is a temp dir) can import tests.fakes. Without it they fail in __init__ outside the repo.
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
