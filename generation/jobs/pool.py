@@ -173,6 +173,10 @@ class RayPool:
         await asyncio.to_thread(self._connect)
         await asyncio.to_thread(self._attach)
         await asyncio.gather(*(self._refresh(slot, orphan_ok=True) for slot in self.slots.values()))
+        if self.slots and not any(slot.state.alive for slot in self.slots.values()):
+            # Every actor failed to start (its engine could not load): say why now rather than queue for ever.
+            first = next(iter(self.slots.values())).state
+            raise WorkersUnavailable(f"no Ray worker could start; {first.name}: {first.last_error}")
         self.loaded = True
         self._task = asyncio.create_task(self._loop(), name="animatebot-pool")
         self._watch_task = asyncio.create_task(self._watch_head(), name="animatebot-pool-head")

@@ -114,3 +114,28 @@ async def test_a_restarted_bot_reattaches_warm_actors(make_pool: PoolFactory) ->
     assert [slot.state.loads for slot in second.slots.values()] == [1, 1]  # no model loaded again
     job_id = submit(queue, "bob")
     await until(lambda: bool(events.of(EventKind.SUCCEEDED, job_id)), what="clip after the restart")
+
+
+async def test_workers_that_cannot_start_are_a_clear_error_at_start(ray_cluster: Any, tmp_path: Any) -> None:
+    """An engine that fails to build on every actor stops the start with its reason, not a queue that never moves."""
+    import ray
+
+    from generation.jobs.actor import EngineSpec
+    from generation.jobs.pool import RayOptions, WorkersUnavailable
+    from generation.jobs.queue import JobQueue
+    from generation.jobs.ratelimit import Limits
+    from storage.db import Database
+    from storage.repository import Repository
+
+    spec = EngineSpec("json:no_such_engine", {}, is_tiny=True)  # fails at once, without importing torch
+    options = RayOptions(workers=1, gpus_per_worker=0, namespace=f"t{os.getpid()}-broken")
+    db = Database(f"sqlite:///{tmp_path}/broken.db")
+    pool = RayPool(JobQueue(Repository(db), Limits()), spec, options, media_dir=tmp_path / "clips", on_event=Events())
+    try:
+        with pytest.raises(WorkersUnavailable) as refused:
+            await pool.start()
+        assert "no Ray worker could start" in str(refused.value) and "no_such_engine" in str(refused.value)
+    finally:
+        for slot in pool.slots.values():
+            ray.kill(slot.handle, no_restart=True)
+        db.close()
