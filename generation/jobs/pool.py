@@ -478,7 +478,7 @@ class RayPool:
             info = await slot.handle.info.remote()
         except Exception as exc:
             slot.state.alive = False
-            slot.state.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            slot.state.last_error = _reason(exc)
             return False
         state = slot.state
         running_here, known_job = info["job_id"], state.job_id
@@ -725,3 +725,15 @@ def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".part")
     tmp.write_bytes(data)
     tmp.replace(path)  # a crash never leaves half a clip under the real name
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for people from a Ray error: for an actor whose engine failed to build, the engine's own error
+    (the last line of the traceback Ray carries), not Ray's page of ids and addresses."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        head, sep, _ = line.partition(": ")
+        if sep and head.replace(".", "").isidentifier() and head.split(".")[-1].endswith(("Error", "Exception")):
+            return line[:300]
+    return f"{type(exc).__name__}: {lines[0] if lines else text}"[:300]
