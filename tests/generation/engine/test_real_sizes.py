@@ -49,7 +49,7 @@ from generation.errors import GenerationCancelled
 from generation.params import GenerationParams, MotionSpec
 
 # Minutes and ~9 GB of RAM on a 2-core machine: out of the default run (pyproject addopts), run with
-# `python -m pytest -m real_sizes -s`, with more room than the suite's 120 s per test.
+# `python -m pytest -n 0 -m real_sizes -s`, with more room than the suite's 120 s per test.
 pytestmark = [pytest.mark.slow, pytest.mark.real_sizes, pytest.mark.timeout(900)]
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
