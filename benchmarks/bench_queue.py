@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.app import App, build_app, settle_memory
+from bot.app import App, build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place
 from bot.settings import Settings
 from tests.fakes.engine import FakeEngine
@@ -134,7 +134,6 @@ async def start(opts: Options, workdir: Path) -> tuple[App, NullAdapter]:
     adapter = NullAdapter()
     app.service.add_adapter(adapter)  # type: ignore[arg-type]
     await app.start()
-    settle_memory()  # as the bot's run does
     return app, adapter
 
 

@@ -7,7 +7,6 @@ worker, or with ``ANIMATEBOT_WORKERS=ray`` an ``EngineSpec`` that every actor bu
 
 from __future__ import annotations
 
-import gc
 import logging
 import socket
 from collections.abc import Sequence
@@ -114,17 +113,6 @@ class App:
     async def stop(self, grace_s: float = 30.0) -> None:
         await self.service.stop(grace_s)
         self.db.close()
-
-
-def settle_memory() -> None:
-    """Call once the process has started for good (the bot's ``run``, a benchmark), not per test.
-
-    Everything built so far (the engine, the model, the libraries) lives as long as the process; moved out of
-    the collector's generations, a full collection no longer walks it (measured: 60-140 ms pauses otherwise,
-    which showed in the accept p99 of benchmarks/bench_queue.py).
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) -> App:

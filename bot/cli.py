@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Any, args: argparse.Namespace) -> int:
-    from bot.app import build_app, settle_memory
+    from bot.app import build_app
 
     app = build_app(settings, engine=getattr(args, "engine", None))
     stop = asyncio.Event()
@@ -206,7 +206,6 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
     code = EXIT_OK
     try:
         await app.start()
-        settle_memory()
         if settings.discord_enabled:
             from bot.platforms.discord.adapter import DiscordAdapter
 
