@@ -78,8 +78,12 @@ class Access:
         if banned:
             return banned
         admin = self.is_admin(actor)
+        # A server's quotas and roles, read once for both checks below (admins need neither).
+        quotas = self.quotas(place.platform, place.workspace_id) if place is not None and not admin else None
         if place is not None:
-            refusal = self.channel_refusal(place) or (None if admin else self.role_refusal(actor, place))
+            refusal = self.channel_refusal(place) or (
+                self.role_refusal(actor, place, quotas) if quotas is not None else None
+            )
             if refusal:
                 return refusal
         match = self.prompt_match(params)
@@ -91,8 +95,8 @@ class Access:
         if params.model and find_base_model(params.model) is None and not admin:
             allowed = ", ".join(m.alias for m in BASE_MODELS)
             return replies.error(f"only admins may use models outside the catalog; allowed: {allowed}")
-        if place is not None and not admin:
-            refusal = self.quota_refusal(actor, place, params.frames)
+        if place is not None and quotas is not None:  # place: for the type checker
+            refusal = self.quota_refusal(actor, place, quotas, params.frames)
             if refusal:
                 return refusal
         decision = self.queue.check(actor.key, exempt=admin, frames=params.frames)
@@ -126,15 +130,14 @@ class Access:
         server = row.server_daily if row is not None and row.server_daily is not None else self.default_server_daily
         return Quotas(user, server, tuple(row.roles or ()) if row is not None else ())
 
-    def role_refusal(self, actor: Actor, place: Place) -> Message | None:
-        roles = self.quotas(place.platform, place.workspace_id).roles
+    def role_refusal(self, actor: Actor, place: Place, quotas: Quotas) -> Message | None:
+        roles = quotas.roles
         if not roles or set(roles) & set(actor.roles):
             return None
         return replies.roles_refused(place.platform, roles)
 
-    def quota_refusal(self, actor: Actor, place: Place, frames: int = UNIT_FRAMES) -> Message | None:
+    def quota_refusal(self, actor: Actor, place: Place, quotas: Quotas, frames: int = UNIT_FRAMES) -> Message | None:
         """The daily quotas count clip length: a job counts one per 16 frames started (``clip_units``)."""
-        quotas = self.quotas(place.platform, place.workspace_id)
         now = self.queue.clock()
         since = datetime.fromtimestamp(now - DAY_S, UTC)
         units = clip_units(frames)
