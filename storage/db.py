@@ -280,7 +280,10 @@ class _Checkpoints:
         try:
             while not self._stopped.wait(CHECKPOINT_EVERY_S):
                 try:
-                    self._connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    raw = self._connection.dbapi_connection
+                    if raw is None:
+                        raise RuntimeError("the checkpoint connection is closed")
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except Exception as exc:  # a busy or failing checkpoint is retried at the next tick
                     log.warning("WAL checkpoint failed: %s", exc)
         finally:

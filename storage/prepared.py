@@ -54,7 +54,7 @@ class Prepared:
             positional=positional,
             binds=tuple(binds),
             fixed=tuple(fixed),
-            columns=tuple(column.key for column in exported),  # type: ignore[attr-defined]
+            columns=tuple(column.key for column in exported),  # type: ignore[attr-defined,misc]
             types=tuple(column.type.dialect_impl(dialect) for column in exported),
             dialect=dialect,
         )
