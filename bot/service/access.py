@@ -16,7 +16,7 @@ from bot.service import replies
 from bot.service.moderation import Match, Rule, RuleSet
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
-from generation.jobs.ratelimit import DAY_S, when, window_retry_after
+from generation.jobs.ratelimit import DAY_S, by_length, when, window_retry_after
 from generation.params import UNIT_FRAMES, GenerationParams, clip_units
 from storage.models import Job, SafetyPolicy
 from storage.moderation import ModerationStore
@@ -143,16 +143,13 @@ class Access:
         units = clip_units(frames)
         counts = f"; this one counts {units}" if units > 1 else ""
         if quotas.user_daily:
-            jobs = [(t.timestamp(), clip_units(n)) for t, n in self.moderation.user_jobs_since(actor.key, since)]
+            jobs = by_length(self.moderation.user_jobs_since(actor.key, since))
             wait = window_retry_after(jobs, now, quotas.user_daily, DAY_S, units)
             if wait > 0:
                 return replies.error(f"you have used the daily quota here ({quotas.user_daily} clips per 24 h, a "
                                      f"clip counting once per 16 frames{counts}); try again in {when(wait)}")  # fmt: skip
         if quotas.server_daily:
-            jobs = [
-                (t.timestamp(), clip_units(n))
-                for t, n in self.moderation.server_jobs_since(place.platform, place.workspace_id, since)
-            ]
+            jobs = by_length(self.moderation.server_jobs_since(place.platform, place.workspace_id, since))
             wait = window_retry_after(jobs, now, quotas.server_daily, DAY_S, units)
             if wait > 0:
                 return replies.error(f"this server has used its daily cap ({quotas.server_daily} clips per 24 h, a "

@@ -189,9 +189,7 @@ class JobQueue:
         since = hours_ago(HISTORY_S / 3600)
         times = self._submitted.get(user_key)
         if times is None:
-            times = sorted(
-                (t.timestamp(), clip_units(frames)) for t, frames in self.repo.submission_times(user_key, since)
-            )
+            times = sorted(ratelimit.by_length(self.repo.submission_times(user_key, since)))
             self._submitted[user_key] = times
         cutoff = since.timestamp()
         while times and times[0][0] < cutoff:

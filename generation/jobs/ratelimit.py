@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+
+from generation.params import clip_units
 
 Submission = float | tuple[float, int]  # an accepted job's time (one unit), or (time, units)
 
@@ -40,6 +43,11 @@ class Decision:
     allowed: bool
     message: str = ""
     retry_after_s: float | None = None  # None: retry when something finishes (no fixed time)
+
+
+def by_length(jobs: Iterable[tuple[datetime, int]]) -> list[tuple[float, int]]:
+    """Accepted jobs as stored, ``(created_at, frames)``, as the limiters' ``(seconds, units)`` submissions."""
+    return [(at.timestamp(), clip_units(frames)) for at, frames in jobs]
 
 
 def _weighted(submissions: Iterable[Submission]) -> list[tuple[float, int]]:
