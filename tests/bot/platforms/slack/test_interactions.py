@@ -129,9 +129,11 @@ async def test_a_channel_the_bot_is_not_in_gets_an_invite_hint(bot: SlackBot) ->
     assert hint["response_type"] == "ephemeral"
     assert "/invite @animatebot" in hint["text"]
     # Nobody could see that clip: the job is dropped, not run.
-    await bot.fake.wait_for(lambda: (j := bot.app.repo.job(1)) is not None and j.status == "cancelled")
+    # Two writes (the cancel, then the failed delivery): wait for the second, then check both.
+    await bot.fake.wait_for(lambda: (j := bot.app.repo.job(1)) is not None and j.delivery == "failed")
     job = bot.app.repo.job(1)
-    assert job is not None and job.delivery == "failed" and "could not post" in (job.error or "")
+    assert job is not None and job.status == "cancelled"
+    assert job.delivery == "failed" and "could not post" in (job.error or "")
 
 
 async def test_the_typed_text_reaches_the_service_unescaped(bot: SlackBot) -> None:
