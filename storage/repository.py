@@ -392,6 +392,26 @@ def _job_of(row: RowMapping | dict[str, Any]) -> Job:
     return detached(Job, row)
 
 
+def columns_of(job: Job) -> dict[str, Any]:
+    """Every column value of ``job``, as a plain dict (what ``as_claimed`` starts from)."""
+    return {column.key: getattr(job, column.key) for column in JOBS.columns}
+
+
+def as_claimed(row: dict[str, Any], started_at: datetime, seed: int) -> Job:
+    """The job ``row`` as ``Repository.claim`` leaves it (running, attempts + 1, started, its seed fixed),
+    made in memory: the claim's write can then follow while the job already runs."""
+    return _job_of(
+        {
+            **row,
+            "status": JobStatus.RUNNING.value,
+            "attempts": (row.get("attempts") or 0) + 1,
+            "started_at": started_at,
+            "progress_step": 0,
+            "seed": row["seed"] if row.get("seed") is not None else seed,
+        }
+    )
+
+
 def _default_maker(column: Any) -> Any:
     default = column.default
     if default.is_callable:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.chat import Invocation
@@ -30,18 +30,26 @@ _LIMIT_FIELDS = {"per_user": "max_active_per_user", "per_hour": "max_per_hour", 
 BASE_MODEL_KEY = "base_model"
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelSetting:
-    """The base model admins chose (stored, so it survives restarts), else the configured default."""
+    """The base model admins chose (stored, so it survives restarts), else the configured default.
+
+    Read from the database once, then from memory: every change goes through ``set`` in this process,
+    and the worker asks before every job (on the generation thread, which never waits for the database).
+    """
 
     repo: Repository
     default: str
+    _value: str | None = field(default=None, repr=False)
 
     def get(self) -> str:
-        return str(self.repo.get_setting(BASE_MODEL_KEY) or self.default)
+        if self._value is None:
+            self._value = str(self.repo.get_setting(BASE_MODEL_KEY) or self.default)
+        return self._value
 
     def set(self, name: str) -> None:
         self.repo.set_setting(BASE_MODEL_KEY, name)
+        self._value = name
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ The rows are the truth; this process keeps what it needs to decide quickly besid
 once at start and changed only together with the rows it mirrors: the fairness order
 (``FairOrder``), the running jobs, each user's recent submissions, the limits and the pause flag.
 So accepting a job, placing it and claiming the next one are one database write each, and no
-decision walks the queue. Every method is blocking and thread-safe: async callers run them with
+decision walks the queue. The waiting jobs' rows are kept too, so a claim is decided and the job
+made in memory (``take``) and its write can follow on the database thread while the job runs. Every method is blocking and thread-safe: async callers run them with
 ``Database.offload``.
 """
 
@@ -22,14 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from generation.jobs import ratelimit
 from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
 from generation.params import UNIT_FRAMES, GenerationParams, clip_units, denoise_frames
 from storage.models import Job, JobStatus, utcnow
-from storage.repository import ACTIVE, DuplicateRequest, Repository, hours_ago
+from storage.repository import ACTIVE, DuplicateRequest, Repository, as_claimed, columns_of, hours_ago
 
 log = logging.getLogger("animatebot.queue")
 
@@ -83,6 +84,15 @@ class CancelOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A job claimed in memory (``JobQueue.take``): it may run at once; ``record()`` writes the claim
+    (on the database thread, before any later write of that job) and says whether the row agreed."""
+
+    job: Job
+    record: Callable[[], bool]
+
+
+@dataclass(frozen=True)
 class Accepted:
     job: Job
     position: int  # 1 = next to run
@@ -117,6 +127,7 @@ class JobQueue:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _order: FairOrder = field(default_factory=FairOrder)
     _running: dict[int, _Running] = field(default_factory=dict)
+    _rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # waiting job id -> its row, for the claim
     _submitted: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # user -> recent (time, units)
     _limits: dict[str, int] | None = None
     _paused: bool = False
@@ -135,15 +146,19 @@ class JobQueue:
             self._order = FairOrder()
             for user, started in self.repo.last_started().items():
                 self._order.learn(user, served_key(started.timestamp()))
-            for job_id, user, steps, frames in self.repo.waiting_brief():
-                self._add_waiting(job_id, user, steps * denoise_frames(frames))
+            self._rows = {}
+            for job in self.repo.jobs_with_status(JobStatus.QUEUED.value):
+                self._add_waiting(columns_of(job))
             self._running = {row[0]: _Running(*row) for row in self.repo.waiting_brief(JobStatus.RUNNING.value)}
 
-    def _add_waiting(self, job_id: int, user: str, weight: int) -> None:
+    def _add_waiting(self, row: dict[str, Any]) -> None:
+        """A waiting job (its row, status queued) joins the order."""
+        user = row["user_key"]
         if not self._order.knows(user):
             started = self.repo.last_started_of(user)
             self._order.learn(user, served_key(started.timestamp() if started else None))
-        self._order.add(job_id, user, weight)
+        self._order.add(row["id"], user, row["steps"] * denoise_frames(row["frames"]))
+        self._rows[row["id"]] = row
 
     # --- limits and pause ---------------------------------------------------------------------------
     @property
@@ -243,7 +258,7 @@ class JobQueue:
                 }
             )
             self._recent(sub.user_key).append((created.timestamp(), clip_units(p.frames)))
-            self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
+            self._add_waiting(columns_of(job))
             position, eta = self.standing(job.id)
         self._notify()
         return Accepted(job, position or 1, eta)
@@ -262,25 +277,46 @@ class JobQueue:
         return fair_order(self.repo.jobs_with_status(JobStatus.QUEUED.value), served)
 
     def next_job(self) -> Job | None:
-        """Claim the next job (status running, attempts + 1, its seed fixed), or None when nothing waits or paused."""
+        """Claim the next job (status running, attempts + 1, its seed fixed), or None when nothing waits or paused.
+
+        ``take`` and its write at once: on the database thread.
+        """
+        while (claim := self.take()) is not None:
+            if claim.record():
+                return claim.job
+        return None
+
+    def take(self) -> Claim | None:
+        """Claim the next job in memory, from any thread: None when nothing waits or the queue is paused.
+
+        From here on the job counts as running (positions, cancels); ``Claim.record`` writes it.
+        """
         with self._lock:
-            while not self._paused:
-                job_id = self._order.first()
-                if job_id is None:
-                    return None
-                started = utcnow()
-                job = self.repo.claim(job_id, started, secrets.randbelow(2**32))  # on error: nothing changed
-                user = self._order.user_of(job_id)
-                self._order.remove(job_id)
-                if (
-                    job is None or user is None
-                ):  # changed behind this process's back; the row says it is no longer waiting
-                    log.warning("job #%s was not waiting any more; skipped", job_id)
-                    continue
+            if self._paused:
+                return None
+            job_id = self._order.first()
+            if job_id is None:
+                return None
+            user = self._order.user_of(job_id)
+            self._order.remove(job_id)
+            row = self._rows.pop(job_id)
+            started, seed = utcnow(), secrets.randbelow(2**32)
+            if user is not None:
                 self._order.serve(user, served_key(started.timestamp()))
-                self._running[job.id] = _Running(job.id, job.user_key, job.steps, job.frames)
-                return job
-            return None
+            job = as_claimed(row, started, seed)
+            self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames)
+        return Claim(job, lambda: self._record_claim(job_id, started, seed))
+
+    def _record_claim(self, job_id: int, started: datetime, seed: int) -> bool:
+        """The claim's write. False when the row was no longer waiting (changed behind this process's back):
+        the job is then no longer running here, and a generation already started stops at its next step."""
+        if self.repo.claim(job_id, started, seed) is not None:
+            return True
+        log.warning("job #%s was not waiting any more; skipped", job_id)
+        with self._lock:
+            self._running.pop(job_id, None)
+            self._cancel.add(job_id)
+        return False
 
     def position(self, job_id: int) -> int | None:
         """1-based place among waiting jobs; 0 when running; None when finished or unknown."""
@@ -327,10 +363,16 @@ class JobQueue:
     def cancel(self, job_id: int) -> CancelOutcome:
         """CANCELLED (it was queued), STOPPING (running: stops at its next step) or FINISHED (too late)."""
         with self._lock:
+            if job_id in self._running:  # claimed: its row says running, or will once the claim is written
+                if self.repo.transition(job_id, ACTIVE, cancel_requested=True):
+                    self._cancel.add(job_id)
+                    return CancelOutcome.STOPPING
+                return CancelOutcome.FINISHED
             if self.repo.transition(
                 job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
             ):
                 self._order.remove(job_id)
+                self._rows.pop(job_id, None)
                 return CancelOutcome.CANCELLED
             if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
                 self._cancel.add(job_id)
@@ -380,7 +422,7 @@ class JobQueue:
             )
             if moved:
                 self._running.pop(job_id, None)
-                self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
+                self._add_waiting({**columns_of(job), "status": JobStatus.QUEUED.value, "attempts": attempts})
         self._notify()
         return moved
 
@@ -405,7 +447,7 @@ class JobQueue:
                 with self._lock:
                     if self.repo.transition(job.id, [JobStatus.RUNNING.value], status=JobStatus.QUEUED.value):
                         self._running.pop(job.id, None)
-                        self._add_waiting(job.id, job.user_key, job.steps * denoise_frames(job.frames))
+                        self._add_waiting({**columns_of(job), "status": JobStatus.QUEUED.value})
                 requeued.append(job.id)
         if requeued or failed:
             log.info("recovered after restart: requeued %s, ended %s", requeued, failed)

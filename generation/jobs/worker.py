@@ -6,11 +6,12 @@ next job's denoising. Database calls run on the database thread (``Database.offl
 on the event loop and never on the generation thread. One failing job never stops the worker.
 
 No bot work stands between two jobs on the GPU: when a job's last denoising step is done (its
-decode and encode still to come), the generation thread asks the database thread to claim the next
-job (as late as that, so the fair order sees every submission until then), and the database thread
-hands it straight to the generation thread, where it starts the moment the current job returns:
-two thread hops, none through the event loop. ``idle_gaps`` records, for each job started that
-way, the time from the previous job's last denoising step to this job's ``generate`` call.
+decode and encode still to come), the generation thread claims the next job in memory
+(``JobQueue.take``: as late as that, so the fair order sees every submission until then) and queues
+it behind the current one, where it starts the moment the current job returns; the claim's write
+goes to the database thread ahead of its other work, and the engine never waits for it. ``idle_gaps``
+records, for each job started that way, the time from the previous job's last denoising step to
+this job's ``generate`` call.
 
 Events that happen on the generation thread (started, progress) reach the loop in batches: one
 callback per batch, one task delivering them in order, never a task per event.
@@ -25,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import secrets
 import statistics
 import threading
 import time
@@ -90,9 +90,9 @@ class _Run:
     prefetched: bool  # claimed while the previous job was still on the generation thread
     future: asyncio.Future[Any] | None = None
     deadline: float | None = None
-    started: Future[Any] | None = None  # the generation thread's future, when the database thread started it
-    claim: Future[_Run | None] | None = None  # the next job's claim, asked for once this one's denoising ended
-    next: asyncio.Future[_Run | None] | None = None  # that claim, on the loop
+    started: Future[Any] | None = None  # the generation thread's future, when the job was queued behind another
+    asked: bool = False  # the next job was looked for (once, at this job's last denoising step)
+    next: _Run | None = None  # the job claimed then, already queued on the generation thread
     progress: tuple[int, int] = (0, 0)  # the latest (step, total), written by the generation thread
     progress_scheduled: bool = False  # a loop callback will emit ``progress``
 
@@ -124,7 +124,7 @@ class Worker:
         self.media_dir = Path(media_dir)
         self.on_event = on_event
         self.job_timeout_s = job_timeout_s
-        self.active_model = active_model  # the admin's choice, read before every job (on the database thread)
+        self.active_model = active_model  # the admin's choice, read before every job (from memory)
         self.db = queue.repo.db
         self.safety = safety  # scores frames after generation, before anything is posted
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
@@ -223,13 +223,9 @@ class Worker:
                 await self._fail(run.job, "an internal error stopped this job; it has been logged")
             finally:
                 self._runs.discard(run)
-            if run.next is not None:
-                try:
-                    pending = await run.next
-                except Exception:  # a claimed job left running is requeued by the next start's recovery
-                    log.exception("could not start the job claimed after #%s", run.job.id)
-                if pending is not None:
-                    self._adopt(pending)
+            if run.next is not None:  # claimed on the generation thread before this job returned
+                pending = run.next
+                self._adopt(pending)
 
     async def _start_next(self, *, prefetched: bool) -> _Run | None:
         """Claim the next job (on the database thread) and hand it to the generation thread."""
@@ -250,13 +246,13 @@ class Worker:
         return run
 
     def _claim_and_start(self, loop: asyncio.AbstractEventLoop) -> _Run | None:
-        """On the database thread: claim the next job and queue it on the generation thread at once."""
-        if self._stopping or not self.queue.has_waiting():
+        """On the generation thread: claim the next job in memory and queue it behind the current one;
+        the claim's write goes to the database thread ahead of everything else there."""
+        claim = self.queue.take()
+        if claim is None:
             return None
-        claimed = self._claim()
-        if claimed is None:
-            return None
-        run = _Run(*claimed, prefetched=True)
+        self.db.submit_first(claim.record)
+        run = _Run(claim.job, self._params(claim.job), prefetched=True)
         run.started = self._gen.submit(self._generate, run, loop)
         return run
 
@@ -267,21 +263,19 @@ class Worker:
         run.future = asyncio.wrap_future(run.started)
 
     def _claim(self) -> tuple[Job, GenerationParams] | None:
-        """On the database thread: the next job and the exact parameters it runs with."""
+        """On the database thread: claim the next job (written at once) and the exact parameters it runs with."""
         job = self.queue.next_job()
-        if job is None:
-            return None
+        return None if job is None else (job, self._params(job))
+
+    def _params(self, job: Job) -> GenerationParams:
+        """The exact parameters a claimed job runs with: the seed the claim fixed (a rerun after a crash
+        makes the same clip) and the base model chosen now unless the job named one."""
         params = GenerationParams.from_dict(job.params)
         if params.seed is None:
-            # Fix the seed before generating (the claim stored it): a rerun after a crash makes the same clip.
-            seed = job.seed
-            if seed is None:
-                seed = secrets.randbelow(2**32)
-                self.queue.repo.update_job(job.id, seed=seed)
-            params = params.with_changes(seed=seed)
+            params = params.with_changes(seed=job.seed)
         if params.model is None:
             params = params.with_changes(model=self.active_model())
-        return job, params
+        return params
 
     def _generate(self, run: _Run, loop: asyncio.AbstractEventLoop) -> Any:
         """On the generation thread: run the engine; nothing here touches the database."""
@@ -293,11 +287,14 @@ class Worker:
         self._side_emit_threadsafe(loop, JobEvent(EventKind.STARTED, job_id, 0, total))
 
         def progress(step: int, steps: int) -> None:
-            if step >= steps and run.claim is None:
+            if step >= steps and not run.asked:
+                run.asked = True
                 self._last_denoised = time.monotonic()
                 if not self._stopping and self.queue.has_waiting() and len(self._encodes) < ENCODES_AHEAD:
-                    run.claim = self.db.submit_first(self._claim_and_start, loop)
-                    loop.call_soon_threadsafe(self._denoised, run)
+                    try:
+                        run.next = self._claim_and_start(loop)
+                    except Exception:  # never fails this job; the next one is claimed on the loop instead
+                        log.exception("could not claim the job after #%s", job_id)
             # Latest step wins: steps that come faster than the loop takes them become one event.
             run.progress = (step, steps)
             if not run.progress_scheduled:
@@ -317,11 +314,6 @@ class Worker:
         run.progress_scheduled = False  # cleared before reading: a later step schedules another call
         step, steps = run.progress
         self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps))
-
-    def _denoised(self, run: _Run) -> None:
-        """The next job's claim was asked for (this one decodes and encodes meanwhile): await it on the loop."""
-        if run.next is None and run.claim is not None:
-            run.next = asyncio.wrap_future(run.claim)
 
     async def _follow(self, run: _Run) -> None:
         assert run.future is not None

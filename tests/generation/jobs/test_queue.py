@@ -182,3 +182,46 @@ def test_positions_and_eta_from_measured_speed(repo: Repository) -> None:
     assert queue.eta(jobs[2].id) == pytest.approx(27.0)
     running = queue.next_job()
     assert running is not None and queue.position(running.id) == 0
+
+
+def test_a_claim_made_in_memory_counts_at_once_and_its_write_follows(repo: Repository) -> None:
+    """``take`` decides and makes the claimed job without the database; ``record`` writes the same claim."""
+    queue = JobQueue(repo, Limits(10, 100, 100))
+    first = queue.accept(sub("alice", "a0")).job
+    second = queue.accept(sub("bob", "b0")).job
+    claim = queue.take()
+    assert claim is not None and claim.job.id == first.id
+    assert (claim.job.status, claim.job.attempts) == (JobStatus.RUNNING.value, 1)
+    assert repo.job(first.id).status == JobStatus.QUEUED.value  # not written yet
+    assert queue.position(first.id) == 0 and queue.position(second.id) == 1
+    assert claim.record()
+    stored = repo.job(first.id)
+    assert (stored.status, stored.attempts, stored.seed) == (JobStatus.RUNNING.value, 1, claim.job.seed)
+    assert stored.started_at is not None
+
+
+def test_a_cancel_between_the_claim_and_its_write_stops_the_job(repo: Repository) -> None:
+    queue = JobQueue(repo, Limits(10, 100, 100))
+    job = queue.accept(sub("alice")).job
+    claim = queue.take()
+    assert claim is not None
+    assert queue.cancel(job.id) is CancelOutcome.STOPPING  # it runs already, whatever the row says yet
+    assert claim.record()
+    assert queue.cancel_requested(job.id)
+    stored = repo.job(job.id)
+    assert (stored.status, stored.cancel_requested) == (JobStatus.RUNNING.value, True)
+    assert queue.finish(job.id, JobStatus.CANCELLED)
+
+
+def test_a_claim_whose_row_changed_meanwhile_is_dropped(repo: Repository) -> None:
+    """Another process ended the row between the claim and its write: the job stops here and nothing is lost."""
+    queue = JobQueue(repo, Limits(10, 100, 100))
+    job = queue.accept(sub("alice")).job
+    claim = queue.take()
+    assert claim is not None
+    assert repo.transition(job.id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value)
+    assert not claim.record()
+    assert queue.cancel_requested(job.id)  # a generation already started stops at its next step
+    assert not queue.has_active()
+    assert not queue.finish(job.id, JobStatus.SUCCEEDED)
+    assert repo.job(job.id).status == JobStatus.CANCELLED.value
