@@ -44,14 +44,16 @@ def _job_by(column: str) -> Any:
     return select(JOBS).where(JOBS.c[column] == bindparam("key_", type_=JOBS.c[column].type))
 
 
-def _change_job(keys: tuple[str, ...], statuses: int, attempt: bool) -> Any:
-    """UPDATE jobs SET keys WHERE id = :job_id_ [AND status IN (:from_0..)] [AND attempts = :attempt_]."""
+def _change_job(keys: tuple[str, ...], statuses: int, attempt: bool, returning: bool = False) -> Any:
+    """UPDATE jobs SET keys WHERE id = :job_id_ [AND status IN (:from_0..)] [AND attempts = :attempt_]
+    [RETURNING the changed row]."""
     where = [JOBS.c.id == bindparam("job_id_", type_=JOBS.c.id.type)]
     if statuses:
         where.append(JOBS.c.status.in_([bindparam(f"from_{i}", type_=JOBS.c.status.type) for i in range(statuses)]))
     if attempt:
         where.append(JOBS.c.attempts == bindparam("attempt_", type_=JOBS.c.attempts.type))
-    return update(JOBS).where(*where).values(_values(keys))
+    statement = update(JOBS).where(*where).values(_values(keys))
+    return statement.returning(*JOBS.c) if returning else statement
 
 
 def _claim() -> Any:
@@ -175,16 +177,27 @@ class Repository:
         """
         return self._change_job(job_id, from_status, attempt, values)
 
+    def end_job(self, job_id: int, from_status: Sequence[str], attempt: int | None, **values: Any) -> Job | None:
+        """``transition_attempt`` (``attempt`` None: any attempt) that returns the changed job, or None
+        when nothing changed: one statement, no read after it."""
+        _, rows = self._run_change(job_id, from_status, attempt, values, returning=True)
+        return _job_of(rows[0]) if rows else None
+
     def _change_job(self, job_id: int, from_status: Sequence[str], attempt: int | None, values: dict[str, Any]) -> bool:
+        count, _ = self._run_change(job_id, from_status, attempt, values, returning=False)
+        return count > 0
+
+    def _run_change(
+        self, job_id: int, from_status: Sequence[str], attempt: int | None, values: dict[str, Any], *, returning: bool
+    ) -> tuple[int, list[dict[str, Any]]]:
         keys, statuses = tuple(sorted(values)), len(from_status)
         prepared = self.db.prepare(
-            ("jobs.change", keys, statuses, attempt is not None),
-            lambda: _change_job(keys, statuses, attempt is not None),
+            ("jobs.change", keys, statuses, attempt is not None, returning),
+            lambda: _change_job(keys, statuses, attempt is not None, returning),
         )
         parameters = {**values, "job_id_": job_id, "attempt_": attempt}
         parameters.update((f"from_{i}", status) for i, status in enumerate(from_status))
-        count, _ = self.db.run(prepared, parameters)
-        return count > 0
+        return self.db.run(prepared, parameters)
 
     def jobs_with_status(self, *statuses: str) -> list[Job]:
         with self.db.session() as s:

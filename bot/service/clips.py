@@ -336,15 +336,14 @@ class Service:
                 log.warning("could not start a thread for job #%s; replying in the channel", job.id, exc_info=True)
                 thread = None
             thread_id = thread.thread_id if thread else None
-        await self.repo.db.offload(
-            self.repo.update_job,
-            job.id,
-            channel_id=ref.place.channel_id,
-            workspace_id=ref.place.workspace_id,
-            message_id=ref.message_id,
-            thread_id=thread_id,
-        )
-        self.delivery.attached(job.id)
+        where = {
+            "channel_id": ref.place.channel_id,
+            "workspace_id": ref.place.workspace_id,
+            "message_id": ref.message_id,
+            "thread_id": thread_id,
+        }
+        await self.repo.db.offload(self.queue.set_place, job.id, **where)
+        self.delivery.attached(job.id, **where)
 
     async def _cancel(self, inv: Invocation, job_id: int | None) -> None:
         if job_id is not None:

@@ -24,7 +24,7 @@ from bot.service import replies as render
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
-from storage.repository import Repository, Tally
+from storage.repository import Repository, Tally, columns_of, detached
 
 log = logging.getLogger("animatebot.delivery")
 
@@ -62,6 +62,7 @@ class Delivery:
         self._ready: dict[int, asyncio.Event] = {}
         self._last_edit: dict[int, float] = {}
         self._ended: set[int] = set()  # jobs whose end has been reported and not delivered yet
+        self._parents: dict[int, dict[str, str | None]] = {}  # job id -> where its parent message is (attached)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -76,7 +77,10 @@ class Delivery:
         """The parent message of ``job_id`` is being posted: hold its events until ``attached``."""
         self._ready[job_id] = asyncio.Event()
 
-    def attached(self, job_id: int) -> None:
+    def attached(self, job_id: int, **where: str | None) -> None:
+        """The parent message of ``job_id`` is posted (``where``: the place columns just recorded for it)."""
+        if where:
+            self._parents[job_id] = where
         event = self._ready.pop(job_id, None)
         if event is not None:
             event.set()
@@ -114,12 +118,17 @@ class Delivery:
         if event.kind not in ("started", "progress"):
             self._locks.pop(event.job_id, None)
             self._last_edit.pop(event.job_id, None)
+            self._parents.pop(event.job_id, None)
 
     async def _deliver(self, event: JobEvent) -> None:
         now = self.clock()
         if event.kind == "progress" and now - self._last_edit.get(event.job_id, -math.inf) < self.progress_every_s:
             return  # throttled before touching the database: progress comes every step
-        job, tally = await self._db(self._job_and_tally, event.job_id, event.kind in ("started", "progress"))
+        job = event.job  # the back end's snapshot spares a read, once it knows the parent message
+        if job is not None and job.message_id is None and event.job_id in self._parents:
+            job = detached(Job, {**columns_of(job), **self._parents[event.job_id]})  # claimed before attached
+        if job is None or job.message_id is None:
+            job = await self._db(self.repo.job, event.job_id)
         if job is None:
             return
         adapter = self.adapters.get(job.platform)
@@ -130,7 +139,7 @@ class Delivery:
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
             return  # stale, or delivered already
         elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
-            decision = await self._db(self._decide, job)
+            decision, tally = await self._db(self._decide_and_tally, job)
             if decision is SafetyDecision.BLOCK:
                 await self._withhold(adapter, job)
                 return
@@ -142,14 +151,11 @@ class Delivery:
         else:
             await self._finish_parent(adapter, job, None)
 
-    def _job_and_tally(self, job_id: int, progress: bool) -> tuple[Job | None, Tally | None]:
-        """On the database thread: the job, and for a clip about to be posted its review tally (one hop)."""
-        job = self.repo.job(job_id)
-        if progress or job is None or job.status != JobStatus.SUCCEEDED.value or job.delivery != "pending":
-            return job, None
-        return job, self.repo.tally(job_id)
-
     # --- the safety check's outcome --------------------------------------------------------------------
+    def _decide_and_tally(self, job: Job) -> tuple[SafetyDecision, Tally]:
+        """On the database thread, in one hop: ``_decide``, and the review tally the clip's message shows."""
+        return self._decide(job), self.repo.tally(job.id)
+
     def _decide(self, job: Job) -> SafetyDecision:
         """What to do with a finished clip, from the check's verdict and its channel's policy; stored on the job."""
         if job.safety_decision in (SafetyDecision.RELEASED.value, SafetyDecision.REVEALED.value):
@@ -158,8 +164,9 @@ class Delivery:
             decision = SafetyDecision.PASSED
         else:
             decision = SafetyDecision(self.safety_policy(job).value)
-        self.repo.update_job(job.id, safety_decision=decision.value)
-        job.safety_decision = decision.value
+        if job.safety_decision != decision.value:
+            self.repo.update_job(job.id, safety_decision=decision.value)
+            job.safety_decision = decision.value
         return decision
 
     async def _withhold(self, adapter: ChatAdapter, job: Job) -> None:

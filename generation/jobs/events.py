@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from storage.models import JobStatus
+from storage.models import Job, JobStatus
 
 
 class EventKind(StrEnum):
@@ -31,7 +31,12 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True)
 class JobEvent:
-    """What happened to a job; ``step``/``total`` for progress, ``message`` for failures."""
+    """What happened to a job; ``step``/``total`` for progress, ``message`` for failures.
+
+    ``job``: the job's row as it stood right then, when the back end has it (the claimed job for
+    ``started``, the ended one for ``succeeded``): delivery then needs no read. A detached snapshot:
+    read it, never change it.
+    """
 
     kind: EventKind
     job_id: int
@@ -39,6 +44,7 @@ class JobEvent:
     total: int = 0
     message: str = ""
     output_path: str | None = None
+    job: Job | None = None
 
 
 EventSink = Callable[[JobEvent], Awaitable[None]]

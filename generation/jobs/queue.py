@@ -388,20 +388,28 @@ class JobQueue:
         With ``attempt``, only while the job is still on that attempt: a late answer from an attempt
         presumed dead (its worker lost, the job requeued and claimed again) changes nothing.
         """
+        return self.finish_job(job_id, status, attempt, **values) is not None
+
+    def finish_job(self, job_id: int, status: JobStatus, attempt: int | None = None, **values: object) -> Job | None:
+        """``finish``, returning the job as it ended (None when it was not running): its delivery needs no read."""
         with self._lock:
-            if attempt is not None:
-                done = self.repo.transition_attempt(
-                    job_id, [JobStatus.RUNNING.value], attempt, status=status.value, finished_at=utcnow(), **values
-                )
-            else:
-                done = self.repo.transition(
-                    job_id, [JobStatus.RUNNING.value], status=status.value, finished_at=utcnow(), **values
-                )
-            if done:
+            job = self.repo.end_job(
+                job_id, [JobStatus.RUNNING.value], attempt, status=status.value, finished_at=utcnow(), **values
+            )
+            if job is not None:
                 self._cancel.discard(job_id)
                 self.progress.pop(job_id, None)
                 self._running.pop(job_id, None)
-            return done
+            return job
+
+    def set_place(self, job_id: int, **where: str | None) -> None:
+        """Record where a job's parent message is (``channel_id``, ``workspace_id``, ``message_id``,
+        ``thread_id``), in its row and in the copy a claim starts from."""
+        with self._lock:
+            self.repo.update_job(job_id, **where)
+            row = self._rows.get(job_id)
+            if row is not None:
+                row.update(where)
 
     def requeue(self, job_id: int, *, count_attempt: bool, attempt: int | None = None) -> bool:
         """Put a running job back in line (shutdown: not its fault, so the attempt is given back).

@@ -42,7 +42,7 @@ from generation.jobs.queue import JobQueue
 from generation.media.encode import EncodeError, encode_clip
 from generation.media.loop import apply_loop
 from generation.params import GenerationParams
-from storage.models import Job, JobStatus
+from storage.models import Job, JobStatus, SafetyDecision
 
 log = logging.getLogger("animatebot.worker")
 
@@ -284,7 +284,7 @@ class Worker:
             self.idle_gaps.values.append(started - self._last_denoised)
         job_id, total = run.job.id, run.params.steps
         run.deadline = started + self.job_timeout_s
-        self._side_emit_threadsafe(loop, JobEvent(EventKind.STARTED, job_id, 0, total))
+        self._side_emit_threadsafe(loop, JobEvent(EventKind.STARTED, job_id, 0, total, job=run.job))
 
         def progress(step: int, steps: int) -> None:
             if step >= steps and not run.asked:
@@ -313,7 +313,7 @@ class Worker:
     def _emit_progress(self, run: _Run) -> None:
         run.progress_scheduled = False  # cleared before reading: a later step schedules another call
         step, steps = run.progress
-        self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps))
+        self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps, job=run.job))
 
     async def _follow(self, run: _Run) -> None:
         assert run.future is not None
@@ -384,8 +384,10 @@ class Worker:
         notes = "\n".join((*result.notes, *clip.changes)) or None
         score, flagged = await self._check_safety(job, result.frames)
         values: dict[str, Any] = {**generated, "notes": notes, "safety_score": score, "safety_flagged": flagged}
+        if not flagged:  # a clip nobody flagged passes whatever its channel's policy (written with the end)
+            values["safety_decision"] = SafetyDecision.PASSED.value
         finished = await self.db.offload(
-            self.queue.finish,
+            self.queue.finish_job,
             job.id,
             JobStatus.SUCCEEDED,
             **values,
@@ -394,8 +396,8 @@ class Worker:
             output_bytes=clip.size,
             encode_s=clip.encode_s,
         )
-        if finished:
-            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path)))
+        if finished is not None:
+            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path), job=finished))
         else:  # cancelled or taken away meanwhile: the file is not wanted
             path.unlink(missing_ok=True)
 
