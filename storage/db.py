@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -108,6 +108,9 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
+_MEMO_MAX = 50_000  # remembered rows (one per user asked about a ban, most of them)
+
+
 class Database:
     """An engine plus a session factory; ``session()`` and ``connection()`` are transactions that commit or roll back.
 
@@ -127,6 +130,7 @@ class Database:
         self._thread_lock = threading.Lock()
         self._thread: DatabaseThread | None = None
         self._prepared: dict[Hashable, Prepared] = {}
+        self._memo: dict[Hashable, Any] = {}
         self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     @contextmanager
@@ -162,6 +166,23 @@ class Database:
                     yield connection
             finally:
                 connection.info.pop(READ_ONLY, None)
+
+    # --- rows that change only through this process: read once, kept ------------------------------------
+    def remembered(self, key: Hashable, load: Callable[[], _T]) -> _T:
+        """``load()``'s result, read once and kept until ``forget()``: for the moderation rows every
+        ``/animate`` reads (a ban, the block rules, a server's channel rules and quotas), which change only
+        through this process's own writes, each of which calls ``forget()`` once committed."""
+        try:
+            return cast(_T, self._memo[key])
+        except KeyError:
+            if len(self._memo) >= _MEMO_MAX:  # many users: start over rather than grow without end
+                self._memo.clear()
+            value = self._memo[key] = load()
+            return value
+
+    def forget(self) -> None:
+        """Drop everything ``remembered`` holds (after a write to those rows)."""
+        self._memo.clear()
 
     # --- the job path: compiled once, run on the driver ---------------------------------------------------
     def prepare(self, key: Hashable, build: Callable[[], Select[Any] | UpdateBase]) -> Prepared:

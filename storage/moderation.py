@@ -1,12 +1,14 @@
 """The moderation queries: block rules, channel rules, channel safety policies, server quotas and roles,
 reports, and the counts daily quotas need. Each call is its own short transaction; rows come back
 detached, as in ``storage.repository``. The reads every ``/animate`` makes (block rules, a server's
-channel rules and quotas, a channel's safety policy) run on the driver's cursor like the job path's.
+channel rules and quotas, a channel's safety policy) run on the driver's cursor like the job path's, once:
+the rows are remembered until this store changes any of them (the bot is their only writer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, cast
 
@@ -29,17 +31,31 @@ def _of_server(table: Table, *more: str) -> Any:
 
 
 class ModerationStore:
+    """The moderation rows. The rules every ``/animate`` reads are remembered (``Database.remembered``)
+    and forgotten after each change made here, once it is committed."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Around a write to rules: what was remembered is dropped once the write has ended (committed or not)."""
+        try:
+            yield
+        finally:
+            self.db.forget()
+
     # --- block rules ---------------------------------------------------------------------------------
     def block_rules(self) -> list[BlockRule]:
+        return self.db.remembered(("block_rules",), self._block_rules)
+
+    def _block_rules(self) -> list[BlockRule]:
         prepared = self.db.prepare("block_rules.all", lambda: select(_BLOCK_RULES).order_by(_BLOCK_RULES.c.id))
         return [detached(BlockRule, row) for row in self.db.run(prepared, {})[1]]
 
     def add_block_rule(self, pattern: str, by: str) -> tuple[BlockRule, bool]:
         """The rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             existing = s.scalars(select(BlockRule).where(BlockRule.pattern == pattern)).first()
             if existing is not None:
                 return existing, False
@@ -49,12 +65,17 @@ class ModerationStore:
             return rule, True
 
     def remove_block_rule(self, pattern: str) -> bool:
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             result = s.execute(delete(BlockRule).where(BlockRule.pattern == pattern))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # --- channel rules ----------------------------------------------------------------------------------
     def channel_rules(self, platform: str, workspace_id: str) -> list[ChannelRule]:
+        return self.db.remembered(
+            ("channel_rules", platform, workspace_id), lambda: self._channel_rules(platform, workspace_id)
+        )
+
+    def _channel_rules(self, platform: str, workspace_id: str) -> list[ChannelRule]:
         prepared = self.db.prepare(
             "channel_rules.of",
             lambda: _of_server(_CHANNEL_RULES).order_by(_CHANNEL_RULES.c.at, _CHANNEL_RULES.c.channel_id),
@@ -65,7 +86,7 @@ class ModerationStore:
     def add_channel_rules(self, platform: str, workspace_id: str, mode: str, channels: Sequence[str], by: str) -> int:
         """Put ``channels`` on the ``mode`` list (allow | deny); the other list is dropped, since a server
         has one or the other. Returns how many rows of the other list were dropped."""
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
             dropped = s.execute(delete(ChannelRule).where(*where, ChannelRule.mode != mode))
             for channel in channels:
@@ -76,12 +97,16 @@ class ModerationStore:
             return int(dropped.rowcount or 0)  # type: ignore[attr-defined]
 
     def clear_channel_rules(self, platform: str, workspace_id: str) -> int:
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
             return int(s.execute(delete(ChannelRule).where(*where)).rowcount or 0)  # type: ignore[attr-defined]
 
     # --- channel safety policies ---------------------------------------------------------------------------
     def channel_policy(self, platform: str, workspace_id: str, channel_id: str) -> str | None:
+        key = ("channel_policy", platform, workspace_id, channel_id)
+        return self.db.remembered(key, lambda: self._channel_policy(platform, workspace_id, channel_id))
+
+    def _channel_policy(self, platform: str, workspace_id: str, channel_id: str) -> str | None:
         prepared = self.db.prepare("channel_safety.of", lambda: _of_server(_CHANNEL_SAFETY, "channel_id"))
         rows = self.db.run(prepared, {"platform": platform, "workspace_id": workspace_id, "channel_id": channel_id})[1]
         return str(rows[0]["policy"]) if rows else None
@@ -97,7 +122,7 @@ class ModerationStore:
         self, platform: str, workspace_id: str, channel_id: str, policy: str | None, by: str
     ) -> None:
         """Set a channel's policy; None goes back to the platform default."""
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             row = s.get(ChannelSafety, (platform, workspace_id, channel_id))
             if policy is None:
                 if row is not None:
@@ -110,13 +135,18 @@ class ModerationStore:
 
     # --- quotas and roles --------------------------------------------------------------------------------------
     def server_rules(self, platform: str, workspace_id: str) -> ServerRules | None:
+        return self.db.remembered(
+            ("server_rules", platform, workspace_id), lambda: self._server_rules(platform, workspace_id)
+        )
+
+    def _server_rules(self, platform: str, workspace_id: str) -> ServerRules | None:
         prepared = self.db.prepare("server_rules.of", lambda: _of_server(_SERVER_RULES))
         rows = self.db.run(prepared, {"platform": platform, "workspace_id": workspace_id})[1]
         return detached(ServerRules, rows[0]) if rows else None
 
     def update_server_rules(self, platform: str, workspace_id: str, **values: object) -> ServerRules:
         """Change some of ``user_daily``, ``server_daily``, ``roles``; returns the row as stored."""
-        with self.db.session() as s:
+        with self._changing(), self.db.session() as s:
             row = s.get(ServerRules, (platform, workspace_id))
             if row is None:
                 row = ServerRules(platform=platform, workspace_id=workspace_id, roles=[])

@@ -368,22 +368,32 @@ class Repository:
             return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
     def ban(self, user_key: str, reason: str, by: str) -> None:
-        with self.db.session() as s:
-            row = s.get(Ban, user_key)
-            if row is None:
-                s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
-            else:
-                row.reason, row.banned_by, row.at = reason, by, utcnow()
+        try:
+            with self.db.session() as s:
+                row = s.get(Ban, user_key)
+                if row is None:
+                    s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
+                else:
+                    row.reason, row.banned_by, row.at = reason, by, utcnow()
+        finally:
+            self.db.forget()  # ``ban_of`` is remembered
 
     def unban(self, user_key: str) -> bool:
-        with self.db.session() as s:
-            row = s.get(Ban, user_key)
-            if row is None:
-                return False
-            s.delete(row)
-            return True
+        try:
+            with self.db.session() as s:
+                row = s.get(Ban, user_key)
+                if row is None:
+                    return False
+                s.delete(row)
+                return True
+        finally:
+            self.db.forget()
 
     def ban_of(self, user_key: str) -> Ban | None:
+        """``user_key``'s ban, or None; read once, then remembered until a ban or unban (every /animate asks)."""
+        return self.db.remembered(("ban", user_key), lambda: self._ban_of(user_key))
+
+    def _ban_of(self, user_key: str) -> Ban | None:
         _, rows = self.db.run(self.db.prepare("bans.of", _ban), {"key_": user_key})
         return Ban(**rows[0]) if rows else None
 

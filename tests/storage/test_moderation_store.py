@@ -74,3 +74,33 @@ def test_rules_policies_quotas_and_reports_round_trip(tmp_path: Path) -> None:
     report = store.add_report(1, "discord:2", "Bob", "spam", "https://x")
     assert [(r.id, r.job_id, r.reason, r.status) for r in store.open_reports()] == [(report.id, 1, "spam", "open")]
     db.close()
+
+
+def test_the_rules_every_animate_reads_are_read_once_and_forgotten_after_a_change(tmp_path: Path) -> None:
+    """Remembered until this process changes them: a row written behind its back is not seen (the bot is the
+    one writer), one written through the store or the repository is seen at once."""
+    db = Database(f"sqlite:///{tmp_path}/s.db")
+    store, repo = ModerationStore(db), Repository(db)
+    assert store.block_rules() == [] and repo.ban_of("console:bob") is None
+    assert store.server_rules("discord", "G1") is None and store.channel_rules("discord", "G1") == []
+    with db.engine.begin() as c:  # behind the store's back
+        c.exec_driver_sql(
+            "INSERT INTO bans (user_key, reason, banned_by, at) VALUES ('console:bob', 'x', 'y', '2026-01-01')"
+        )
+    assert repo.ban_of("console:bob") is None  # remembered
+    store.add_block_rule("ass", "console:boss")
+    assert [r.pattern for r in store.block_rules()] == ["ass"]
+    assert repo.ban_of("console:bob") is not None  # every remembered row was dropped by the change
+    repo.unban("console:bob")
+    assert repo.ban_of("console:bob") is None
+    repo.ban("console:carol", "spam", "console:boss")
+    assert repo.ban_of("console:carol") is not None
+    store.update_server_rules("discord", "G1", user_daily=3)
+    assert store.server_rules("discord", "G1").user_daily == 3  # type: ignore[union-attr]
+    store.add_channel_rules("discord", "G1", "deny", ["C1"], "discord:1")
+    assert [r.channel_id for r in store.channel_rules("discord", "G1")] == ["C1"]
+    store.set_channel_policy("discord", "G1", "C1", "spoiler", "discord:1")
+    assert store.channel_policy("discord", "G1", "C1") == "spoiler"
+    store.clear_channel_rules("discord", "G1")
+    assert store.channel_rules("discord", "G1") == []
+    db.close()
