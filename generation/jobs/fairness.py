@@ -202,6 +202,24 @@ class FairOrder:
             del self._lines[user]
         return True
 
+    def take_first(self, served: Served) -> int | None:
+        """The job that runs next leaves the order and its user is served at ``served`` (``remove`` and
+        ``serve`` in one move of the user's line); None when nothing waits."""
+        if not self._blocks:
+            return None
+        user = self._blocks[0].keys[0][2]
+        line = self._lines[user]
+        self._detach(user, line)
+        job_id = line.ids.pop(0)
+        line.weights.pop(0)
+        del self._user_of[job_id]
+        line.served = self._served[user] = max(served, self._served.get(user, NEVER_SERVED))
+        if line.ids:
+            self._attach(user, line)
+        else:
+            del self._lines[user]
+        return job_id
+
     def serve(self, user: str, served: Served) -> None:
         """``user`` was served at ``served`` (a job of theirs started); keys only ever move forward."""
         served = max(served, self._served.get(user, NEVER_SERVED))
@@ -227,6 +245,19 @@ class FairOrder:
                 totals.append(0)
             totals[k] += value
 
+    def _apply(self, block: _Block, weights: list[int], sign: int) -> None:
+        """Add (sign 1) or take away (-1) a line's jobs, one per round, to the block's and the order's totals."""
+        n = len(weights)
+        for totals in (block.count, block.weight, self._count, self._weight):
+            if len(totals) < n:
+                totals.extend([0] * (n - len(totals)))
+        bc, bw, oc, ow = block.count, block.weight, self._count, self._weight
+        for k, weight in enumerate(weights):
+            bc[k] += sign
+            oc[k] += sign
+            bw[k] += sign * weight
+            ow[k] += sign * weight
+
     def _attach(self, user: str, line: _Line) -> None:
         key = line.key(user)
         if not self._blocks:
@@ -236,8 +267,7 @@ class FairOrder:
         block = self._blocks[b]
         insort(block.keys, key)
         self._maxes[b] = block.keys[-1]
-        for k, weight in enumerate(line.weights):
-            self._level(block, k, 1, weight)
+        self._apply(block, line.weights, 1)
         if len(block.keys) > 2 * self._block:
             self._split(b)
 
@@ -246,8 +276,7 @@ class FairOrder:
         b = self._find(key)
         block = self._blocks[b]
         del block.keys[bisect_left(block.keys, key)]
-        for k, weight in enumerate(line.weights):
-            self._level(block, k, -1, -weight)
+        self._apply(block, line.weights, -1)
         if block.keys:
             self._maxes[b] = block.keys[-1]
         else:

@@ -294,16 +294,11 @@ class JobQueue:
         with self._lock:
             if self._paused:
                 return None
-            job_id = self._order.first()
+            started, seed = utcnow(), secrets.randbelow(2**32)
+            job_id = self._order.take_first(served_key(started.timestamp()))
             if job_id is None:
                 return None
-            user = self._order.user_of(job_id)
-            self._order.remove(job_id)
-            row = self._rows.pop(job_id)
-            started, seed = utcnow(), secrets.randbelow(2**32)
-            if user is not None:
-                self._order.serve(user, served_key(started.timestamp()))
-            job = as_claimed(row, started, seed)
+            job = as_claimed(self._rows.pop(job_id), started, seed)
             self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames)
         return Claim(job, lambda: self._record_claim(job_id, started, seed))
 

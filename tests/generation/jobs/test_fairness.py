@@ -34,6 +34,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.sampled_from(USERS), st.integers(1, 64)),
         st.tuples(st.just("claim"), st.just(""), st.just(0)),
+        st.tuples(st.just("take"), st.just(""), st.just(0)),
         st.tuples(st.just("cancel"), st.just(""), st.integers(0, 1000)),
         st.tuples(st.just("requeue"), st.just(""), st.integers(0, 1000)),
     ),
@@ -62,6 +63,14 @@ def test_kept_order_equals_the_order_from_rows(steps: list[tuple[str, str, int]]
             clock += 1.0
             served[row.user_key] = served_key(clock)
             order.serve(row.user_key, served[row.user_key])
+            running[row.id] = row
+        elif op == "take" and waiting:  # the claim's remove and serve in one move
+            clock += 1.0
+            expected_first = order.first()
+            taken = order.take_first(served_key(clock))
+            assert taken is not None and taken == expected_first
+            row = waiting.pop(taken)
+            served[row.user_key] = served_key(clock)
             running[row.id] = row
         elif op == "cancel" and waiting:
             row = sorted(waiting.values(), key=lambda r: r.id)[n % len(waiting)]
