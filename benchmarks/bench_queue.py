@@ -3,12 +3,18 @@ SQLite, with the no-op FakeEngine standing in for the GPU, and 100 simulated use
 
     python benchmarks/bench_queue.py [--jobs 500] [--users 100] [--fill 10000] [--drain 2000]
 
-Three parts, one bot on one fresh database (so the users of parts 2 and 3 have asked before, as
+Four parts, one bot on one fresh database (so the users of the later parts have asked before, as
 in a bot that has been running a while):
 
-1. end to end: ``--jobs`` ``/animate`` commands typed one after another while the worker runs;
-   prints jobs per second end to end, the accept latency (median, p99: what a user waits for
-   before "queued #id" can be sent) and the GPU idle gap between jobs started back to back.
+1. end to end, one at a time: ``--jobs`` ``/animate`` commands typed one after another (each
+   waits for the one before to be answered) while the worker runs; prints jobs per second end to
+   end, the accept latency (median, p99: what a user waits for before "queued #id" can be sent)
+   and the GPU idle gap between jobs started back to back. This figure is set by the accept's
+   latency (one command in flight at any time), not by how many jobs the bot can carry.
+1b. end to end, the users at once: ``--jobs`` more commands, each of the ``--users`` users typing
+   theirs one after another and all users at the same time (``--at-once`` users in flight at most),
+   as on a busy server; prints jobs per second end to end (the bot's throughput) and the accept
+   latency under that burst (which includes the wait behind the other users' commands).
 2. flat accept: the queue paused, ``--fill`` commands; prints the accept latency of the 100
    accepts that bring the queue to 100, 1,000 and 10,000 waiting jobs.
 3. drain: the queue resumed with ``--fill`` jobs waiting; once ``--drain`` of them have been
@@ -98,6 +104,7 @@ class Options:
     format: str
     drain: int = 2_000
     profile: str | None = None
+    at_once: int = 100
 
 
 def load() -> str:
@@ -157,6 +164,7 @@ def encode_median_ms(app: App) -> float:
 @dataclass
 class Summary:
     jobs_per_s: float = 0.0
+    at_once_per_s: float = 0.0
     accept_p99_ms: dict[int, float] = field(default_factory=dict)
     gap_ms: float | None = None
     cpu_ms_per_job: float = 0.0
@@ -195,6 +203,39 @@ async def end_to_end(app: App, adapter: NullAdapter, opts: Options, summary: Sum
     if succeeded != opts.jobs:
         raise SystemExit(f"only {succeeded} of {opts.jobs} jobs succeeded")
     summary.jobs_per_s, summary.cpu_ms_per_job = opts.jobs / (done - started), cpu / opts.jobs * 1000
+
+
+async def users_at_once(app: App, adapter: NullAdapter, opts: Options, summary: Summary) -> None:
+    """Part 1b: every user types their commands one after another, all users at the same time."""
+    latencies: list[float] = []
+    first = opts.jobs + opts.fill  # numbers no other part uses
+    users = min(opts.users, opts.at_once)
+    per_user = [list(range(first + u, first + opts.jobs, users)) for u in range(users)]
+
+    async def user(numbers: list[int]) -> None:
+        for i in numbers:
+            latencies.append(await submit(app, adapter, opts, i))
+
+    delivered = adapter.clips
+    cpu = time.process_time()
+    started = time.perf_counter()
+    await asyncio.gather(*(user(numbers) for numbers in per_user))
+    accepted = time.perf_counter()
+    await app.service.wait_idle()
+    done = time.perf_counter()
+    cpu = time.process_time() - cpu
+    count = adapter.clips - delivered
+    print(f"1b. end to end, {users} users at once: jobs {opts.jobs}, delivered {count}; {load()}")
+    print(
+        f"   accept: {opts.jobs / (accepted - started):8.1f} jobs/s   {ms(latencies)} (in a burst of {users} at once)"
+    )
+    print(
+        f"   end to end (accept -> dispatch -> encode -> complete -> deliver): "
+        f"{opts.jobs / (done - started):8.1f} jobs/s over {done - started:.2f} s; {cpu_ms(cpu, opts.jobs)}"
+    )
+    if count != opts.jobs:
+        raise SystemExit(f"only {count} of {opts.jobs} jobs were delivered")
+    summary.at_once_per_s = opts.jobs / (done - started)
 
 
 async def flat_accept(app: App, adapter: NullAdapter, opts: Options, summary: Summary) -> None:
@@ -237,6 +278,7 @@ async def bench(opts: Options, workdir: Path) -> None:
     summary = Summary()
     try:
         await end_to_end(app, adapter, opts, summary)
+        await users_at_once(app, adapter, opts, summary)
         if opts.fill:
             await flat_accept(app, adapter, opts, summary)
             await drain(app, adapter, opts, summary)
@@ -246,7 +288,8 @@ async def bench(opts: Options, workdir: Path) -> None:
     sizes = ", ".join(f"{k:,}" for k in summary.accept_p99_ms)
     gap_ms = "n/a" if summary.gap_ms is None else f"{summary.gap_ms:.2f} ms"
     print(
-        f"summary: end to end {summary.jobs_per_s:.1f} jobs/s ({summary.cpu_ms_per_job:.2f} ms CPU per job); "
+        f"summary: end to end {summary.at_once_per_s:.1f} jobs/s with {min(opts.users, opts.at_once)} users at once, "
+        f"{summary.jobs_per_s:.1f} jobs/s one at a time ({summary.cpu_ms_per_job:.2f} ms CPU per job); "
         f"accept p99 {p99} ms at {sizes} queued; GPU idle gap median {gap_ms}; {load()}"
     )
 
@@ -260,9 +303,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=8, help="side of the fake engine's frames, in pixels")
     parser.add_argument("--frames", type=int, default=1, help="frames the fake engine returns")
     parser.add_argument("--format", default="webp", choices=("gif", "webp", "mp4"))
+    parser.add_argument("--at-once", type=int, default=100, help="part 1b: users typing at the same time, at most")
     parser.add_argument("--profile", help="write the end-to-end run's cProfile statistics (event loop thread) here")
     args = parser.parse_args()
-    opts = Options(args.jobs, args.users, args.fill, args.size, args.frames, args.format, args.drain, args.profile)
+    opts = Options(
+        args.jobs, args.users, args.fill, args.size, args.frames, args.format, args.drain, args.profile, args.at_once
+    )
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(bench(opts, Path(tmp)))
 

@@ -13,6 +13,7 @@ statement per transaction. Everything else, the schema included, stays SQLAlchem
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -240,6 +241,11 @@ class Database:
     async def offload_later(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``offload`` for work nobody waits on (delivery's bookkeeping): it runs after every waiting ``offload``."""
         return await self._executor().call(Urgency.LATER, functools.partial(fn, *args, **kwargs))
+
+    def answer(self, waiter: asyncio.Future[_T], fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        """From any thread: run ``fn(*args, **kwargs)`` on the database thread (as ``offload`` does) and settle
+        ``waiter``, a future of the running loop, with its result or error."""
+        self._executor().answer(waiter, Urgency.NORMAL, functools.partial(fn, *args, **kwargs))
 
     def submit_first(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         """Queue ``fn(*args, **kwargs)`` for the database thread ahead of everything else, from any thread

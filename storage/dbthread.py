@@ -101,14 +101,21 @@ class DatabaseThread:
     async def call(self, urgency: Urgency, call: Callable[[], _T]) -> _T:
         """From the running loop: ``call()``'s result (or its error)."""
         loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[_T] = loop.create_future()
+        self.answer(waiter, urgency, call)
+        return await waiter
+
+    def answer(self, waiter: asyncio.Future[Any], urgency: Urgency, call: Callable[[], Any]) -> None:
+        """From any thread: ``waiter`` (a future of a running loop) gets ``call()``'s result or error,
+        handed over with the loop's other answers; work on another thread can go on to the database
+        this way without a hop back through the loop."""
+        loop = waiter.get_loop()
         answers = self._answers.get(loop)
         if answers is None:
             for old in [old for old in self._answers if old.is_closed()]:
-                del self._answers[old]
-            answers = self._answers[loop] = _Answers(loop)
-        waiter: asyncio.Future[_T] = loop.create_future()
+                self._answers.pop(old, None)
+            answers = self._answers.setdefault(loop, _Answers(loop))
         self._put(urgency, call, functools.partial(answers.put, waiter))
-        return await waiter
 
     def _next(self) -> tuple[Callable[[], Any], Callable[[bool, Any], None]] | None:
         with self._ready:

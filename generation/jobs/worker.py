@@ -130,6 +130,7 @@ class Worker:
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
         self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
         self._wake = asyncio.Event()
+        self._looking = False  # the loop is looking for (or waiting for) work: submissions wake it
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._encodes: set[asyncio.Task[None]] = set()
@@ -154,7 +155,9 @@ class Worker:
         self._task = asyncio.create_task(self._loop(), name="animatebot-worker")
 
     def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
-        if not loop.is_closed():
+        # Only while the loop looks for work: a busy worker claims the next job itself, and waking the
+        # loop for every accepted job would cost a hand-over each.
+        if self._looking and not loop.is_closed():
             loop.call_soon_threadsafe(self._wake.set)
 
     def _load(self) -> None:
@@ -210,12 +213,14 @@ class Worker:
                     await asyncio.wait(set(self._encodes), return_when=asyncio.FIRST_COMPLETED)
                 if self._stopping:
                     return
-                self._wake.clear()  # before looking: a submission from now on wakes the wait below
+                self._looking = True  # before looking: a submission from now on wakes the wait below
+                self._wake.clear()
                 run = await self._start_next(prefetched=False)
                 if run is None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), 1.0)
                     continue
+                self._looking = False
             try:
                 await self._follow(run)
             except Exception:  # never let one job stop the worker
@@ -368,38 +373,58 @@ class Worker:
             await self._fail(job, _user_message(exc))
 
     async def _encode(self, job: Job, params: GenerationParams, result: Any) -> None:
+        """Encode, check and end a generated job: one trip from the loop to the encode thread, which hands
+        the job's end straight to the database thread, whose answer comes back here (three hand-overs)."""
         loop = asyncio.get_running_loop()
         generated = _generated(result)
+        ended: asyncio.Future[tuple[Job | None, Path] | EncodeFailed] = loop.create_future()
+        self._enc.submit(self._encode_and_end, job, params, result, generated, ended)
         try:
-            clip, path = await loop.run_in_executor(self._enc, self._encode_and_write, job, params, result)
-        except EncodeError as exc:
-            await self._fail(job, f"could not encode the clip: {exc}", **generated)
+            outcome = await ended
+        except Exception:  # the end could not be written: the job stays running until recovery
+            log.exception("job #%s: recording its end failed", job.id)
             return
-        except Exception as exc:
-            log.exception("job #%s: encoding failed", job.id)
-            await self._fail(job, f"could not encode the clip: {exc}", **generated)
+        if isinstance(outcome, EncodeFailed):
+            if not isinstance(outcome.error, EncodeError):
+                log.error("job #%s: encoding failed", job.id, exc_info=outcome.error)
+            await self._fail(job, f"could not encode the clip: {outcome.error}", **generated)
             return
-        overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
-        self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
-        notes = "\n".join((*result.notes, *clip.changes)) or None
-        score, flagged = await self._check_safety(job, result.frames)
-        values: dict[str, Any] = {**generated, "notes": notes, "safety_score": score, "safety_flagged": flagged}
-        if not flagged:  # a clip nobody flagged passes whatever its channel's policy (written with the end)
-            values["safety_decision"] = SafetyDecision.PASSED.value
-        finished = await self.db.offload(
-            self.queue.finish_job,
-            job.id,
-            JobStatus.SUCCEEDED,
-            **values,
-            output_path=str(path),
-            output_format=clip.format,
-            output_bytes=clip.size,
-            encode_s=clip.encode_s,
-        )
+        finished, path = outcome
         if finished is not None:
             await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path), job=finished))
         else:  # cancelled or taken away meanwhile: the file is not wanted
             path.unlink(missing_ok=True)
+
+    def _encode_and_end(
+        self,
+        job: Job,
+        params: GenerationParams,
+        result: Any,
+        generated: dict[str, Any],
+        ended: asyncio.Future[tuple[Job | None, Path] | EncodeFailed],
+    ) -> None:
+        """On the encode thread: the clip's file, the NSFW verdict, then the job's end on the database thread."""
+        try:
+            clip, path = self._encode_and_write(job, params, result)
+        except Exception as exc:
+            ended.get_loop().call_soon_threadsafe(_settle, ended, EncodeFailed(exc))
+            return
+        overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
+        self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
+        score, flagged = self._safety_verdict(job, result.frames)
+        values: dict[str, Any] = {
+            **generated,
+            "notes": "\n".join((*result.notes, *clip.changes)) or None,
+            "safety_score": score,
+            "safety_flagged": flagged,
+            "output_path": str(path),
+            "output_format": clip.format,
+            "output_bytes": clip.size,
+            "encode_s": clip.encode_s,
+        }
+        if not flagged:  # a clip nobody flagged passes whatever its channel's policy (written with the end)
+            values["safety_decision"] = SafetyDecision.PASSED.value
+        self.db.answer(ended, lambda: (self.queue.finish_job(job.id, JobStatus.SUCCEEDED, **values), path))
 
     def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, Path]:
         frames = apply_loop(result.frames, params.loop)
@@ -410,16 +435,15 @@ class Worker:
         tmp.replace(path)  # atomic: a crash never leaves half a clip under the real name
         return clip, path
 
-    async def _check_safety(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
-        """The NSFW verdict on the encode thread (beside the next job's denoising); None when the check is off.
+    def _safety_verdict(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
+        """The NSFW verdict (on the encode thread, beside the next job's denoising); None when the check is off.
 
         A check that fails counts as flagged: the channel's policy then withholds or hides the clip.
         """
         if self.safety is None:
             return None, None
-        check = self.safety
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._enc, lambda: check(frames))
+            return self.safety(frames)
         except Exception:
             log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
             return None, True
@@ -435,6 +459,18 @@ class Worker:
             await self.on_event(event)
         except Exception:
             log.exception("event handler failed for %s", event)
+
+
+@dataclass(frozen=True)
+class EncodeFailed:
+    """The clip could not be encoded or written (the job fails with this error's text)."""
+
+    error: Exception
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _generated(result: Any) -> dict[str, object]:
