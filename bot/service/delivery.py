@@ -258,7 +258,9 @@ class Delivery:
             message = render.clip(job, tally, remix=adapter.supports_remix)
             tally = None  # a retry reads it again
             spoiler = job.safety_decision == SafetyDecision.SPOILER.value
-            size = _size(path)
+            # The size the job recorded with its file (a system call on the loop costs more than it seems:
+            # the loop gives up the interpreter for it and waits to get it back).
+            size = job.output_bytes if job.output_bytes is not None else _size(path)
             clip = Clip(path, _mime(path), size or 0, spoiler=spoiler)
             try:
                 if size is None:
