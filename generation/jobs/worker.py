@@ -94,7 +94,7 @@ class _Run:
     asked: bool = False  # the next job was looked for (once, at this job's last denoising step)
     next: _Run | None = None  # the job claimed then, already queued on the generation thread
     progress: tuple[int, int] = (0, 0)  # the latest (step, total), written by the generation thread
-    progress_scheduled: bool = False  # a loop callback will emit ``progress``
+    progress_scheduled: bool = False  # the run waits among the side events: its ``progress`` will be emitted
 
 
 @dataclass
@@ -134,7 +134,7 @@ class Worker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._encodes: set[asyncio.Task[None]] = set()
-        self._side_events: deque[JobEvent] = deque()  # from the generation thread, waiting for the loop
+        self._side_events: deque[JobEvent | _Run] = deque()  # from the generation thread, waiting for the loop
         self._side_task: asyncio.Task[None] | None = None
         self._side_lock = threading.Lock()
         self._side_scheduled = False  # a loop callback will start (or find running) the task emitting them
@@ -304,7 +304,7 @@ class Worker:
             run.progress = (step, steps)
             if not run.progress_scheduled:
                 run.progress_scheduled = True
-                loop.call_soon_threadsafe(self._emit_progress, run)
+                self._side_emit_threadsafe(loop, run)  # with the started event, one wake-up of the loop
 
         def should_cancel() -> bool:
             return (
@@ -314,11 +314,6 @@ class Worker:
             )
 
         return self.engine.generate(run.params, progress=progress, should_cancel=should_cancel)
-
-    def _emit_progress(self, run: _Run) -> None:
-        run.progress_scheduled = False  # cleared before reading: a later step schedules another call
-        step, steps = run.progress
-        self._side_emit(JobEvent(EventKind.PROGRESS, run.job.id, step, steps, job=run.job))
 
     async def _follow(self, run: _Run) -> None:
         assert run.future is not None
@@ -334,19 +329,15 @@ class Worker:
         self._encodes.add(task)
         task.add_done_callback(self._encodes.discard)
 
-    def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent) -> None:
-        """From the generation thread: queue ``event``; the loop is woken once for a batch of them."""
+    def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent | _Run) -> None:
+        """From the generation thread: queue ``event`` (a run: its latest progress, read when it is emitted);
+        the loop is woken once for a batch of them."""
         with self._side_lock:
             self._side_events.append(event)
             if self._side_scheduled:
                 return
             self._side_scheduled = True
         loop.call_soon_threadsafe(self._drain_side_events)
-
-    def _side_emit(self, event: JobEvent) -> None:
-        with self._side_lock:
-            self._side_events.append(event)
-        self._drain_side_events()
 
     def _drain_side_events(self) -> None:
         with self._side_lock:
@@ -357,7 +348,12 @@ class Worker:
 
     async def _emit_side_events(self) -> None:
         while self._side_events:
-            await self._emit(self._side_events.popleft())
+            item = self._side_events.popleft()
+            if isinstance(item, _Run):  # latest step wins: steps that came faster than the loop are one event
+                item.progress_scheduled = False  # cleared before reading: a later step queues it again
+                step, steps = item.progress
+                item = JobEvent(EventKind.PROGRESS, item.job.id, step, steps, job=item.job)
+            await self._emit(item)
 
     async def _generation_failed(self, job: Job, exc: Exception, *, timed_out: bool) -> None:
         if isinstance(exc, GenerationCancelled) and timed_out:
