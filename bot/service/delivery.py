@@ -90,6 +90,8 @@ class Delivery:
         self.submit(event)
 
     def submit(self, event: JobEvent) -> None:
+        if event.kind == "progress" and self._throttled(event.job_id):
+            return  # no task for a progress edit that would be skipped (checked again when it runs)
         if event.kind not in ("started", "progress"):
             self._ended.add(event.job_id)
         task = asyncio.get_running_loop().create_task(self._handle(event))
@@ -120,9 +122,11 @@ class Delivery:
             self._last_edit.pop(event.job_id, None)
             self._parents.pop(event.job_id, None)
 
+    def _throttled(self, job_id: int) -> bool:
+        return self.clock() - self._last_edit.get(job_id, -math.inf) < self.progress_every_s
+
     async def _deliver(self, event: JobEvent) -> None:
-        now = self.clock()
-        if event.kind == "progress" and now - self._last_edit.get(event.job_id, -math.inf) < self.progress_every_s:
+        if event.kind == "progress" and self._throttled(event.job_id):
             return  # throttled before touching the database: progress comes every step
         job = event.job  # the back end's snapshot spares a read, once it knows the parent message
         if job is not None and job.message_id is None and event.job_id in self._parents:
