@@ -170,7 +170,10 @@ class Worker:
                 log.error("could not switch to the stored base model %r: %s", wanted, exc)
 
     async def stop(self, grace_s: float = 30.0) -> None:
-        """Take no more jobs; let the running one finish within ``grace_s``, else requeue it."""
+        """Take no more jobs; let the running one finish within ``grace_s``, else requeue it. Once is enough:
+        a second call returns at once."""
+        if self._stopping:
+            return
         self._stopping = True
         self._wake.set()
         if self._task is not None:
@@ -215,7 +218,7 @@ class Worker:
                     return
                 self._looking = True  # before looking: a submission from now on wakes the wait below
                 self._wake.clear()
-                run = await self._start_next(prefetched=False)
+                run = await self._start_next()
                 if run is None:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), 1.0)
@@ -232,32 +235,29 @@ class Worker:
                 pending = run.next
                 self._adopt(pending)
 
-    async def _start_next(self, *, prefetched: bool) -> _Run | None:
-        """Claim the next job (on the database thread) and hand it to the generation thread."""
-        if not self.queue.has_waiting():  # from memory: an empty or paused queue costs no database call
+    async def _start_next(self) -> _Run | None:
+        """An idle worker's next job: claimed on the generation thread, which starts it right after."""
+        if not self.queue.has_waiting():  # from memory: an empty or paused queue costs nothing
             return None
-        try:
-            claimed = await self.db.offload(self._claim)
-        except Exception:
-            log.exception("could not read the queue; retrying")
-            return None
-        if claimed is None:
-            return None
-        job, params = claimed
-        run = _Run(job, params, prefetched)
-        self._runs.add(run)
         loop = asyncio.get_running_loop()
-        run.future = loop.run_in_executor(self._gen, self._generate, run, loop)
+        try:
+            run = await loop.run_in_executor(self._gen, self._claim_and_start, loop, False)
+        except Exception:
+            log.exception("could not take the next job; retrying")
+            return None
+        if run is not None:
+            self._adopt(run)
         return run
 
-    def _claim_and_start(self, loop: asyncio.AbstractEventLoop) -> _Run | None:
-        """On the generation thread: claim the next job in memory and queue it behind the current one;
-        the claim's write goes to the database thread ahead of everything else there."""
+    def _claim_and_start(self, loop: asyncio.AbstractEventLoop, prefetched: bool = True) -> _Run | None:
+        """On the generation thread: claim the next job in memory and queue it on this thread (behind the
+        current job when ``prefetched``); the claim's write goes to the database thread ahead of everything
+        else there, and the job does not wait for it."""
         claim = self.queue.take()
         if claim is None:
             return None
         self.db.submit_first(claim.record)
-        run = _Run(claim.job, self._params(claim.job), prefetched=True)
+        run = _Run(claim.job, self._params(claim.job), prefetched)
         run.started = self._gen.submit(self._generate, run, loop)
         return run
 
@@ -266,11 +266,6 @@ class Worker:
         assert run.started is not None
         self._runs.add(run)
         run.future = asyncio.wrap_future(run.started)
-
-    def _claim(self) -> tuple[Job, GenerationParams] | None:
-        """On the database thread: claim the next job (written at once) and the exact parameters it runs with."""
-        job = self.queue.next_job()
-        return None if job is None else (job, self._params(job))
 
     def _params(self, job: Job) -> GenerationParams:
         """The exact parameters a claimed job runs with: the seed the claim fixed (a rerun after a crash

@@ -66,6 +66,13 @@ class FakeEngine:
         """Let one generation waiting at its decode gate return (``decode_gate`` engines only)."""
         self._decodes.release()
 
+    def open_gates(self) -> None:
+        """From now on no gate holds a generation (a test's teardown: nothing is left waiting forever)."""
+        self.gated = self.decode_gate = False
+        for _ in range(1000):
+            self._steps.release()
+            self._decodes.release()
+
     def wait_for_decode(self, timeout: float = 30.0) -> bool:
         """Block until a generation has done its last step and waits at the decode gate; False on timeout."""
         with self._in_step:

@@ -49,6 +49,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
     events = Events()
     worker = Worker(queue, engine, media_dir=tmp_path / "clips", on_event=events)
     yield Setup(repo, queue, engine, worker, events)
+    engine.open_gates()  # a test that failed half way leaves no generation waiting at a gate
+    await worker.stop(5)
     db.close()
 
 
