@@ -1,148 +1,152 @@
-"""Animated GIF: a palette fitted to the whole clip, one refined from it for every frame, the file.
+"""Animated GIF: a palette for the whole clip, one refined from it for every frame, the file.
 
-GIF allows a local colour table per frame. ``clip_palette`` fits a shared palette to the whole clip
-(median cut on a ~8k pixel sample seeds it, weighted k-means rounds over a 5-bit colour histogram
-refine it); ``frame_palettes`` refines it for each frame in turn (k-means on a grid sample of the
-frame, Pillow's nearest-colour lookup assigning pixels); ``write_gif`` maps every frame through its
-palette and writes the file. Plain numpy, scipy and Pillow.
+GIF allows a local colour table per frame. ``clip_palette`` seeds a palette from the whole clip
+(Pillow's fast octree on a ~16k pixel sample); ``frame_palettes`` refines it for each frame in turn;
+``write_gif`` maps every frame through its palette and writes the file. Plain numpy, scipy and Pillow.
 
-Against per-frame libimagequant (no dithering) on the benchmark's photo clips, from 0.63-1.17 dB
-below it: both k-means add enhanced-LBG swaps (``_refit``): 0.12-0.80 dB below; the lookup's palette
-shifted across the grey axis (``lookup_image``): 0.07-0.65; each frame's table set to the means of
-the pixels its mapping gave each entry (``settled_colours``): 0.01-0.39 dB below.
-
-Where the time goes (16 frames of 512x512, CPU, this 2-core box under load 3-5, before the settled
-colours, which add ~1 ms a frame): the clip palette 50-75 ms; the per-frame refinement 190-320 ms,
-2.2 ms a round for Pillow filling its nearest-colour cache for the new palette on the sample and
-2.8 ms for the k-means update with swaps; mapping the frames 20-45 ms (the refinement leaves the
-cache mostly warm); Pillow's LZW and writer 60-95 ms. Threads do not
-help: Pillow's quantize and GIF encoder and numpy's bincount hold the GIL (two threads over the
-frames measured as slow as one), so it all runs on the caller's thread.
+Each frame's palette is a chain of k-means steps. A frame starts from the colours the previous one
+was written with, takes one weighted k-means round (with enhanced-LBG swaps, ``_refit``) on a
+histogram of its own colours (6 bits a channel, a ~16k pixel grid sample: a few thousand weighted
+points), is mapped through Pillow's cached nearest-colour lookup, and is written with the mean
+colour of the pixels each entry received (``settled_colours``): the mapping is itself the second
+k-means step. The first frame takes more rounds. Against per-frame libimagequant (no dithering) on
+the benchmark's photo clips: see docs/PERFORMANCE.md ("Third round").
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
+import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image
-from scipy.spatial import cKDTree
 
-_PALETTE_SEED_PIXELS = 8_000  # median cut is O(pixels) in Pillow but with a big constant
-_PALETTE_FIT_PIXELS = 260_000  # k-means runs on the histogram of this many, so it stays cheap
-_KMEANS_ROUNDS = 4  # benchmark pan: 0 / 2 / 4 / 8 rounds gave 30.9 / 34.0 / 34.4 / 34.7 dB; 4 fits 0.2 s
-# Per-frame refinement (photographic clips, docs/PERFORMANCE.md): a grid sample of ~16k pixels
-# (every 4th pixel in both directions at 512x512; all of them at 128x128); the first frame moves
-# furthest from the shared palette, later ones start from their predecessor's. Before the swaps
-# below, 1 / 2 rounds per frame gave -0.72..-1.31 / -0.63..-1.16 dB against per-frame
-# libimagequant, step 2 instead of 4 no better for a third more time; with them, 1 / 2 rounds gave
-# -0.18..-0.85 / -0.12..-0.80, 3 / 4 / 6 first-frame rounds within 0.01 dB of each other, a sample
-# of 8k pixels -0.23..-1.14.
-_FRAME_SAMPLE_PIXELS = 16_384
-_FIRST_FRAME_ROUNDS = 4
-_FRAME_ROUNDS = 2
+_SEED_PIXELS = 16_384  # the clip palette's octree seed: 1024 pixels from each of 16 frames
+_HISTOGRAM_PIXELS = 16_384  # each frame's k-means runs on the 6-bit histogram of this many
+_FIRST_FRAME_ROUNDS = 6
+_FRAME_ROUNDS = 1
+_IN_FLIGHT = 2  # frames handed to the helper at once: it starts the next while its answer is read
+_HELPER_MIN_PIXELS = 1 << 20  # share clips of at least a million pixels with the helper process
+_TREE_LEAF = 8  # cKDTree leaf size for 256 colours: 8 queried 30% faster than the default 16
 # Enhanced-LBG swaps per k-means round (``_refit``): 8 / 16 / 32 swaps, a colour moved when its cost
 # is under half the split cluster's error, placed at the worst pixel / halfway / on the main axis:
-# the main axis with 16 gave the most on every photo clip (-0.12..-0.89 dB against libimagequant,
-# from -0.63..-1.17 without swaps). The clip palette's k-means swaps too (+0.03 dB on the cat and rocket).
+# the main axis with 16 gave the most on every photo clip.
 _SWAPS = 16
 _SWAP_GAIN = 0.5  # splitting a cluster takes away about half its error, so pay at most that
-_LOOKUP_SHIFT = np.array([1, 2, 1], np.int16)  # see lookup_image
-_SETTLE_STEP = 2  # the file's colours: means over every 2nd pixel (1: 0.03-0.07 dB more, 4x the work)
 _SPLIT_SD = 0.6  # 0.6 / 0.8 / 1.0: rocket -0.80 / -0.87 / -0.91 dB, the others within 0.03 dB
+_LOOKUP_SHIFT = np.array([1, 2, 1], np.int16)  # see lookup_image
+_SETTLE_PIXELS = 65_536  # the file's colours: means over this many (512x512: every 2nd pixel both ways)
 
 
 def clip_palette(images: Sequence[Image.Image], colours: int = 256) -> Image.Image:
-    """A mode "P" image whose palette (at most ``colours`` entries) suits every frame of ``images``."""
-    arrays = [np.asarray(im) for im in images]
-    total = sum(a.shape[0] * a.shape[1] for a in arrays)
+    """A mode "P" image whose palette (at most ``colours`` entries) suits every frame of ``images``.
 
-    seed = Image.fromarray(_sample(arrays, total, _PALETTE_SEED_PIXELS)[None])
-    seeded = seed.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    seed_palette = seeded.getpalette()
-    assert seed_palette is not None
-    centres = np.asarray(seed_palette, np.float32).reshape(-1, 3)
-
-    # Weighted k-means (with swaps, see _refit) over 5-bit histogram cells (each cell at its pixels'
-    # mean colour): a few thousand weighted points instead of a quarter million pixels.
-    points, weights = _histogram(_sample(arrays, total, _PALETTE_FIT_PIXELS))
-    for _ in range(_KMEANS_ROUNDS):
-        _, nearest = cKDTree(centres).query(points)
-        centres = _refit(centres, nearest, points, weights)
-
-    palette = Image.new("P", (1, 1))
-    palette.putpalette(np.clip(np.rint(centres), 0, 255).astype(np.uint8).tobytes())
-    return palette
-
-
-def _sample(arrays: list[np.ndarray], total: int, wanted: int) -> np.ndarray:
-    """About ``wanted`` pixels as an Nx3 array, on a grid spread over every frame."""
-    step = max(1, int(math.sqrt(total / wanted)))
-    return np.concatenate([a[i % step :: step, (i * 3) % step :: step].reshape(-1, 3) for i, a in enumerate(arrays)])
-
-
-def _histogram(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    cell = (
-        (pixels[:, 0].astype(np.int32) >> 3) << 10
-        | (pixels[:, 1].astype(np.int32) >> 3) << 5
-        | pixels[:, 2].astype(np.int32) >> 3
-    )
-    counts = np.bincount(cell, minlength=1 << 15)
-    used = np.flatnonzero(counts)
-    weights = counts[used].astype(np.float64)
-    means = np.stack(
-        [np.bincount(cell, weights=pixels[:, c], minlength=1 << 15)[used] / weights for c in range(3)], axis=1
-    )
-    return means.astype(np.float32), weights
+    Pillow's fast octree on a grid sample of every frame: a seed, which each frame refines.
+    """
+    width, height = images[0].size
+    side = max(1, min(width, height, round(math.sqrt(_SEED_PIXELS / len(images)))))
+    strip = Image.new("RGB", (side, side * len(images)))
+    for i, image in enumerate(images):
+        strip.paste(image.resize((side, side), Image.Resampling.NEAREST), (0, side * i))
+    seeded = strip.quantize(colours, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    palette = seeded.getpalette()
+    assert palette is not None
+    out = Image.new("P", (1, 1))
+    out.putpalette(palette[: 3 * colours])
+    return out
 
 
 def frame_palettes(images: Sequence[Image.Image], palette: Image.Image) -> list[np.ndarray]:
-    """One palette per frame (Nx3 float32, N as in ``palette``), refined from the shared ``palette``.
+    """The colours each frame of ``images`` is written with (Nx3 uint8, N as in ``palette``), refined from ``palette``."""
+    return [
+        mapped_frame(image, centres)[1] for image, centres in zip(images, frame_centres(images, palette), strict=True)
+    ]
 
-    Each frame starts from the previous frame's palette (the first from ``palette``) and runs a few
-    k-means rounds on a grid sample of its own pixels, with Pillow's nearest-colour lookup assigning
-    pixels to colours, so the colours fit the lookup that will map the frame. Colours the frame
-    leaves unused move to its worst-reproduced pixels.
+
+def frame_centres(images: Sequence[Image.Image], palette: Image.Image) -> Iterator[np.ndarray]:
+    """The colours (Nx3 float) each frame of ``images`` is mapped to, a chain of k-means rounds from ``palette``.
+
+    Each frame starts from the previous frame's colours (the first from ``palette``) and takes a
+    k-means round (the first frame several) on the histogram of a ~16k pixel sample of its own colours.
+    The chain never waits for a frame's mapping, so the frames can be mapped anywhere (``write_gif``).
     """
-    return [centres for centres, _ in _refined(images, palette)]
+    from scipy.spatial import cKDTree  # here, not above: the helper process maps frames and never needs scipy
 
-
-def _refined(images: Sequence[Image.Image], palette: Image.Image) -> Iterator[tuple[np.ndarray, Image.Image]]:
-    """``frame_palettes``, each with the lookup image that maps its frame (``lookup_image`` of it).
-
-    Pillow keeps the nearest colours it has looked up in the palette image it was given, and filling
-    that cache is most of a lookup's cost (7 ms for a fresh palette on 512x512, 1 ms warm). The frame's
-    own lookup, warm from mapping the frame, serves the next frame's first round, whose pixels are
-    mostly the same colours: the same palettes, 15% less time.
-    """
     shared = palette.getpalette()
     assert shared is not None
-    centres = np.asarray(shared, np.float32).reshape(-1, 3)
-    lookup = lookup_image(centres)
-    step = max(1, int(math.sqrt(images[0].width * images[0].height / _FRAME_SAMPLE_PIXELS)))
+    centres = np.asarray(shared, np.float64).reshape(-1, 3)
+    width, height = images[0].size
+    step = max(1, int(math.sqrt(width * height / _HISTOGRAM_PIXELS)))
+    sample_size = (max(1, width // step), max(1, height // step))
     for i, image in enumerate(images):
-        sample = np.ascontiguousarray(np.asarray(image)[::step, ::step])
-        pixels = sample.reshape(-1, 3).astype(np.float32)
-        sample_image = Image.fromarray(sample)
+        points, weights = colour_histogram(
+            np.asarray(image.resize(sample_size, Image.Resampling.NEAREST)), len(centres)
+        )
         for _ in range(_FIRST_FRAME_ROUNDS if i == 0 else _FRAME_ROUNDS):
-            nearest = np.asarray(sample_image.quantize(palette=lookup, dither=Image.Dither.NONE)).ravel()
-            centres = _refit(centres, nearest, pixels)
-            lookup = lookup_image(centres)
-        yield centres, lookup
+            _, nearest = cKDTree(centres, leafsize=_TREE_LEAF).query(points)
+            centres = _refit(centres, nearest, points, weights)
+        yield centres
+
+
+def mapped_frame(image: Image.Image, centres: np.ndarray) -> tuple[Image.Image, np.ndarray]:
+    """``image`` mapped to ``centres`` by Pillow's lookup (a mode "P" image) and the colours the file gives its entries.
+
+    The colours are the means of the pixels each entry received (``settled_colours``).
+    """
+    frame = image.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+    return frame, true_colours(settled_colours(centres, frame, image))
+
+
+def encoded_frame(image: Image.Image, centres: np.ndarray) -> tuple[np.ndarray, bytes]:
+    """``mapped_frame``'s colours and the frame's LZW data as a GIF image block holds it (8-bit codes)."""
+    frame, colours = mapped_frame(image, centres)
+    return colours, frame.tobytes("gif", "P")
+
+
+def colour_histogram(pixels: np.ndarray, colours: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """The colours of ``pixels`` (any shape ending in 3, uint8) in cells of 4x4x4: (cell means Kx3, pixel counts K).
+
+    Where that leaves fewer than two cells per palette entry (``colours``: small or smooth frames),
+    every distinct colour is a cell of its own, so that the palette can still use all its entries.
+    """
+    flat = pixels.reshape(-1, 3)
+    cell = (
+        (flat[:, 0].astype(np.int32) >> 2) << 12
+        | (flat[:, 1].astype(np.int32) >> 2) << 6
+        | flat[:, 2].astype(np.int32) >> 2
+    )
+    counts = np.bincount(cell, minlength=1 << 18)
+    used = np.flatnonzero(counts > 0)  # (a boolean mask: 7x faster than flatnonzero on the counts)
+    if len(used) < 2 * colours:
+        _, first, counts = np.unique(
+            flat[:, 0].astype(np.int32) << 16 | flat[:, 1].astype(np.int32) << 8 | flat[:, 2],
+            return_index=True,
+            return_counts=True,
+        )
+        return flat[first].astype(np.float64), counts.astype(np.float64)
+    compact = np.empty(1 << 18, np.int32)
+    compact[used] = np.arange(len(used), dtype=np.int32)
+    which = compact[cell]
+    weights = counts[used].astype(np.float64)
+    means = np.stack([np.bincount(which, weights=flat[:, c], minlength=len(used)) for c in range(3)], axis=1)
+    return means / weights[:, None], weights
 
 
 def settled_colours(centres: np.ndarray, frame: Image.Image, image: Image.Image) -> np.ndarray:
     """``centres`` moved to the mean of the pixels ``frame`` (``image`` mapped through them) gave each.
 
-    The refinement fitted the colours to the sample's assignment; the frame's own mapping differs a
-    little, and for a fixed assignment the mean is the best colour, so the file gets the means (over
-    every ``_SETTLE_STEP``-th pixel both ways) while the indices stay: 0.1-0.55 dB on every photo
-    clip, most on the rocket's sky, for ~1 ms a frame.
+    For a fixed assignment the mean is the best colour, so the file gets the means (over a grid of
+    about ``_SETTLE_PIXELS``; every pixel gave 0.03-0.07 dB more for 4x the work, every 4th 0.1-0.2 dB
+    less) while the indices stay; entries that received no pixel keep their colour.
     """
-    nearest = np.asarray(frame)[::_SETTLE_STEP, ::_SETTLE_STEP].ravel()
-    pixels = np.asarray(image)[::_SETTLE_STEP, ::_SETTLE_STEP].reshape(-1, 3)
+    step = max(1, int(math.sqrt(frame.width * frame.height / _SETTLE_PIXELS)))
+    size = (max(1, frame.width // step), max(1, frame.height // step))
+    nearest = np.asarray(frame.resize(size, Image.Resampling.NEAREST)).ravel()
+    pixels = np.asarray(image.resize(size, Image.Resampling.NEAREST)).reshape(-1, 3)
     count = len(centres)
     mass = np.bincount(nearest, minlength=count)[:count]
     used = mass > 0
@@ -161,7 +165,7 @@ def lookup_image(centres: np.ndarray) -> Image.Image:
     answers for a point nearer the cell's centre: by 1 in every channel gained 0.3-0.6 dB; by 1 in red
     and blue and 2 in green (half a step off the centre across the grey axis, where palettes are
     sparse, instead of along it, where gradients put colours close together) 0.05-0.15 dB more on
-    every photo clip (rocket -0.80 -> -0.65 dB against libimagequant; other mixes of 1 and 2 in between).
+    every photo clip.
     """
     lookup = Image.new("P", (1, 1))
     shifted = true_colours(centres).astype(np.int16) - _LOOKUP_SHIFT
@@ -185,6 +189,8 @@ def _refit(
     k-means stays in the local minimum its seed gives; the swaps gained 0.3-0.8 dB on the photo clips.
     ``weights`` counts each of ``pixels`` that many times (histogram cells); None counts each once.
     """
+    from scipy.spatial import cKDTree
+
     refit = centres.copy()
     count = len(centres)
     mass = np.bincount(nearest, weights=weights, minlength=count)[:count]
@@ -199,14 +205,15 @@ def _refit(
         error *= weights
     unused = np.flatnonzero(~used)
     if len(unused):
-        worst = np.argpartition(error, -len(unused))[-len(unused) :] if len(unused) < len(error) else np.arange(0)
+        served = np.flatnonzero(error > 0)  # a pixel on its colour needs no second one
+        worst = served[np.argsort(error[served])[::-1][: len(unused)]]
         refit[unused[: len(worst)]] = pixels[worst]
     if count < 4:
         return refit
 
     spread = np.bincount(nearest, weights=error, minlength=count)[:count]
     members = np.bincount(nearest, minlength=count)[:count]
-    neighbour = cKDTree(refit).query(refit, k=2)[0][:, 1]
+    neighbour = cKDTree(refit, leafsize=_TREE_LEAF).query(refit, k=2)[0][:, 1]
     cost = np.where(used, mass * neighbour**2, np.inf)  # its pixels move to the nearest other colour
     takers = np.argsort(-spread, kind="stable")[:_SWAPS]
     givers = np.argsort(cost, kind="stable")[: 2 * _SWAPS]
@@ -235,24 +242,127 @@ def _refit(
 
 
 def write_gif(images: Sequence[Image.Image], durations_ms: Sequence[int], palette: Image.Image) -> bytes:
-    """A looping GIF of ``images`` (all one size), each frame with its own colour table refined from ``palette``."""
-    indexed = []
-    for image, (centres, lookup) in zip(images, _refined(images, palette), strict=True):
-        frame = image.quantize(palette=lookup, dither=Image.Dither.NONE)
-        frame.putpalette(true_colours(settled_colours(centres, frame, image)).tobytes())  # its local colour table
-        indexed.append(frame)
+    """A looping GIF of ``images`` (all one size), each frame with its own colour table refined from ``palette``.
+
+    The same bytes whether or not the helper process (generation/media/gif_helper.py) shares the work.
+    """
+    encoded = _encode_frames(images, palette)
+    width, height = images[0].size
     out = io.BytesIO()
-    # optimize=False: Pillow still crops each frame to what changed; optimize=True's transparency
-    # fill made a camera pan 13% larger and a mostly static clip 1% larger. (Writing the frames
-    # without Pillow's RGBA comparison of every pair saved only 2-7 of its ~80 ms: LZW is the cost.)
-    indexed[0].save(
-        out,
-        format="GIF",
-        save_all=True,
-        append_images=indexed[1:],
-        duration=list(durations_ms),
-        loop=0,
-        disposal=1,
-        optimize=False,
-    )
+    first = encoded[0][0]
+    out.write(b"GIF89a" + struct.pack("<HHBBB", width, height, 0xF0 | _table_bits(first), 0, 0) + _table(first))
+    out.write(b"!\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00")  # loop forever
+    shown: list[tuple[np.ndarray, bytes, int]] = []
+    for (colours, data), duration in zip(encoded, durations_ms, strict=True):
+        if shown and np.array_equal(shown[-1][0], colours) and shown[-1][1] == data:
+            shown[-1] = (colours, data, shown[-1][2] + duration)  # the same picture again: show it longer
+        else:
+            shown.append((colours, data, duration))
+    for i, (colours, data, duration) in enumerate(shown):
+        # Graphic control: disposal 1 (leave the frame in place), the delay in 10 ms ticks.
+        out.write(b"!\xf9\x04\x04" + struct.pack("<H", duration // 10) + b"\x00\x00")
+        local = 0x80 | _table_bits(colours) if i else 0  # the first frame uses the global table
+        out.write(b"," + struct.pack("<HHHHB", 0, 0, width, height, local) + (_table(colours) if i else b""))
+        out.write(b"\x08" + data + b"\x00")  # LZW minimum code size 8, as Pillow writes it, then the data
+    out.write(b";")
     return out.getvalue()
+
+
+def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[tuple[np.ndarray, bytes]]:
+    """``encoded_frame`` of every frame, shared with the helper process when it is ready and free.
+
+    This thread runs the palette chain, queueing each frame as its colours are fitted; a sender
+    thread hands queued frames to the helper from the front (``_IN_FLIGHT`` at a time, so it never
+    waits for the next) and a receiver thread collects its answers, while this thread, once the chain
+    is done, encodes from the back. Frames a failed helper leaves unanswered are encoded here.
+    """
+    from generation.media import gif_helper
+
+    results: list[tuple[np.ndarray, bytes] | None] = [None] * len(images)
+    width, height = images[0].size
+    helper = gif_helper.helper() if len(images) * width * height >= _HELPER_MIN_PIXELS else None
+    if helper is None or not helper.lock.acquire(blocking=False):
+        for i, centres in enumerate(frame_centres(images, palette)):
+            results[i] = encoded_frame(images[i], centres)
+        return [r for r in results if r is not None]
+
+    queue: deque[tuple[int, np.ndarray]] = deque()  # fitted, not yet taken
+    sent: deque[tuple[int, np.ndarray]] = deque()  # with the helper, not yet answered
+    changed = threading.Condition()
+    state = {"chain done": False, "sending done": False, "failed": False}
+
+    def sender() -> None:
+        while True:
+            with changed:
+                changed.wait_for(lambda: state["failed"] or (len(sent) < _IN_FLIGHT and (queue or state["chain done"])))
+                if state["failed"] or not queue:
+                    break
+                i, centres = queue.popleft()
+                sent.append((i, centres))
+                changed.notify_all()
+            try:
+                helper.send(images[i], centres)
+            except gif_helper.HelperError:
+                with changed:
+                    state["failed"] = True
+                break
+        with changed:
+            state["sending done"] = True
+            changed.notify_all()
+
+    def receiver() -> None:
+        while True:
+            with changed:
+                changed.wait_for(lambda: state["failed"] or sent or state["sending done"])
+                if state["failed"] or not sent:
+                    return
+                i, centres = sent[0]
+            try:
+                results[i] = helper.receive(len(centres))
+            except gif_helper.HelperError:
+                with changed:
+                    state["failed"] = True
+                    changed.notify_all()
+                return
+            with changed:
+                sent.popleft()
+                changed.notify_all()
+
+    threads = [threading.Thread(target=t, name=f"gif-{t.__name__}", daemon=True) for t in (sender, receiver)]
+    try:
+        for thread in threads:
+            thread.start()
+        for i, centres in enumerate(frame_centres(images, palette)):
+            with changed:
+                queue.append((i, centres))
+                changed.notify_all()
+        with changed:
+            state["chain done"] = True
+            changed.notify_all()
+        while True:
+            with changed:
+                if not queue:
+                    break
+                i, centres = queue.pop()
+            results[i] = encoded_frame(images[i], centres)
+    finally:
+        with changed:
+            state["chain done"] = True
+            changed.notify_all()
+        for thread in threads:
+            thread.join()
+        helper.lock.release()
+    for i, centres in [*queue, *sent]:  # left by a helper that failed
+        if results[i] is None:
+            results[i] = encoded_frame(images[i], centres)
+    return [r for r in results if r is not None]
+
+
+def _table_bits(colours: np.ndarray) -> int:
+    """The colour-table size field: the table holds 2 ** (bits + 1) entries, at least ``colours``."""
+    return max(0, (len(colours) - 1).bit_length() - 1)
+
+
+def _table(colours: np.ndarray) -> bytes:
+    entries = 2 ** (_table_bits(colours) + 1)
+    return colours.tobytes() + bytes(3 * (entries - len(colours)))

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from generation.media import gif_helper
 from generation.media.encode import clip_palette, encode_clip, frame_palettes
-from generation.media.gif import lookup_image, settled_colours, true_colours
+from generation.media.gif import frame_centres, lookup_image, mapped_frame, settled_colours, true_colours, write_gif
+
+
+@pytest.fixture
+def gif_helper_process() -> Iterator[None]:
+    """The real helper process, started and ready; ended afterwards."""
+    gif_helper.use_helper(True)
+    assert gif_helper.start(wait_s=60)
+    yield
+    gif_helper.use_helper(False)
+    gif_helper.use_helper(True)
 
 
 def gradient_zoom(count: int = 8, size: int = 96) -> list[Image.Image]:
@@ -94,30 +107,51 @@ def test_frame_palettes_keep_the_palette_size_and_fit_each_frame() -> None:
     assert palettes[0][:, 2].mean() > palettes[-1][:, 2].mean() + 50  # the first frame is the blue sky
 
 
-def test_colours_a_frame_does_not_use_move_to_colours_it_has() -> None:
-    # A shared palette of far-away colours: after refinement every entry sits on a colour of the frame.
+def test_a_shared_palette_far_from_the_frame_is_pulled_onto_its_colours() -> None:
+    # Two colours, and a shared palette of far-away ones: the file reproduces the frame exactly.
     frame = Image.fromarray(np.tile(np.array([[10, 200, 30], [12, 198, 35]], np.uint8), (16, 8, 1)))
     far = Image.new("P", (1, 1))
     far.putpalette(bytes([255, 0, 255] * 4 + [0, 0, 0] * 4))
-    (palette,) = frame_palettes([frame], far)
-    assert np.abs(palette - np.array([11, 199, 32])).max() <= 3
+    flipped = frame.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    shown = decoded(write_gif([frame, flipped], [100, 100], far))
+    assert np.array_equal(shown[0], np.asarray(frame)) and np.array_equal(shown[1], np.asarray(flipped))
+    # More distinct colours than entries: every entry ends up used.
+    (colours,) = frame_palettes([gradient_zoom(count=2, size=32)[0]], far)
+    assert len(np.unique(colours, axis=0)) == 8
 
 
-def test_reusing_a_frames_warm_lookup_for_the_next_frame_maps_as_a_fresh_lookup_would() -> None:
-    # write_gif hands each frame's lookup (its nearest-colour cache warm) to the next frame's first
-    # round; the cache only remembers answers, so every frame maps as through a fresh lookup.
+def test_the_file_holds_each_frame_mapped_to_its_fitted_colours() -> None:
     frames = gradient_zoom(count=6, size=64)
     shared = clip_palette(frames)
     ours = decoded(encode_clip(frames, fps=8).data)
-    for i, (frame, centres) in enumerate(zip(frames, frame_palettes(frames, shared), strict=True)):
-        fresh = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
-        fresh.putpalette(true_colours(settled_colours(centres, fresh, frame)).tobytes())
-        assert np.array_equal(np.asarray(fresh.convert("RGB")).astype(np.float64), ours[i]), i
+    for i, (frame, centres) in enumerate(zip(frames, frame_centres(frames, shared), strict=True)):
+        indexed, colours = mapped_frame(frame, centres)
+        assert np.array_equal(colours.astype(np.float64)[np.asarray(indexed)], ours[i]), i
+
+
+def test_the_helper_process_writes_the_same_bytes_and_a_dead_one_changes_nothing(gif_helper_process) -> None:
+    # 16 frames of 256x256: big enough to share (write_gif shares clips of a million pixels or more).
+    frames = [f.resize((256, 256)) for f in gradient_zoom(count=16, size=64)]
+    palette = clip_palette(frames)
+    durations = [125] * 16
+    alone = write_gif(frames, durations, palette)
+    helper = gif_helper.helper()
+    assert helper is not None
+    answered = []
+    real_receive = helper.receive
+    helper.receive = lambda count: answered.append(count) or real_receive(count)  # type: ignore[method-assign]
+    assert write_gif(frames, durations, palette) == alone
+    assert answered  # the helper did encode some of the frames
+
+    helper.process.kill()
+    helper.process.wait()
+    assert write_gif(frames, durations, palette) == alone  # its frames fell back to this process
+    assert helper.closed
 
 
 def test_the_file_gets_the_mean_colour_of_the_pixels_each_entry_maps() -> None:
     frames = gradient_zoom(count=4, size=64)
-    for frame, centres in zip(frames, frame_palettes(frames, clip_palette(frames, 32)), strict=True):
+    for frame, centres in zip(frames, frame_centres(frames, clip_palette(frames, 32)), strict=True):
         indexed = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
         source = np.asarray(frame).astype(np.float64)
         refined = true_colours(centres).astype(np.float64)[np.asarray(indexed)]

@@ -1,0 +1,252 @@
+"""A second process that maps and LZW-encodes GIF frames beside the caller's (generation/media/gif.py).
+
+Pillow's quantize and GIF encoder and numpy's bincount hold the GIL, so threads cannot share a
+clip's work; a second process can. ``write_gif`` hands it frames (RGB bytes and the colours to map
+them to) while the caller's thread fits the next palettes, and both take frames from one queue.
+
+The process is started once, on the first GIF big enough to share, by ``subprocess`` (fork and an
+immediate exec of a fresh interpreter: nothing of the caller, torch's threads included, is copied
+into it) in its own session, with numpy's BLAS held to one thread. It imports the project from the
+caller's ``sys.path``, says it is ready, and serves frames until its pipe closes; it dies with the
+caller. A clip never waits for it to start: until it is ready, clips are encoded on the caller's
+thread alone. Any failure (it died, a reply timed out or made no sense) ends it and the caller
+encodes the rest itself; after ``_MAX_FAILURES`` failures it is not started again.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import io
+import os
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+from PIL import Image
+
+_REQUEST = struct.Struct("<IIII")  # width, height, colours, RGB bytes; then the colours (float64) and the pixels
+_REPLY = struct.Struct("<II")  # colours, LZW bytes; then the colours (uint8 RGB) and the LZW data
+_READY = b"R"
+_REPLY_TIMEOUT_S = 30.0  # one 512x512 frame takes ~12 ms; this only catches a process that hangs
+_MAX_FAILURES = 3
+
+
+class HelperError(Exception):
+    """The helper process failed; the caller encodes the frame itself."""
+
+
+class Helper:
+    """The second process: ``send`` gives it a frame, ``receive`` takes its colours and LZW data.
+
+    One clip at a time: take ``lock`` (without blocking) for a clip, else encode alone. Requests and
+    replies are bigger than a pipe holds, so one thread sends while another receives.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        to_child, self._requests = os.pipe()
+        self._replies, from_child = os.pipe()
+        # This file run by its path: importing the package would load PyAV and imageio for nothing.
+        code = (
+            f"import runpy, sys; sys.path[:] = {sys.path!r}; "
+            f"runpy.run_path({__file__!r}, run_name='gif_helper')['serve']({to_child}, {from_child})"
+        )
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code],
+                pass_fds=(to_child, from_child),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # a Ctrl-C at the console stops the bot, which closes the pipe
+            )
+        finally:
+            os.close(to_child)
+            os.close(from_child)
+        self._ready = False
+        self.closed = False
+
+    def ready(self) -> bool:
+        """Whether it has started and said so (never waits)."""
+        if not self._ready and not self.closed and select.select([self._replies], [], [], 0)[0]:
+            if os.read(self._replies, 1) != _READY:
+                self.close()
+                return False
+            self._ready = True
+        return self._ready and not self.closed
+
+    def wait_ready(self, timeout_s: float = 60.0) -> bool:
+        """Wait until it is ready (tests, and callers who want it warm before the first clip)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.ready() and not self.closed and time.monotonic() < deadline:
+            select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
+        return self.ready()
+
+    def send(self, image: Image.Image, centres: np.ndarray) -> None:
+        """Ask for ``gif.encoded_frame(image, centres)``; ``receive`` answers requests in order. Raises HelperError."""
+        try:
+            centres = np.ascontiguousarray(centres, np.float64)
+            rgb = image.tobytes()
+            self._write(_REQUEST.pack(image.width, image.height, len(centres), len(rgb)) + centres.tobytes())
+            self._write(rgb)
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise HelperError(str(exc)) from exc
+
+    def receive(self, count: int) -> tuple[np.ndarray, bytes]:
+        """The oldest unanswered request's colours (``count`` of them) and LZW data. Raises HelperError."""
+        try:
+            colours, size = _REPLY.unpack(self._read(_REPLY.size))
+            if colours != count:
+                raise HelperError(f"the helper answered {colours} colours for {count}")
+            table = np.frombuffer(self._read(3 * count), np.uint8).reshape(count, 3)
+            return table, self._read(size)
+        except (OSError, ValueError, struct.error, HelperError) as exc:
+            self.close()
+            raise HelperError(str(exc)) from exc
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for fd in (self._requests, self._replies):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._requests, view) :]
+
+    def _read(self, size: int) -> bytes:
+        out = bytearray()
+        deadline = time.monotonic() + _REPLY_TIMEOUT_S
+        while len(out) < size:
+            if not select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise HelperError(f"no reply from the helper in {_REPLY_TIMEOUT_S:.0f} s")
+            chunk = os.read(self._replies, size - len(out))
+            if not chunk:
+                raise HelperError("the helper process ended")
+            out += chunk
+        return bytes(out)
+
+
+_helper: Helper | None = None
+_failures = 0
+_enabled = True
+_start_lock = threading.Lock()
+
+
+def helper() -> Helper | None:
+    """The running, ready helper (started on first call), or None: not ready yet, disabled, or given up on."""
+    with _start_lock:
+        current = _started()
+        return current if current is not None and current.ready() else None
+
+
+def start(wait_s: float = 0.0) -> bool:
+    """Start the helper now if it may run, wait up to ``wait_s`` seconds for it, and say whether it is ready."""
+    with _start_lock:
+        current = _started()
+    return current is not None and current.wait_ready(wait_s)
+
+
+def helper_cpu_s() -> float:
+    """CPU seconds the running helper has used so far (0 without one, or where /proc does not tell)."""
+    current = _helper
+    if current is None or current.closed:
+        return 0.0
+    try:
+        with open(f"/proc/{current.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _started() -> Helper | None:
+    """The helper, started if it may run and is not; under ``_start_lock``."""
+    global _helper, _failures
+    if _helper is not None and _helper.closed:
+        _helper, _failures = None, _failures + 1
+    if _helper is None and _enabled and _failures < _MAX_FAILURES and _cores() >= 2 and sys.executable:
+        try:
+            _helper = Helper()
+        except OSError:
+            _failures += 1
+    return _helper if _enabled else None
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def use_helper(enabled: bool) -> None:
+    """Allow (the default; again after failures) or forbid the helper process; forbidding ends one that runs."""
+    global _enabled, _helper, _failures
+    with _start_lock:
+        _enabled = enabled
+        if enabled:
+            _failures = 0
+        elif _helper is not None:
+            _helper.close()
+            _helper = None
+
+
+@atexit.register
+def _close() -> None:
+    if _helper is not None:
+        _helper.close()
+
+
+def serve(requests: int, replies: int) -> None:
+    """The helper's loop: read a frame, answer its colours and LZW data, until the pipe closes."""
+    encoded_frame = _gif_module().encoded_frame
+    with io.FileIO(requests, "rb") as inp, io.FileIO(replies, "wb") as out:
+        _send(out, _READY)
+        while header := inp.read(_REQUEST.size):
+            width, height, count, size = _REQUEST.unpack(_exact(inp, header, _REQUEST.size))
+            centres = np.frombuffer(_exact(inp, b"", 8 * 3 * count), np.float64).reshape(count, 3)
+            image = Image.frombytes("RGB", (width, height), _exact(inp, b"", size))
+            colours, data = encoded_frame(image, centres)
+            _send(out, _REPLY.pack(len(colours), len(data)) + colours.tobytes() + data)
+
+
+def _send(stream: io.FileIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[stream.write(view) or 0 :]
+
+
+def _gif_module() -> ModuleType:
+    """gif.py, loaded by its path (not through the package, whose __init__ loads PyAV and imageio)."""
+    spec = importlib.util.spec_from_file_location("gif", Path(__file__).with_name("gif.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _exact(stream: io.FileIO, start: bytes, size: int) -> bytes:
+    data = bytearray(start)
+    while len(data) < size:
+        chunk = stream.read(size - len(data))
+        if not chunk:
+            raise SystemExit(0)  # the caller went away mid-frame
+        data += chunk
+    return bytes(data)
