@@ -1,16 +1,20 @@
-"""Animated GIF: a palette for the whole clip, one refined from it for every frame, the file.
+"""Animated GIF: a palette for the whole clip, one refined from it for every pair of frames, the file.
 
 GIF allows a local colour table per frame. ``clip_palette`` seeds a palette from the whole clip
-(Pillow's fast octree on a ~16k pixel sample); ``frame_palettes`` refines it for each frame in turn;
-``write_gif`` maps every frame through its palette and writes the file. Plain numpy and Pillow.
+(Pillow's fast octree on a ~16k pixel sample); ``fitted_centres`` refines it for each pair of frames
+in turn; ``write_gif`` maps every frame through its pair's palette, gives it the colours its pixels
+have, and writes the file. Plain numpy and Pillow.
 
-Each frame's palette is a chain of k-means steps. A frame starts from the colours the previous one
-was written with, takes one weighted k-means round (with enhanced-LBG swaps, ``_refit``) on a
-histogram of its own colours (6 bits a channel, a ~16k pixel grid sample: a few thousand weighted
-points), is mapped through Pillow's cached nearest-colour lookup, and is written with the mean
-colour of the pixels each entry received (``settled_colours``): the mapping is itself the second
-k-means step. The first frame takes more rounds. Against per-frame libimagequant (no dithering) on
-the benchmark's photo clips: see docs/PERFORMANCE.md ("Third round").
+The palettes are a chain of k-means steps. Each pair of frames starts from the previous pair's
+colours (the first from the seed) and takes weighted k-means rounds, with enhanced-LBG swaps
+(``_refit``), on a histogram of its own colours (6 bits a channel over a ~16k pixel grid sample of
+both frames: a few thousand weighted points). Each frame is then mapped through Pillow's cached
+nearest-colour lookup, and its colour table holds the mean colour of the pixels each entry received
+(``settled_colours``), so every frame still gets a table of its own. Sharing the fitted palette
+between two frames halves the k-means rounds and lets Pillow's lookup cache, filled for the first
+frame, serve the second (a fresh palette costs ~5 ms a 512x512 frame to fill, a warm one <1 ms);
+with two rounds a pair it gave the same PSNR as one round a frame. Figures, and what was tried:
+docs/PERFORMANCE.md ("GIF at the quality limit", "Third round").
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import numpy as np
 from PIL import Image
 
 _SEED_PIXELS = 16_384  # the clip palette's octree seed: 1024 pixels from each of 16 frames
-_HISTOGRAM_PIXELS = 16_384  # each frame's k-means runs on the 6-bit histogram of this many
-_FIRST_FRAME_ROUNDS = 6
-_FRAME_ROUNDS = 1
-_IN_FLIGHT = 2  # frames handed to the helper at once: it starts the next while its answer is read
+_GROUP = 2  # frames that share one fitted palette (each still gets its own colours); 4: -0.2 dB
+_HISTOGRAM_PIXELS = 16_384  # each pair's k-means runs on the 6-bit histogram of this many (8k: -0.1 dB)
+_FIRST_ROUNDS = 6  # k-means rounds for the first pair, which starts from the seed (4: -0.02 dB)
+_ROUNDS = 2  # and for each later pair, which starts from the previous one
+_IN_FLIGHT = 2  # pairs handed to the helper at once: it starts the next while its answer is read
 _HELPER_MIN_PIXELS = 1 << 20  # share clips of at least a million pixels with the helper process
 _NEAREST_BLOCK = 256  # see _nearest
 # Enhanced-LBG swaps per k-means round (``_refit``): 8 / 16 / 32 swaps, a colour moved when its cost
@@ -45,7 +50,8 @@ _SETTLE_PIXELS = 65_536  # the file's colours: means over this many (512x512: ev
 def clip_palette(images: Sequence[Image.Image], colours: int = 256) -> Image.Image:
     """A mode "P" image whose palette (at most ``colours`` entries) suits every frame of ``images``.
 
-    Pillow's fast octree on a grid sample of every frame: a seed, which each frame refines.
+    Pillow's fast octree on a grid sample of every frame (1.5 ms): a seed, which the frames refine.
+    (Median cut and k-means on the whole clip took 40-55 ms and gained nothing once the frames refine.)
     """
     width, height = images[0].size
     side = max(1, min(width, height, round(math.sqrt(_SEED_PIXELS / len(images)))))
@@ -62,46 +68,56 @@ def clip_palette(images: Sequence[Image.Image], colours: int = 256) -> Image.Ima
 
 def frame_palettes(images: Sequence[Image.Image], palette: Image.Image) -> list[np.ndarray]:
     """The colours each frame of ``images`` is written with (Nx3 uint8, N as in ``palette``), refined from ``palette``."""
-    return [
-        mapped_frame(image, centres)[1] for image, centres in zip(images, frame_centres(images, palette), strict=True)
-    ]
+    return [colours for _, colours in _mapped_clip(images, palette)]
 
 
-def frame_centres(images: Sequence[Image.Image], palette: Image.Image) -> Iterator[np.ndarray]:
-    """The colours (Nx3 float) each frame of ``images`` is mapped to, a chain of k-means rounds from ``palette``.
+def _mapped_clip(images: Sequence[Image.Image], palette: Image.Image) -> list[tuple[Image.Image, np.ndarray]]:
+    """Every frame of ``images`` as ``mapped_frames`` gives it, in one thread."""
+    groups = [images[start : start + _GROUP] for start in range(0, len(images), _GROUP)]
+    centres = fitted_centres(images, palette)
+    return [mapped for group in groups for mapped in mapped_frames(group, next(centres))]
 
-    Each frame starts from the previous frame's colours (the first from ``palette``) and takes a
-    k-means round (the first frame several) on the histogram of a ~16k pixel sample of its own colours.
-    The chain never waits for a frame's mapping, so the frames can be mapped anywhere (``write_gif``).
+
+def fitted_centres(images: Sequence[Image.Image], palette: Image.Image) -> Iterator[np.ndarray]:
+    """The colours (Nx3 float) each group of ``_GROUP`` frames is mapped to: a chain of k-means rounds from ``palette``.
+
+    Each group starts from the previous group's colours (the first from ``palette``) and takes
+    k-means rounds on the histogram of a grid sample of its frames. The chain never waits for a
+    frame's mapping, so frames can be mapped anywhere, in any order (``write_gif``).
     """
     shared = palette.getpalette()
     assert shared is not None
     centres = np.asarray(shared, np.float64).reshape(-1, 3)
     width, height = images[0].size
-    step = max(1, int(math.sqrt(width * height / _HISTOGRAM_PIXELS)))
+    step = max(1, int(math.sqrt(width * height * _GROUP / _HISTOGRAM_PIXELS)))
     sample_size = (max(1, width // step), max(1, height // step))
-    for i, image in enumerate(images):
-        points, weights = colour_histogram(
-            np.asarray(image.resize(sample_size, Image.Resampling.NEAREST)), len(centres)
-        )
-        for _ in range(_FIRST_FRAME_ROUNDS if i == 0 else _FRAME_ROUNDS):
+    for start in range(0, len(images), _GROUP):
+        group = images[start : start + _GROUP]
+        samples = [np.asarray(image.resize(sample_size, Image.Resampling.NEAREST)).reshape(-1, 3) for image in group]
+        points, weights = colour_histogram(np.concatenate(samples), len(centres))
+        for _ in range(_FIRST_ROUNDS if start == 0 else _ROUNDS):
             centres = _refit(centres, _nearest(points, centres), points, weights)
         yield centres
 
 
-def mapped_frame(image: Image.Image, centres: np.ndarray) -> tuple[Image.Image, np.ndarray]:
-    """``image`` mapped to ``centres`` by Pillow's lookup (a mode "P" image) and the colours the file gives its entries.
+def mapped_frames(images: Sequence[Image.Image], centres: np.ndarray) -> list[tuple[Image.Image, np.ndarray]]:
+    """Each of ``images`` mapped to ``centres`` by Pillow's lookup (a mode "P" image), and the colours its file entry gets.
 
-    The colours are the means of the pixels each entry received (``settled_colours``).
+    The colours are the means of the pixels each entry received (``settled_colours``). One lookup
+    image serves all the frames: Pillow keeps the nearest colours it has found in it, so the frames
+    after the first find theirs mostly filled in (the same indices as a fresh lookup, a test checks).
     """
-    frame = image.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
-    return frame, true_colours(settled_colours(centres, frame, image))
+    lookup = lookup_image(centres)
+    mapped = []
+    for image in images:
+        frame = image.quantize(palette=lookup, dither=Image.Dither.NONE)
+        mapped.append((frame, true_colours(settled_colours(centres, frame, image))))
+    return mapped
 
 
-def encoded_frame(image: Image.Image, centres: np.ndarray) -> tuple[np.ndarray, bytes]:
-    """``mapped_frame``'s colours and the frame's LZW data as a GIF image block holds it (8-bit codes)."""
-    frame, colours = mapped_frame(image, centres)
-    return colours, frame.tobytes("gif", "P")
+def encoded_frames(images: Sequence[Image.Image], centres: np.ndarray) -> list[tuple[np.ndarray, bytes]]:
+    """``mapped_frames``' colours, each with its frame's LZW data as a GIF image block holds it (8-bit codes)."""
+    return [(colours, frame.tobytes("gif", "P")) for frame, colours in mapped_frames(images, centres)]
 
 
 def colour_histogram(pixels: np.ndarray, colours: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -286,22 +302,23 @@ def write_gif(images: Sequence[Image.Image], durations_ms: Sequence[int], palett
 
 
 def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[tuple[np.ndarray, bytes]]:
-    """``encoded_frame`` of every frame, shared with the helper process when it is ready and free.
+    """``encoded_frames`` of every group of frames, shared with the helper process when it is ready and free.
 
-    This thread runs the palette chain, queueing each frame as its colours are fitted; a sender
-    thread hands queued frames to the helper from the front (``_IN_FLIGHT`` at a time, so it never
+    This thread runs the palette chain, queueing each group as its colours are fitted; a sender
+    thread hands queued groups to the helper from the front (``_IN_FLIGHT`` at a time, so it never
     waits for the next) and a receiver thread collects its answers, while this thread, once the chain
-    is done, encodes from the back. Frames a failed helper leaves unanswered are encoded here.
+    is done, encodes from the back. Groups a failed helper leaves unanswered are encoded here.
     """
     from generation.media import gif_helper
 
-    results: list[tuple[np.ndarray, bytes] | None] = [None] * len(images)
+    groups = [images[start : start + _GROUP] for start in range(0, len(images), _GROUP)]
+    results: list[list[tuple[np.ndarray, bytes]] | None] = [None] * len(groups)
     width, height = images[0].size
     helper = gif_helper.helper() if len(images) * width * height >= _HELPER_MIN_PIXELS else None
     if helper is None or not helper.lock.acquire(blocking=False):
-        for i, centres in enumerate(frame_centres(images, palette)):
-            results[i] = encoded_frame(images[i], centres)
-        return [r for r in results if r is not None]
+        for g, centres in enumerate(fitted_centres(images, palette)):
+            results[g] = encoded_frames(groups[g], centres)
+        return [frame for group in results if group is not None for frame in group]
 
     queue: deque[tuple[int, np.ndarray]] = deque()  # fitted, not yet taken
     sent: deque[tuple[int, np.ndarray]] = deque()  # with the helper, not yet answered
@@ -314,11 +331,11 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
                 changed.wait_for(lambda: state["failed"] or (len(sent) < _IN_FLIGHT and (queue or state["chain done"])))
                 if state["failed"] or not queue:
                     break
-                i, centres = queue.popleft()
-                sent.append((i, centres))
+                g, centres = queue.popleft()
+                sent.append((g, centres))
                 changed.notify_all()
             try:
-                helper.send(images[i], centres)
+                helper.send(groups[g], centres)
             except gif_helper.HelperError:
                 with changed:
                     state["failed"] = True
@@ -333,9 +350,9 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
                 changed.wait_for(lambda: state["failed"] or sent or state["sending done"])
                 if state["failed"] or not sent:
                     return
-                i, centres = sent[0]
+                g, centres = sent[0]
             try:
-                results[i] = helper.receive(len(centres))
+                results[g] = helper.receive(len(groups[g]), len(centres))
             except gif_helper.HelperError:
                 with changed:
                     state["failed"] = True
@@ -349,9 +366,9 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
     try:
         for thread in threads:
             thread.start()
-        for i, centres in enumerate(frame_centres(images, palette)):
+        for g, centres in enumerate(fitted_centres(images, palette)):
             with changed:
-                queue.append((i, centres))
+                queue.append((g, centres))
                 changed.notify_all()
         with changed:
             state["chain done"] = True
@@ -360,8 +377,8 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
             with changed:
                 if not queue:
                     break
-                i, centres = queue.pop()
-            results[i] = encoded_frame(images[i], centres)
+                g, centres = queue.pop()
+            results[g] = encoded_frames(groups[g], centres)
     finally:
         with changed:
             state["chain done"] = True
@@ -369,10 +386,10 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
         for thread in threads:
             thread.join()
         helper.lock.release()
-    for i, centres in [*queue, *sent]:  # left by a helper that failed
-        if results[i] is None:
-            results[i] = encoded_frame(images[i], centres)
-    return [r for r in results if r is not None]
+    for g, centres in [*queue, *sent]:  # left by a helper that failed
+        if results[g] is None:
+            results[g] = encoded_frames(groups[g], centres)
+    return [frame for group in results if group is not None for frame in group]
 
 
 def _table_bits(colours: np.ndarray) -> int:

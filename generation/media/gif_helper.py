@@ -26,14 +26,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 from PIL import Image
 
-_REQUEST = struct.Struct("<IIII")  # width, height, colours, RGB bytes; then the colours (float64) and the pixels
-_REPLY = struct.Struct("<II")  # colours, LZW bytes; then the colours (uint8 RGB) and the LZW data
+_REQUEST = struct.Struct("<IIII")  # width, height, frames, colours; then the colours (float64) and each frame's RGB
+_REPLY = struct.Struct("<II")  # for each frame: colours, LZW bytes; then the colours (uint8 RGB) and the LZW data
 _READY = b"R"
 _REPLY_TIMEOUT_S = 30.0  # one 512x512 frame takes ~12 ms; this only catches a process that hangs
 _MAX_FAILURES = 3
@@ -91,25 +92,29 @@ class Helper:
             select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
         return self.ready()
 
-    def send(self, image: Image.Image, centres: np.ndarray) -> None:
-        """Ask for ``gif.encoded_frame(image, centres)``; ``receive`` answers requests in order. Raises HelperError."""
+    def send(self, images: Sequence[Image.Image], centres: np.ndarray) -> None:
+        """Ask for ``gif.encoded_frames(images, centres)``; ``receive`` answers requests in order. Raises HelperError."""
         try:
             centres = np.ascontiguousarray(centres, np.float64)
-            rgb = image.tobytes()
-            self._write(_REQUEST.pack(image.width, image.height, len(centres), len(rgb)) + centres.tobytes())
-            self._write(rgb)
+            width, height = images[0].size
+            self._write(_REQUEST.pack(width, height, len(images), len(centres)) + centres.tobytes())
+            for image in images:
+                self._write(image.tobytes())
         except (OSError, ValueError) as exc:
             self.close()
             raise HelperError(str(exc)) from exc
 
-    def receive(self, count: int) -> tuple[np.ndarray, bytes]:
-        """The oldest unanswered request's colours (``count`` of them) and LZW data. Raises HelperError."""
+    def receive(self, frames: int, count: int) -> list[tuple[np.ndarray, bytes]]:
+        """The oldest unanswered request's ``frames`` answers: colours (``count`` of them) and LZW data. Raises HelperError."""
         try:
-            colours, size = _REPLY.unpack(self._read(_REPLY.size))
-            if colours != count:
-                raise HelperError(f"the helper answered {colours} colours for {count}")
-            table = np.frombuffer(self._read(3 * count), np.uint8).reshape(count, 3)
-            return table, self._read(size)
+            answers = []
+            for _ in range(frames):
+                colours, size = _REPLY.unpack(self._read(_REPLY.size))
+                if colours != count:
+                    raise HelperError(f"the helper answered {colours} colours for {count}")
+                table = np.frombuffer(self._read(3 * count), np.uint8).reshape(count, 3)
+                answers.append((table, self._read(size)))
+            return answers
         except (OSError, ValueError, struct.error, HelperError) as exc:
             self.close()
             raise HelperError(str(exc)) from exc
@@ -215,16 +220,18 @@ def _close() -> None:
 
 
 def serve(requests: int, replies: int) -> None:
-    """The helper's loop: read a frame, answer its colours and LZW data, until the pipe closes."""
-    encoded_frame = _gif_module().encoded_frame
+    """The helper's loop: read frames, answer their colours and LZW data, until the pipe closes."""
+    encoded_frames = _gif_module().encoded_frames
     with io.FileIO(requests, "rb") as inp, io.FileIO(replies, "wb") as out:
         _send(out, _READY)
         while header := inp.read(_REQUEST.size):
-            width, height, count, size = _REQUEST.unpack(_exact(inp, header, _REQUEST.size))
+            width, height, frames, count = _REQUEST.unpack(_exact(inp, header, _REQUEST.size))
             centres = np.frombuffer(_exact(inp, b"", 8 * 3 * count), np.float64).reshape(count, 3)
-            image = Image.frombytes("RGB", (width, height), _exact(inp, b"", size))
-            colours, data = encoded_frame(image, centres)
-            _send(out, _REPLY.pack(len(colours), len(data)) + colours.tobytes() + data)
+            images = [
+                Image.frombytes("RGB", (width, height), _exact(inp, b"", 3 * width * height)) for _ in range(frames)
+            ]
+            for colours, data in encoded_frames(images, centres):
+                _send(out, _REPLY.pack(len(colours), len(data)) + colours.tobytes() + data)
 
 
 def _send(stream: io.FileIO, data: bytes) -> None:

@@ -11,7 +11,15 @@ from PIL import Image
 
 from generation.media import gif_helper
 from generation.media.encode import clip_palette, encode_clip, frame_palettes
-from generation.media.gif import frame_centres, lookup_image, mapped_frame, settled_colours, true_colours, write_gif
+from generation.media.gif import (
+    encoded_frames,
+    fitted_centres,
+    lookup_image,
+    mapped_frames,
+    settled_colours,
+    true_colours,
+    write_gif,
+)
 
 
 @pytest.fixture
@@ -120,38 +128,69 @@ def test_a_shared_palette_far_from_the_frame_is_pulled_onto_its_colours() -> Non
     assert len(np.unique(colours, axis=0)) == 8
 
 
-def test_the_file_holds_each_frame_mapped_to_its_fitted_colours() -> None:
+def pairs(frames: list[Image.Image]) -> list[list[Image.Image]]:
+    return [frames[i : i + 2] for i in range(0, len(frames), 2)]
+
+
+def test_the_file_holds_each_frame_mapped_to_its_pairs_fitted_colours() -> None:
     frames = gradient_zoom(count=6, size=64)
-    shared = clip_palette(frames)
     ours = decoded(encode_clip(frames, fps=8).data)
-    for i, (frame, centres) in enumerate(zip(frames, frame_centres(frames, shared), strict=True)):
-        indexed, colours = mapped_frame(frame, centres)
+    mapped = [
+        (frame, colours)
+        for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames)), strict=True)
+        for frame, colours in mapped_frames(pair, centres)
+    ]
+    for i, (indexed, colours) in enumerate(mapped):
         assert np.array_equal(colours.astype(np.float64)[np.asarray(indexed)], ours[i]), i
 
 
-def test_the_helper_process_writes_the_same_bytes_and_a_dead_one_changes_nothing(gif_helper_process) -> None:
+def test_a_lookup_warm_from_the_first_frame_of_a_pair_maps_the_second_as_a_fresh_one_would() -> None:
+    # mapped_frames maps both frames of a pair through one lookup image, whose nearest-colour cache
+    # the first frame filled; the cache only remembers answers, so the second maps as if fresh.
+    frames = gradient_zoom(count=6, size=64)
+    for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames)), strict=True):
+        (_, _), (second, _) = mapped_frames(pair, centres)
+        fresh = pair[1].quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+        assert np.array_equal(np.asarray(second), np.asarray(fresh))
+
+
+def test_the_helper_process_encodes_as_this_one_and_write_gif_gives_the_same_bytes(gif_helper_process) -> None:
     # 16 frames of 256x256: big enough to share (write_gif shares clips of a million pixels or more).
     frames = [f.resize((256, 256)) for f in gradient_zoom(count=16, size=64)]
     palette = clip_palette(frames)
-    durations = [125] * 16
-    alone = write_gif(frames, durations, palette)
     helper = gif_helper.helper()
     assert helper is not None
-    answered = []
-    real_receive = helper.receive
-    helper.receive = lambda count: answered.append(count) or real_receive(count)  # type: ignore[method-assign]
-    assert write_gif(frames, durations, palette) == alone
-    assert answered  # the helper did encode some of the frames
+    centres = next(fitted_centres(frames, palette))
+    helper.send(frames[:2], centres)
+    answers = helper.receive(2, len(centres))
+    expected = encoded_frames(frames[:2], centres)
+    assert [(c.tolist(), d) for c, d in answers] == [(c.tolist(), d) for c, d in expected]
 
+    shared = write_gif(frames, [125] * 16, palette)
+    with helper.lock:  # busy with another clip: write_gif encodes alone
+        assert write_gif(frames, [125] * 16, palette) == shared
+
+
+def test_a_helper_that_died_is_noticed_and_clips_are_encoded_without_it(gif_helper_process) -> None:
+    frames = [f.resize((256, 256)) for f in gradient_zoom(count=16, size=64)]
+    palette = clip_palette(frames)
+    helper = gif_helper.helper()
+    assert helper is not None
+    with helper.lock:
+        alone = write_gif(frames, [125] * 16, palette)
     helper.process.kill()
     helper.process.wait()
-    assert write_gif(frames, durations, palette) == alone  # its frames fell back to this process
+    with pytest.raises(gif_helper.HelperError):
+        helper.send(frames[:2], next(fitted_centres(frames, palette)))
     assert helper.closed
+    assert write_gif(frames, [125] * 16, palette) == alone
+    assert gif_helper.helper() is not helper
 
 
 def test_the_file_gets_the_mean_colour_of_the_pixels_each_entry_maps() -> None:
     frames = gradient_zoom(count=4, size=64)
-    for frame, centres in zip(frames, frame_centres(frames, clip_palette(frames, 32)), strict=True):
+    for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames, 32)), strict=True):
+        frame = pair[0]
         indexed = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
         source = np.asarray(frame).astype(np.float64)
         refined = true_colours(centres).astype(np.float64)[np.asarray(indexed)]
