@@ -25,6 +25,7 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from types import ModuleType
 
 import numpy as np
 from PIL import Image
@@ -274,12 +275,19 @@ def _refit(centres: np.ndarray, nearest: np.ndarray, points: np.ndarray, weights
     return refit
 
 
-def write_gif(images: Sequence[Image.Image], durations_ms: Sequence[int], palette: Image.Image) -> bytes:
+def write_gif(
+    images: Sequence[Image.Image], durations_ms: Sequence[int], palette: Image.Image, *, share: bool | None = None
+) -> bytes:
     """A looping GIF of ``images`` (all one size), each frame with its own colour table refined from ``palette``.
 
-    The same bytes whether or not the helper process (generation/media/gif_helper.py) shares the work.
+    ``share``: whether the helper process (generation/media/gif_helper.py) takes part, when it is
+    ready and free; None (the default) lets it for clips of a million pixels or more while a core
+    looks idle. The bytes are the same either way.
     """
-    encoded = _encode_frames(images, palette)
+    if share is None:
+        width, height = images[0].size
+        share = len(images) * width * height >= _HELPER_MIN_PIXELS and _helper_module().core_free()
+    encoded = _encode_frames(images, palette, share)
     width, height = images[0].size
     out = io.BytesIO()
     first = encoded[0][0]
@@ -301,7 +309,14 @@ def write_gif(images: Sequence[Image.Image], durations_ms: Sequence[int], palett
     return out.getvalue()
 
 
-def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[tuple[np.ndarray, bytes]]:
+def _helper_module() -> ModuleType:
+    # Here, not above: the helper process loads this file by its path, without the package.
+    from generation.media import gif_helper
+
+    return gif_helper
+
+
+def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: bool) -> list[tuple[np.ndarray, bytes]]:
     """``encoded_frames`` of every group of frames, shared with the helper process when it is ready and free.
 
     This thread runs the palette chain, queueing each group as its colours are fitted; a sender
@@ -309,12 +324,10 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image) -> list[
     waits for the next) and a receiver thread collects its answers, while this thread, once the chain
     is done, encodes from the back. Groups a failed helper leaves unanswered are encoded here.
     """
-    from generation.media import gif_helper
-
+    gif_helper = _helper_module()
     groups = [images[start : start + _GROUP] for start in range(0, len(images), _GROUP)]
     results: list[list[tuple[np.ndarray, bytes]] | None] = [None] * len(groups)
-    width, height = images[0].size
-    helper = gif_helper.helper() if len(images) * width * height >= _HELPER_MIN_PIXELS else None
+    helper = gif_helper.helper() if share else None
     if helper is None or not helper.lock.acquire(blocking=False):
         for g, centres in enumerate(fitted_centres(images, palette)):
             results[g] = encoded_frames(groups[g], centres)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import importlib.util
 import io
 import os
@@ -36,6 +37,7 @@ from PIL import Image
 _REQUEST = struct.Struct("<IIII")  # width, height, frames, colours; then the colours (float64) and each frame's RGB
 _REPLY = struct.Struct("<II")  # for each frame: colours, LZW bytes; then the colours (uint8 RGB) and the LZW data
 _READY = b"R"
+_PIPE_BYTES = 1 << 20  # Linux's default limit for an unprivileged pipe
 _REPLY_TIMEOUT_S = 30.0  # one 512x512 frame takes ~12 ms; this only catches a process that hangs
 _MAX_FAILURES = 3
 
@@ -55,6 +57,11 @@ class Helper:
         self.lock = threading.Lock()
         to_child, self._requests = os.pipe()
         self._replies, from_child = os.pipe()
+        for fd in (self._requests, self._replies):
+            # Room for a whole answer, so that the helper goes on with the next pair while the
+            # caller's receiving thread waits for the GIL (Pillow holds it for ~5 ms at a time).
+            with contextlib.suppress(AttributeError, OSError):
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)  # Linux only; elsewhere the default
         # This file run by its path: importing the package would load PyAV and imageio for nothing.
         code = (
             f"import runpy, sys; sys.path[:] = {sys.path!r}; "
@@ -159,6 +166,15 @@ def helper() -> Helper | None:
     with _start_lock:
         current = _started()
         return current if current is not None and current.ready() else None
+
+
+def core_free() -> bool:
+    """Whether a core looks idle: the load average is at least half a core under the number of cores.
+
+    A second process only helps then: on a box busy on every core its frames wait for one anyway,
+    and the pipes cost more than they save (measured at load 2-3 on 2 cores).
+    """
+    return os.getloadavg()[0] < _cores() - 0.5
 
 
 def start(wait_s: float = 0.0) -> bool:

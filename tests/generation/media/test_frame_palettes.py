@@ -166,9 +166,10 @@ def test_the_helper_process_encodes_as_this_one_and_write_gif_gives_the_same_byt
     expected = encoded_frames(frames[:2], centres)
     assert [(c.tolist(), d) for c, d in answers] == [(c.tolist(), d) for c, d in expected]
 
-    shared = write_gif(frames, [125] * 16, palette)
+    shared = write_gif(frames, [125] * 16, palette, share=True)
+    assert write_gif(frames, [125] * 16, palette, share=False) == shared
     with helper.lock:  # busy with another clip: write_gif encodes alone
-        assert write_gif(frames, [125] * 16, palette) == shared
+        assert write_gif(frames, [125] * 16, palette, share=True) == shared
 
 
 def test_a_helper_that_died_is_noticed_and_clips_are_encoded_without_it(gif_helper_process) -> None:
@@ -176,14 +177,13 @@ def test_a_helper_that_died_is_noticed_and_clips_are_encoded_without_it(gif_help
     palette = clip_palette(frames)
     helper = gif_helper.helper()
     assert helper is not None
-    with helper.lock:
-        alone = write_gif(frames, [125] * 16, palette)
+    alone = write_gif(frames, [125] * 16, palette, share=False)
     helper.process.kill()
     helper.process.wait()
     with pytest.raises(gif_helper.HelperError):
         helper.send(frames[:2], next(fitted_centres(frames, palette)))
     assert helper.closed
-    assert write_gif(frames, [125] * 16, palette) == alone
+    assert write_gif(frames, [125] * 16, palette, share=True) == alone
     assert gif_helper.helper() is not helper
 
 
