@@ -6,9 +6,9 @@ them to) while the caller's thread fits the next palettes, and both take frames 
 
 The process is started once, on the first GIF big enough to share, by ``subprocess`` (fork and an
 immediate exec of a fresh interpreter: nothing of the caller, torch's threads included, is copied
-into it) in its own session, with numpy's BLAS held to one thread. It imports the project from the
-caller's ``sys.path``, says it is ready, and serves frames until its pipe closes; it dies with the
-caller. A clip never waits for it to start: until it is ready, clips are encoded on the caller's
+into it) in its own session. It loads gif.py by its path (numpy and Pillow; not the package, whose
+``__init__`` would load PyAV), says it is ready, and serves frames until its pipe closes, so it ends
+with the caller. A clip never waits for it to start: until it is ready, clips are encoded on the caller's
 thread alone. Any failure (it died, a reply timed out or made no sense) ends it and the caller
 encodes the rest itself; after ``_MAX_FAILURES`` failures it is not started again.
 """
@@ -67,14 +67,12 @@ class Helper:
             f"import runpy, sys; sys.path[:] = {sys.path!r}; "
             f"runpy.run_path({__file__!r}, run_name='gif_helper')['serve']({to_child}, {from_child})"
         )
-        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", code],
                 pass_fds=(to_child, from_child),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                env=env,
                 start_new_session=True,  # a Ctrl-C at the console stops the bot, which closes the pipe
             )
         finally:
