@@ -167,32 +167,12 @@ def helper() -> Helper | None:
 
 
 def core_free() -> bool:
-    """Whether a core looks idle: the load average is at least half a core under the number of cores.
+    """Whether a core looks idle: the load average (which counts the caller, busy encoding) is under the cores.
 
     A second process only helps then: on a box busy on every core its frames wait for one anyway,
     and the pipes cost more than they save (measured at load 2-3 on 2 cores).
     """
-    return os.getloadavg()[0] < _cores() - 0.5
-
-
-def start(wait_s: float = 0.0) -> bool:
-    """Start the helper now if it may run, wait up to ``wait_s`` seconds for it, and say whether it is ready."""
-    with _start_lock:
-        current = _started()
-    return current is not None and current.wait_ready(wait_s)
-
-
-def helper_cpu_s() -> float:
-    """CPU seconds the running helper has used so far (0 without one, or where /proc does not tell)."""
-    current = _helper
-    if current is None or current.closed:
-        return 0.0
-    try:
-        with open(f"/proc/{current.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return os.getloadavg()[0] < _cores()
 
 
 def _started() -> Helper | None:
