@@ -36,6 +36,7 @@ _HISTOGRAM_PIXELS = 16_384  # each pair's k-means runs on the 6-bit histogram of
 _FIRST_ROUNDS = 6  # k-means rounds for the first pair, which starts from the seed (4: the same PSNR)
 _ROUNDS = 2  # and for each later pair, which starts from the previous one
 _IN_FLIGHT = 2  # pairs handed to the helper at once: it starts the next while its answer is read
+_HELPER_WAIT_S = 0.5  # for a previous clip's last answers; then this clip goes on alone
 _HELPER_MIN_PIXELS = 1 << 20  # share clips of at least a million pixels with the helper process
 _NEAREST_BLOCK = 256  # see _nearest
 # Enhanced-LBG swaps per k-means round (``_refit``), a colour moved when its cost is under half the
@@ -321,86 +322,89 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: b
     """``encoded_frames`` of every group of frames, shared with the helper process when it is ready and free.
 
     This thread runs the palette chain, queueing each group as its colours are fitted; a sender
-    thread hands queued groups to the helper from the front (``_IN_FLIGHT`` at a time, so it never
-    waits for the next) and a receiver thread collects its answers, while this thread, once the chain
-    is done, encodes from the back. Groups a failed helper leaves unanswered are encoded here.
+    thread hands queued groups to the helper from the front (``_IN_FLIGHT`` at a time, so that it
+    never waits for the next) and a receiver thread collects its answers. Once the chain is done,
+    this thread encodes from the back of the queue, then the groups still with the helper, newest
+    first: the answers are the same whoever computes them, so it never waits for the helper, which
+    finishes its last groups in the background (the receiver releases it afterwards).
     """
     gif_helper = _helper_module()
     groups = [images[start : start + _GROUP] for start in range(0, len(images), _GROUP)]
     results: list[list[tuple[np.ndarray, bytes]] | None] = [None] * len(groups)
     helper = gif_helper.helper() if share else None
-    if helper is None or not helper.lock.acquire(blocking=False):
+    if helper is None:
         for g, centres in enumerate(fitted_centres(images, palette)):
             results[g] = encoded_frames(groups[g], centres)
         return [frame for group in results if group is not None for frame in group]
 
-    queue: deque[tuple[int, np.ndarray]] = deque()  # fitted, not yet taken
-    sent: deque[tuple[int, np.ndarray]] = deque()  # with the helper, not yet answered
+    queue: deque[tuple[int, np.ndarray]] = deque()  # fitted, taken by nobody yet
+    sent: list[tuple[int, np.ndarray]] = []  # handed to the helper, in order
     changed = threading.Condition()
-    state = {"chain done": False, "sending done": False, "failed": False}
+    state = {"chain done": False, "sending done": False, "locked": False, "answered": 0}
 
     def sender() -> None:
-        while True:
+        # The previous clip's receiver may still be collecting its last answers.
+        if helper.lock.acquire(timeout=_HELPER_WAIT_S):
             with changed:
-                changed.wait_for(lambda: state["failed"] or (len(sent) < _IN_FLIGHT and (queue or state["chain done"])))
-                if state["failed"] or not queue:
-                    break
-                g, centres = queue.popleft()
-                sent.append((g, centres))
-                changed.notify_all()
+                state["locked"] = True
             try:
-                helper.send(groups[g], centres)
+                while True:
+                    with changed:
+                        changed.wait_for(
+                            lambda: state["chain done"] or (queue and len(sent) - state["answered"] < _IN_FLIGHT)
+                        )
+                        if not queue or len(sent) - state["answered"] >= _IN_FLIGHT:
+                            break
+                        g, centres = queue.popleft()
+                        sent.append((g, centres))
+                    helper.send(groups[g], centres)
             except gif_helper.HelperError:
-                with changed:
-                    state["failed"] = True
-                break
+                pass  # the receiver sees it closed; this thread takes the group back
         with changed:
             state["sending done"] = True
             changed.notify_all()
 
     def receiver() -> None:
-        while True:
-            with changed:
-                changed.wait_for(lambda: state["failed"] or sent or state["sending done"])
-                if state["failed"] or not sent:
-                    return
-                g, centres = sent[0]
-            try:
-                results[g] = helper.receive(len(groups[g]), len(centres))
-            except gif_helper.HelperError:
+        try:
+            while True:
                 with changed:
-                    state["failed"] = True
+                    changed.wait_for(lambda: state["answered"] < len(sent) or state["sending done"])
+                    if state["answered"] >= len(sent):
+                        return
+                    g, centres = sent[int(state["answered"])]
+                results[g] = helper.receive(len(groups[g]), len(centres))
+                with changed:
+                    state["answered"] += 1
                     changed.notify_all()
-                return
+        except gif_helper.HelperError:
+            pass  # this thread encodes what is left
+        finally:
             with changed:
-                sent.popleft()
-                changed.notify_all()
+                if state["locked"]:
+                    helper.lock.release()
 
-    threads = [threading.Thread(target=t, name=f"gif-{t.__name__}", daemon=True) for t in (sender, receiver)]
+    for target in (sender, receiver):
+        threading.Thread(target=target, name=f"gif-{target.__name__}", daemon=True).start()
     try:
-        for thread in threads:
-            thread.start()
         for g, centres in enumerate(fitted_centres(images, palette)):
             with changed:
                 queue.append((g, centres))
                 changed.notify_all()
-        with changed:
-            state["chain done"] = True
-            changed.notify_all()
-        while True:
-            with changed:
-                if not queue:
-                    break
-                g, centres = queue.pop()
-            results[g] = encoded_frames(groups[g], centres)
     finally:
         with changed:
             state["chain done"] = True
             changed.notify_all()
-        for thread in threads:
-            thread.join()
-        helper.lock.release()
-    for g, centres in [*queue, *sent]:  # left by a helper that failed
+    taken: set[int] = set()
+    while True:
+        with changed:
+            if queue:
+                g, centres = queue.pop()
+            else:
+                waiting = [(g, c) for g, c in sent[int(state["answered"]) :] if g not in taken]
+                if not waiting:
+                    break
+                g, centres = waiting[-1]
+            taken.add(g)
         if results[g] is None:
             results[g] = encoded_frames(groups[g], centres)
     return [frame for group in results if group is not None for frame in group]

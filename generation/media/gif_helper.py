@@ -175,6 +175,26 @@ def core_free() -> bool:
     return os.getloadavg()[0] < _cores()
 
 
+def start(wait_s: float = 0.0) -> bool:
+    """Start the helper now if it may run, wait up to ``wait_s`` seconds for it, and say whether it is ready."""
+    with _start_lock:
+        current = _started()
+    return current is not None and current.wait_ready(wait_s)
+
+
+def helper_cpu_s() -> float:
+    """CPU seconds the running helper has used so far (0 without one, or where /proc does not tell)."""
+    current = _helper
+    if current is None or current.closed:
+        return 0.0
+    try:
+        with open(f"/proc/{current.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def _started() -> Helper | None:
     """The helper, started if it may run and is not; under ``_start_lock``."""
     global _helper, _failures

@@ -161,8 +161,9 @@ def test_the_helper_process_encodes_as_this_one_and_write_gif_gives_the_same_byt
     helper = gif_helper.helper()
     assert helper is not None
     centres = next(fitted_centres(frames, palette))
-    helper.send(frames[:2], centres)
-    answers = helper.receive(2, len(centres))
+    with helper.lock:
+        helper.send(frames[:2], centres)
+        answers = helper.receive(2, len(centres))
     expected = encoded_frames(frames[:2], centres)
     assert [(c.tolist(), d) for c, d in answers] == [(c.tolist(), d) for c, d in expected]
 
@@ -180,7 +181,7 @@ def test_a_helper_that_died_is_noticed_and_clips_are_encoded_without_it(gif_help
     alone = write_gif(frames, [125] * 16, palette, share=False)
     helper.process.kill()
     helper.process.wait()
-    with pytest.raises(gif_helper.HelperError):
+    with helper.lock, pytest.raises(gif_helper.HelperError):
         helper.send(frames[:2], next(fitted_centres(frames, palette)))
     assert helper.closed
     assert write_gif(frames, [125] * 16, palette, share=True) == alone
