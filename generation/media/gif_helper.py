@@ -83,7 +83,7 @@ class Helper:
 
     def ready(self) -> bool:
         """Whether it has started and said so (never waits)."""
-        if not self._ready and not self.closed and select.select([self._replies], [], [], 0)[0]:
+        if not self._ready and not self.closed and self._readable(0.0):
             if os.read(self._replies, 1) != _READY:
                 self.close()
                 return False
@@ -94,7 +94,7 @@ class Helper:
         """Wait until it is ready (tests, and callers who want it warm before the first clip)."""
         deadline = time.monotonic() + timeout_s
         while not self.ready() and not self.closed and time.monotonic() < deadline:
-            select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))
+            self._readable(deadline - time.monotonic())
         return self.ready()
 
     def send(self, images: Sequence[Image.Image], centres: np.ndarray) -> None:
@@ -135,6 +135,12 @@ class Helper:
             self.process.kill()
         self.process.wait()
 
+    def _readable(self, timeout_s: float) -> bool:
+        # poll, not select: a bot with many sockets may hand out descriptors past select's 1024.
+        poller = select.poll()
+        poller.register(self._replies, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout_s * 1000))))
+
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
@@ -144,7 +150,7 @@ class Helper:
         out = bytearray()
         deadline = time.monotonic() + _REPLY_TIMEOUT_S
         while len(out) < size:
-            if not select.select([self._replies], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            if not self._readable(deadline - time.monotonic()):
                 raise HelperError(f"no reply from the helper in {_REPLY_TIMEOUT_S:.0f} s")
             chunk = os.read(self._replies, size - len(out))
             if not chunk:
