@@ -19,6 +19,7 @@ docs/PERFORMANCE.md ("GIF at the quality limit", "Third round").
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import struct
@@ -37,6 +38,7 @@ _FIRST_ROUNDS = 6  # k-means rounds for the first pair, which starts from the se
 _ROUNDS = 2  # and for each later pair, which starts from the previous one
 _IN_FLIGHT = 2  # pairs handed to the helper at once: it starts the next while its answer is read
 _HELPER_WAIT_S = 0.5  # for a previous clip's last answers; then this clip goes on alone
+_HELPER_LAST_S = 0.25  # for the helper's answer to the group it is on (~25 ms); then it is encoded here too
 _HELPER_MIN_PIXELS = 1 << 20  # share clips of at least a million pixels with the helper process
 _NEAREST_BLOCK = 256  # see _nearest
 # Enhanced-LBG swaps per k-means round (``_refit``), a colour moved when its cost is under half the
@@ -324,9 +326,10 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: b
     This thread runs the palette chain, queueing each group as its colours are fitted; a sender
     thread hands queued groups to the helper from the front (``_IN_FLIGHT`` at a time, so that it
     never waits for the next) and a receiver thread collects its answers. Once the chain is done,
-    this thread encodes from the back of the queue, then the groups still with the helper, newest
-    first: the answers are the same whoever computes them, so it never waits for the helper, which
-    finishes its last groups in the background (the receiver releases it afterwards).
+    this thread encodes from the back of the queue, then the groups still waiting at the helper,
+    newest first (the answers are the same whoever computes them); only for the group the helper is
+    on does it wait for the answer, at most ``_HELPER_LAST_S``. The helper finishes what it was sent
+    in the background, and the receiver releases it afterwards.
     """
     gif_helper = _helper_module()
     groups = [images[start : start + _GROUP] for start in range(0, len(images), _GROUP)]
@@ -340,7 +343,7 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: b
     queue: deque[tuple[int, np.ndarray]] = deque()  # fitted, taken by nobody yet
     sent: list[tuple[int, np.ndarray]] = []  # handed to the helper, in order
     changed = threading.Condition()
-    state = {"chain done": False, "sending done": False, "locked": False, "answered": 0}
+    state = {"chain done": False, "sending done": False, "receiving done": False, "locked": False, "answered": 0}
 
     def sender() -> None:
         # The previous clip's receiver may still be collecting its last answers.
@@ -380,8 +383,13 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: b
             pass  # this thread encodes what is left
         finally:
             with changed:
+                state["receiving done"] = True
+                changed.notify_all()
                 if state["locked"]:
                     helper.lock.release()
+
+    def answered(g: int) -> bool:
+        return results[g] is not None or bool(state["receiving done"])
 
     for target in (sender, receiver):
         threading.Thread(target=target, name=f"gif-{target.__name__}", daemon=True).start()
@@ -404,6 +412,8 @@ def _encode_frames(images: Sequence[Image.Image], palette: Image.Image, share: b
                 if not waiting:
                     break
                 g, centres = waiting[-1]
+                if len(waiting) == 1:  # the helper is on it: its answer is due first
+                    changed.wait_for(functools.partial(answered, g), _HELPER_LAST_S)
             taken.add(g)
         if results[g] is None:
             results[g] = encoded_frames(groups[g], centres)
