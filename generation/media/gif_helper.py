@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -47,10 +48,11 @@ class HelperError(Exception):
 
 
 class Helper:
-    """The second process: ``send`` gives it a frame, ``receive`` takes its colours and LZW data.
+    """The second process: ``send`` gives it frames, ``receive`` takes their colours and LZW data.
 
-    One clip at a time: take ``lock`` (without blocking) for a clip, else encode alone. Requests and
-    replies are bigger than a pipe holds, so one thread sends while another receives.
+    One clip at a time holds ``lock`` (write_gif's sending thread takes it, its receiving thread
+    releases it). Requests and replies are bigger than a pipe holds, so one thread sends while
+    another receives.
     """
 
     def __init__(self) -> None:
@@ -80,6 +82,9 @@ class Helper:
             os.close(from_child)
         self._ready = False
         self.closed = False
+        # The pipes are closed when nothing refers to this any more, not in close(): another thread
+        # may be about to read or write, and a number closed under it could be reused by a socket.
+        weakref.finalize(self, _close_fds, self._requests, self._replies)
 
     def ready(self) -> bool:
         """Whether it has started and said so (never waits)."""
@@ -125,12 +130,10 @@ class Helper:
             raise HelperError(str(exc)) from exc
 
     def close(self) -> None:
+        """End the process; a thread still writing to it or reading from it gets an error (HelperError)."""
         if self.closed:
             return
         self.closed = True
-        for fd in (self._requests, self._replies):
-            with contextlib.suppress(OSError):
-                os.close(fd)
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
@@ -144,12 +147,16 @@ class Helper:
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
+            if self.closed:
+                raise HelperError("the helper was closed")
             view = view[os.write(self._requests, view) :]
 
     def _read(self, size: int) -> bytes:
         out = bytearray()
         deadline = time.monotonic() + _REPLY_TIMEOUT_S
         while len(out) < size:
+            if self.closed:
+                raise HelperError("the helper was closed")
             if not self._readable(deadline - time.monotonic()):
                 raise HelperError(f"no reply from the helper in {_REPLY_TIMEOUT_S:.0f} s")
             chunk = os.read(self._replies, size - len(out))
@@ -232,6 +239,12 @@ def use_helper(enabled: bool) -> None:
         elif _helper is not None:
             _helper.close()
             _helper = None
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 @atexit.register
