@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from a checkout
 
+from generation.media import gif_helper
 from generation.media.encode import DEFAULT_MAX_BYTES, EncodeAttempt, encode_clip
 from generation.media.loop import apply_loop
 
@@ -152,6 +153,15 @@ def ours(frames: list[Image.Image]) -> bytes:
     return encode_clip(frames, format="gif", fps=FPS).data
 
 
+def ours_one_process(frames: list[Image.Image]) -> bytes:
+    """Ours without the helper process: holding its lock makes write_gif find it busy, as a second clip would."""
+    running = gif_helper.helper()
+    if running is None:
+        return ours(frames)
+    with running.lock:
+        return ours(frames)
+
+
 def diffusers_export(frames: list[Image.Image]) -> bytes:
     from diffusers.utils import export_to_gif
 
@@ -188,6 +198,7 @@ def have_imagequant() -> bool:
 
 ENCODERS: dict[str, Callable[[list[Image.Image]], bytes]] = {
     "ours": ours,
+    "ours, one process": ours_one_process,
     "diffusers export_to_gif": diffusers_export,
     "pillow fast octree": pillow_octree,
 }
@@ -208,10 +219,11 @@ def measure(
     outputs: dict[str, bytes] = {}
 
     def timed(name: str) -> None:
-        wall_0, cpu_0 = time.perf_counter(), time.process_time()
+        # CPU: this process and the GIF helper process (which only ours uses).
+        wall_0, cpu_0, helper_0 = time.perf_counter(), time.process_time(), gif_helper.helper_cpu_s()
         outputs[name] = encoders[name](frames)
         wall[name].append(time.perf_counter() - wall_0)
-        cpu[name].append(time.process_time() - cpu_0)
+        cpu[name].append(time.process_time() - cpu_0 + gif_helper.helper_cpu_s() - helper_0)
 
     repeated = [name for name in encoders if name not in once]
     for name in repeated:  # warm-up: imports, first-call caches
@@ -237,7 +249,7 @@ def print_table(title: str, results: dict[str, tuple[float, float, int, float]])
     reference_s = results["diffusers export_to_gif"][0]
     if "libimagequant per frame" in results:
         title += f"  [ours {results['ours'][3] - results['libimagequant per frame'][3]:+.2f} dB vs libimagequant]"
-    print(f"\n{title}")
+    print(f"\n{title}  (load average {os.getloadavg()[0]:.1f})")
     print(f"  {'encoder':<26}{'wall s':>9}{'vs export':>11}{'CPU s':>9}{'bytes':>12}{'PSNR dB':>9}")
     for name, (seconds, cpu_s, size, db) in results.items():
         print(f"  {name:<26}{seconds:>9.3f}{seconds / reference_s:>10.3f}x{cpu_s:>9.3f}{size:>12,}{db:>9.2f}")
@@ -245,13 +257,15 @@ def print_table(title: str, results: dict[str, tuple[float, float, int, float]])
 
 def ladder(budget: int = DEFAULT_MAX_BYTES) -> int:
     frames = apply_loop(pan_frames(64), "pingpong")
+    gif_helper.start(wait_s=60)  # as in a bot that has made a GIF before
     print(f"{len(frames)} frames of 512x512 (ping-pong of a 64-frame pan), {FPS} fps, budget {budget:,} bytes")
     print(f"  {'ladder':<22}{'full':>6}{'samples':>9}{'wall s':>9}{'CPU s':>9}{'bytes':>12}  given up")
     for name, predict in (("predicted", True), ("every rung in full", False)):
         attempts: list[EncodeAttempt] = []
-        wall_0, cpu_0 = time.perf_counter(), time.process_time()
+        wall_0, cpu_0, helper_0 = time.perf_counter(), time.process_time(), gif_helper.helper_cpu_s()
         clip = encode_clip(frames, fps=FPS, max_bytes=budget, predict=predict, on_encode=attempts.append)
-        wall, cpu = time.perf_counter() - wall_0, time.process_time() - cpu_0
+        wall = time.perf_counter() - wall_0
+        cpu = time.process_time() - cpu_0 + gif_helper.helper_cpu_s() - helper_0  # with the GIF helper's
         full = sum(a.full for a in attempts)
         print(
             f"  {name:<22}{full:>6}{len(attempts) - full:>9}{wall:>9.2f}{cpu:>9.2f}{clip.size:>12,}  "
@@ -271,6 +285,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"16 frames of 512x512, {FPS} fps, median of {args.runs} runs; wall and CPU seconds per clip")
     load_before = os.getloadavg()[0]
+    # The bot starts the helper process on its first GIF and keeps it; here it is started before timing.
+    helper_0 = time.process_time()
+    if gif_helper.start(wait_s=60):
+        print(
+            f"GIF helper process ready (started in {time.process_time() - helper_0 + gif_helper.helper_cpu_s():.2f} CPU s, once)"
+        )
+    else:
+        print("GIF helper process not running (one core, or it failed to start): ours runs in one process")
     pan = measure(pan_frames(), args.runs)
     print_table("camera pan across a procedural photo (the target applies here)", pan)
     misses = []

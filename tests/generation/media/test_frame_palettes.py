@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 
 import numpy as np
+import pytest
 from PIL import Image
 
+from generation.media import gif_helper
 from generation.media.encode import clip_palette, encode_clip, frame_palettes
-from generation.media.gif import lookup_image, settled_colours, true_colours
+from generation.media.gif import (
+    encoded_frames,
+    fitted_centres,
+    lookup_image,
+    mapped_frames,
+    settled_colours,
+    true_colours,
+    write_gif,
+)
+
+
+@pytest.fixture
+def gif_helper_process() -> Iterator[None]:
+    """The real helper process, started and ready; ended afterwards."""
+    gif_helper.use_helper(True)
+    assert gif_helper.start(wait_s=60)
+    yield
+    gif_helper.use_helper(False)
+    gif_helper.use_helper(True)
 
 
 def gradient_zoom(count: int = 8, size: int = 96) -> list[Image.Image]:
@@ -94,30 +115,83 @@ def test_frame_palettes_keep_the_palette_size_and_fit_each_frame() -> None:
     assert palettes[0][:, 2].mean() > palettes[-1][:, 2].mean() + 50  # the first frame is the blue sky
 
 
-def test_colours_a_frame_does_not_use_move_to_colours_it_has() -> None:
-    # A shared palette of far-away colours: after refinement every entry sits on a colour of the frame.
+def test_a_shared_palette_far_from_the_frame_is_pulled_onto_its_colours() -> None:
+    # Two colours, and a shared palette of far-away ones: the file reproduces the frame exactly.
     frame = Image.fromarray(np.tile(np.array([[10, 200, 30], [12, 198, 35]], np.uint8), (16, 8, 1)))
     far = Image.new("P", (1, 1))
     far.putpalette(bytes([255, 0, 255] * 4 + [0, 0, 0] * 4))
-    (palette,) = frame_palettes([frame], far)
-    assert np.abs(palette - np.array([11, 199, 32])).max() <= 3
+    flipped = frame.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    shown = decoded(write_gif([frame, flipped], [100, 100], far))
+    assert np.array_equal(shown[0], np.asarray(frame)) and np.array_equal(shown[1], np.asarray(flipped))
+    # More distinct colours than entries: every entry ends up used.
+    (colours,) = frame_palettes([gradient_zoom(count=2, size=32)[0]], far)
+    assert len(np.unique(colours, axis=0)) == 8
 
 
-def test_reusing_a_frames_warm_lookup_for_the_next_frame_maps_as_a_fresh_lookup_would() -> None:
-    # write_gif hands each frame's lookup (its nearest-colour cache warm) to the next frame's first
-    # round; the cache only remembers answers, so every frame maps as through a fresh lookup.
+def pairs(frames: list[Image.Image]) -> list[list[Image.Image]]:
+    return [frames[i : i + 2] for i in range(0, len(frames), 2)]
+
+
+def test_the_file_holds_each_frame_mapped_to_its_pairs_fitted_colours() -> None:
     frames = gradient_zoom(count=6, size=64)
-    shared = clip_palette(frames)
     ours = decoded(encode_clip(frames, fps=8).data)
-    for i, (frame, centres) in enumerate(zip(frames, frame_palettes(frames, shared), strict=True)):
-        fresh = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
-        fresh.putpalette(true_colours(settled_colours(centres, fresh, frame)).tobytes())
-        assert np.array_equal(np.asarray(fresh.convert("RGB")).astype(np.float64), ours[i]), i
+    mapped = [
+        (frame, colours)
+        for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames)), strict=True)
+        for frame, colours in mapped_frames(pair, centres)
+    ]
+    for i, (indexed, colours) in enumerate(mapped):
+        assert np.array_equal(colours.astype(np.float64)[np.asarray(indexed)], ours[i]), i
+
+
+def test_a_lookup_warm_from_the_first_frame_of_a_pair_maps_the_second_as_a_fresh_one_would() -> None:
+    # mapped_frames maps both frames of a pair through one lookup image, whose nearest-colour cache
+    # the first frame filled; the cache only remembers answers, so the second maps as if fresh.
+    frames = gradient_zoom(count=6, size=64)
+    for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames)), strict=True):
+        (_, _), (second, _) = mapped_frames(pair, centres)
+        fresh = pair[1].quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
+        assert np.array_equal(np.asarray(second), np.asarray(fresh))
+
+
+def test_the_helper_process_encodes_as_this_one_and_write_gif_gives_the_same_bytes(gif_helper_process) -> None:
+    # 16 frames of 256x256: big enough to share (write_gif shares clips of a million pixels or more).
+    frames = [f.resize((256, 256)) for f in gradient_zoom(count=16, size=64)]
+    palette = clip_palette(frames)
+    helper = gif_helper.helper()
+    assert helper is not None
+    centres = next(fitted_centres(frames, palette))
+    with helper.lock:
+        helper.send(frames[:2], centres)
+        answers = helper.receive(2, len(centres))
+    expected = encoded_frames(frames[:2], centres)
+    assert [(c.tolist(), d) for c, d in answers] == [(c.tolist(), d) for c, d in expected]
+
+    shared = write_gif(frames, [125] * 16, palette, share=True)
+    assert write_gif(frames, [125] * 16, palette, share=False) == shared
+    with helper.lock:  # busy with another clip: write_gif encodes alone
+        assert write_gif(frames, [125] * 16, palette, share=True) == shared
+
+
+def test_a_helper_that_died_is_noticed_and_clips_are_encoded_without_it(gif_helper_process) -> None:
+    frames = [f.resize((256, 256)) for f in gradient_zoom(count=16, size=64)]
+    palette = clip_palette(frames)
+    helper = gif_helper.helper()
+    assert helper is not None
+    alone = write_gif(frames, [125] * 16, palette, share=False)
+    helper.process.kill()
+    helper.process.wait()
+    with helper.lock, pytest.raises(gif_helper.HelperError):
+        helper.send(frames[:2], next(fitted_centres(frames, palette)))
+    assert helper.closed
+    assert write_gif(frames, [125] * 16, palette, share=True) == alone
+    assert gif_helper.helper() is not helper
 
 
 def test_the_file_gets_the_mean_colour_of_the_pixels_each_entry_maps() -> None:
     frames = gradient_zoom(count=4, size=64)
-    for frame, centres in zip(frames, frame_palettes(frames, clip_palette(frames, 32)), strict=True):
+    for pair, centres in zip(pairs(frames), fitted_centres(frames, clip_palette(frames, 32)), strict=True):
+        frame = pair[0]
         indexed = frame.quantize(palette=lookup_image(centres), dither=Image.Dither.NONE)
         source = np.asarray(frame).astype(np.float64)
         refined = true_colours(centres).astype(np.float64)[np.asarray(indexed)]
