@@ -134,6 +134,10 @@ class Worker:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._encodes: set[asyncio.Task[None]] = set()
+        # Jobs claimed and not yet encoded, counted on the generation thread (which claims ahead by itself)
+        # and the loop (which sees them end): the claim ahead waits while ENCODES_AHEAD of them are unfinished.
+        self._unfinished = 0
+        self._unfinished_lock = threading.Lock()
         self._side_events: deque[JobEvent | _Run] = deque()  # from the generation thread, waiting for the loop
         self._side_task: asyncio.Task[None] | None = None
         self._side_lock = threading.Lock()
@@ -256,6 +260,8 @@ class Worker:
         claim = self.queue.take()
         if claim is None:
             return None
+        with self._unfinished_lock:
+            self._unfinished += 1
         self.db.submit_first(claim.record)
         run = _Run(claim.job, self._params(claim.job), prefetched)
         run.started = self._gen.submit(self._generate, run, loop)
@@ -290,7 +296,7 @@ class Worker:
             if step >= steps and not run.asked:
                 run.asked = True
                 self._last_denoised = time.monotonic()
-                if not self._stopping and self.queue.has_waiting() and len(self._encodes) < ENCODES_AHEAD:
+                if not self._stopping and self.queue.has_waiting() and self._unfinished <= ENCODES_AHEAD:
                     try:
                         run.next = self._claim_and_start(loop)
                     except Exception:  # never fails this job; the next one is claimed on the loop instead
@@ -316,13 +322,22 @@ class Worker:
         try:
             result = await run.future
         except Exception as exc:
+            self._one_ended()
             timed_out = run.deadline is not None and time.monotonic() > run.deadline
             await self._generation_failed(job, exc, timed_out=timed_out)
             return
         # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
         task = asyncio.create_task(self._encode(job, run.params, result))
         self._encodes.add(task)
-        task.add_done_callback(self._encodes.discard)
+        task.add_done_callback(self._encoded)
+
+    def _encoded(self, task: asyncio.Task[None]) -> None:
+        self._encodes.discard(task)
+        self._one_ended()
+
+    def _one_ended(self) -> None:
+        with self._unfinished_lock:
+            self._unfinished -= 1
 
     def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent | _Run) -> None:
         """From the generation thread: queue ``event`` (a run: its latest progress, read when it is emitted);
