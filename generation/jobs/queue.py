@@ -9,8 +9,8 @@ once at start and changed only together with the rows it mirrors: the fairness o
 (``FairOrder``), the running jobs, each user's recent submissions, the limits and the pause flag.
 So accepting a job, placing it and claiming the next one are one database write each, and no
 decision walks the queue. The waiting jobs' rows are kept too, so a claim is decided and the job
-made in memory (``take``) and its write can follow on the database thread while the job runs. Every method is blocking and thread-safe: async callers run them with
-``Database.offload``.
+made in memory (``take``) and its write can follow on the database thread while the job runs.
+Every method is blocking and thread-safe: async callers run them with ``Database.offload``.
 """
 
 from __future__ import annotations
