@@ -171,7 +171,8 @@ class Database:
     # --- rows that change only through this process: read once, kept ------------------------------------
     def remembered(self, key: Hashable, load: Callable[[], _T]) -> _T:
         """``load()``'s result, read once and kept until ``forget()``: for the moderation rows every
-        ``/animate`` reads (a ban, the block rules, a server's channel rules and quotas), which change only
+        ``/animate`` reads (a ban, the block rules, a server's channel rules and quotas, a channel's safety
+        policy), which change only
         through this process's own writes, each of which calls ``forget()`` once committed."""
         try:
             return cast(_T, self._memo[key])
