@@ -6,7 +6,7 @@ Kept apart from pipeline.py so that parsing and queueing never import torch.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 FRAMES_MIN, FRAMES_MAX = 8, 64
@@ -110,7 +110,7 @@ class GenerationParams:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; ``from_dict`` reads it back."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # every other field is a plain value
         data["motions"] = [[m.name, m.strength] for m in self.motions]
         return data
 

@@ -27,6 +27,7 @@ BANS = cast(Table, Ban.__table__)
 SETTINGS = cast(Table, Setting.__table__)
 
 VOTES = cast(Table, Vote.__table__)
+_JOB_KEYS = tuple(column.key for column in JOBS.columns)
 
 
 # The job path's statements: compiled once per dialect and run on the driver's cursor (``Database.run``),
@@ -142,7 +143,7 @@ class Repository:
             if existing is None:
                 raise
             raise DuplicateRequest(existing) from None
-        return _job_of({column.key: row.get(column.key) for column in JOBS.columns})
+        return _job_of({key: row.get(key) for key in _JOB_KEYS})
 
     def job(self, job_id: int) -> Job | None:
         return self._job_by("id", job_id)
@@ -417,7 +418,11 @@ def _job_of(row: RowMapping | dict[str, Any]) -> Job:
 
 def columns_of(job: Job) -> dict[str, Any]:
     """Every column value of ``job``, as a plain dict (what ``as_claimed`` starts from)."""
-    return {column.key: getattr(job, column.key) for column in JOBS.columns}
+    held = job.__dict__  # a detached snapshot holds every column there: no attribute machinery per column
+    try:
+        return {key: held[key] for key in _JOB_KEYS}
+    except KeyError:  # a column not loaded (an expired ORM object): the attributes load it
+        return {key: getattr(job, key) for key in _JOB_KEYS}
 
 
 def as_claimed(row: dict[str, Any], started_at: datetime, seed: int) -> Job:

@@ -127,18 +127,16 @@ def _canonical_key(name: str) -> str | None:
     return name if name in ANIMATE_KEYS else KEY_ALIASES.get(name)
 
 
+_WORD_RE = re.compile(r"\S+")  # what str.isspace() does not count as a space
+
+
 def _scan(text: str) -> tuple[list[str], list[_Token]]:
     """Split ``text`` into prompt words and known ``key:value`` tokens (quoted values may hold spaces)."""
     words: list[str] = []
     tokens: list[_Token] = []
     i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        j = i
-        while j < n and not text[j].isspace():
-            j += 1
+    while (word := _WORD_RE.search(text, i)) is not None:
+        i, j = word.span()
         match = _KEY_RE.match(text, i, j)
         key = _canonical_key(match.group(1)) if match else None
         if match is None or key is None:
@@ -343,7 +341,7 @@ def estimate_tokens(text: str) -> int:
     """
     count = 0
     for piece in _PIECE_RE.findall(text):
-        ascii_chars = sum(c.isascii() for c in piece)
+        ascii_chars = len(piece) if piece.isascii() else sum(c.isascii() for c in piece)
         if piece[0].isalpha():
             count += max(1, math.ceil(ascii_chars / 5)) if ascii_chars else 0
             count += 2 * (len(piece) - ascii_chars)

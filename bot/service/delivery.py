@@ -143,7 +143,10 @@ class Delivery:
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
             return  # stale, or delivered already
         elif job.status == JobStatus.SUCCEEDED.value and not job.deleted:
-            decision, tally = await self._db(self._decide_and_tally, job)
+            if _just_ended_and_passed(event, job):
+                decision, tally = SafetyDecision.PASSED, Tally()  # nobody can have reviewed a clip never posted
+            else:
+                decision, tally = await self._db(self._decide_and_tally, job)
             if decision is SafetyDecision.BLOCK:
                 await self._withhold(adapter, job)
                 return
@@ -358,6 +361,17 @@ class Delivery:
         if ref is not None:
             with contextlib.suppress(Exception):
                 await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _just_ended_and_passed(event: JobEvent, job: Job) -> bool:
+    """The back end's snapshot of a job it has just ended, passed by the safety check when it ended and
+    never posted: its clip's message needs no read (no decision to make, no review yet to show)."""
+    return (
+        event.kind == "succeeded"
+        and event.job is not None
+        and job.safety_decision == SafetyDecision.PASSED.value
+        and job.clip_message_id is None
+    )
 
 
 def _size(path: Path) -> int | None:

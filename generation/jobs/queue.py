@@ -128,7 +128,7 @@ class JobQueue:
     _order: FairOrder = field(default_factory=FairOrder)
     _running: dict[int, _Running] = field(default_factory=dict)
     _rows: dict[int, dict[str, Any]] = field(default_factory=dict)  # waiting job id -> its row, for the claim
-    _submitted: dict[str, list[tuple[float, int]]] = field(default_factory=dict)  # user -> recent (time, units)
+    _submitted: dict[str, ratelimit.History] = field(default_factory=dict)  # user -> recent (time, units)
     _limits: dict[str, int] | None = None
     _paused: bool = False
 
@@ -200,15 +200,13 @@ class JobQueue:
                 units=clip_units(frames),
             )
 
-    def _recent(self, user_key: str) -> list[tuple[float, int]]:
-        since = hours_ago(HISTORY_S / 3600)
+    def _recent(self, user_key: str) -> ratelimit.History:
         times = self._submitted.get(user_key)
         if times is None:
-            times = sorted(ratelimit.by_length(self.repo.submission_times(user_key, since)))
+            since = hours_ago(HISTORY_S / 3600)
+            times = ratelimit.History(ratelimit.by_length(self.repo.submission_times(user_key, since)))
             self._submitted[user_key] = times
-        cutoff = since.timestamp()
-        while times and times[0][0] < cutoff:
-            times.pop(0)
+        times.drop_before(self.clock() - HISTORY_S)
         return times
 
     def _active_for(self, user_key: str) -> int:
@@ -257,7 +255,7 @@ class JobQueue:
                     "created_at": created,
                 }
             )
-            self._recent(sub.user_key).append((created.timestamp(), clip_units(p.frames)))
+            self._recent(sub.user_key).add(created.timestamp(), clip_units(p.frames))
             self._add_waiting(columns_of(job))
             position, eta = self.standing(job.id)
         self._notify()

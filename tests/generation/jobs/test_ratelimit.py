@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from generation.jobs.ratelimit import Limits, check, gcra_retry_after, window_retry_after
+from generation.jobs.ratelimit import History, Limits, check, gcra_retry_after, window_retry_after
 from generation.params import clip_units
 
 LIMITS = Limits(max_active_per_user=2, max_per_hour=20, queue_cap=100)
@@ -82,3 +84,28 @@ def test_daily_window_weighs_clip_length() -> None:
     # Bigger than the whole quota: allowed once the window is empty.
     assert window_retry_after([], 100.0, 2, day, units=4) == 0.0
     assert window_retry_after([(0.0, 1)], 100.0, 2, day, units=4) == pytest.approx(day - 100.0)
+
+
+def test_history_answers_as_the_whole_walk_does_as_submissions_come_and_go() -> None:
+    """The kept arrival time matches walking every submission: after each accept, after the oldest leave
+    the window, after the rate changes, and when a submission comes in earlier than the last (clock back)."""
+    rng = random.Random(7)
+    history, plain = History(), []
+    now = 10_000.0
+    for step in range(400):
+        now += rng.choice((0.0, 1.0, 30.0, 200.0))
+        t = now - 50.0 if step % 97 == 0 else now  # now and then the clock steps back
+        units = rng.choice((1, 1, 1, 2, 4))
+        history.add(t, units)
+        plain.append((t, units))
+        if step % 50 == 49:
+            cutoff = now - 1_000.0
+            history.drop_before(cutoff)
+            plain = [item for item in plain if item[0] >= cutoff]
+        per_hour = 20 if step < 200 else 7
+        kept = list(history)
+        assert sorted(kept) == sorted(plain) and [t for t, _ in kept] == sorted(t for t, _ in plain)  # in time order
+        for ask in (1, 3):
+            assert history.retry_after(now, per_hour, ask) == pytest.approx(gcra_retry_after(plain, now, per_hour, ask))
+    refused = check(LIMITS, now=now, submissions=History([now] * 20), active_for_user=0, queue_size=0)
+    assert not refused.allowed and refused.retry_after_s == pytest.approx(180.0)
