@@ -8,8 +8,10 @@ statement: its SQL, its parameter order, and the type conversions SQLAlchemy wou
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -33,6 +35,7 @@ class Prepared:
     types: tuple[Any, ...]  # the result columns' types, adapted to the dialect
     dialect: Dialect
     results: tuple[_Processor | None, ...] | None = None  # known once the driver has described a result
+    _converted: list[tuple[str, _Processor]] | None = None  # the result columns ``results`` converts
 
     @classmethod
     def compile(cls, statement: Select[Any] | UpdateBase, dialect: Dialect) -> Prepared:
@@ -61,12 +64,26 @@ class Prepared:
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         """The driver's parameters for ``values`` (every bind name must be present; others are ignored)."""
-        converted = {**dict(self.fixed), **values}
+        converted = {**self._fixed, **values}
         for name, process in self.binds:
             converted[name] = process(converted[name])
         if self.positional:
-            return tuple(converted[name] for name in self.names)
+            return self._in_order(converted)
         return {name: converted[name] for name in self.names}
+
+    @cached_property
+    def _fixed(self) -> dict[str, Any]:
+        return dict(self.fixed)
+
+    @cached_property
+    def _in_order(self) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+        """The values of ``names`` in order, as a tuple (a C loop: the insert binds fifty of them)."""
+        if not self.names:
+            return lambda _values: ()
+        pick = operator.itemgetter(*self.names)
+        if len(self.names) == 1:
+            return lambda values: (pick(values),)
+        return pick  # type: ignore[no-any-return]
 
     def rows(self, cursor: Any) -> list[dict[str, Any]]:
         """The cursor's rows as {column key: converted value} (some conversions depend on the driver's
@@ -78,10 +95,17 @@ class Prepared:
             results = self.results = tuple(
                 kind.result_processor(self.dialect, code) for kind, code in zip(self.types, codes, strict=True)
             )
-        return [
-            {
-                key: value if process is None or value is None else process(value)
-                for key, process, value in zip(self.columns, results, row, strict=True)
-            }
-            for row in raw
-        ]
+        converted = self._converted
+        if converted is None:
+            converted = self._converted = [
+                (key, process) for key, process in zip(self.columns, results, strict=True) if process is not None
+            ]
+        rows = []
+        for row in raw:
+            values = dict(zip(self.columns, row, strict=True))
+            for key, process in converted:
+                value = values[key]
+                if value is not None:
+                    values[key] = process(value)
+            rows.append(values)
+        return rows

@@ -296,6 +296,8 @@ def _loop(value: str) -> str:
 
 def _one_line(text: str) -> str:
     # Control characters are invisible in chat and poison logs; line breaks become spaces.
+    if text.isprintable():  # no control character (nor line break) at all: only the spaces to fold
+        return " ".join(text.split())
     text = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c) != "Cc")
     return " ".join(text.split())
 
