@@ -30,7 +30,7 @@ from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
 from generation.params import UNIT_FRAMES, GenerationParams, clip_units, denoise_frames
 from storage.models import Job, JobStatus, utcnow
-from storage.repository import ACTIVE, DuplicateRequest, Repository, as_claimed, columns_of, hours_ago
+from storage.repository import ACTIVE, DuplicateRequest, Repository, as_claimed, columns_of
 
 log = logging.getLogger("animatebot.queue")
 
@@ -201,12 +201,13 @@ class JobQueue:
             )
 
     def _recent(self, user_key: str) -> ratelimit.History:
+        cutoff = self.clock() - HISTORY_S  # the same clock as the submissions' times and the checks' "now"
         times = self._submitted.get(user_key)
         if times is None:
-            since = hours_ago(HISTORY_S / 3600)
+            since = datetime.fromtimestamp(cutoff).astimezone()
             times = ratelimit.History(ratelimit.by_length(self.repo.submission_times(user_key, since)))
             self._submitted[user_key] = times
-        times.drop_before(self.clock() - HISTORY_S)
+        times.drop_before(cutoff)
         return times
 
     def _active_for(self, user_key: str) -> int:

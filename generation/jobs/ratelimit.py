@@ -92,9 +92,6 @@ class History:
         self._folded = 0  # how many of the oldest items ``_tat`` holds
         self._tat = -math.inf
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def __iter__(self) -> Iterator[tuple[float, int]]:
         return iter(self._items)
 
