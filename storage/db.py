@@ -172,8 +172,7 @@ class Database:
     def remembered(self, key: Hashable, load: Callable[[], _T]) -> _T:
         """``load()``'s result, read once and kept until ``forget()``: for the moderation rows every
         ``/animate`` reads (a ban, the block rules, a server's channel rules and quotas, a channel's safety
-        policy), which change only
-        through this process's own writes, each of which calls ``forget()`` once committed."""
+        policy), which change only through this process's own writes, each made inside ``changing()``."""
         try:
             return cast(_T, self._memo[key])
         except KeyError:
@@ -185,6 +184,15 @@ class Database:
     def forget(self) -> None:
         """Drop everything ``remembered`` holds (after a write to those rows)."""
         self._memo.clear()
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Around a write to rows ``remembered`` holds: they are forgotten once the write has ended
+        (committed or not)."""
+        try:
+            yield
+        finally:
+            self.forget()
 
     # --- the job path: compiled once, run on the driver ---------------------------------------------------
     def prepare(self, key: Hashable, build: Callable[[], Select[Any] | UpdateBase]) -> Prepared:

@@ -7,8 +7,7 @@ the rows are remembered until this store changes any of them (the bot is their o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -37,14 +36,6 @@ class ModerationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    @contextmanager
-    def _changing(self) -> Iterator[None]:
-        """Around a write to rules: what was remembered is dropped once the write has ended (committed or not)."""
-        try:
-            yield
-        finally:
-            self.db.forget()
-
     # --- block rules ---------------------------------------------------------------------------------
     def block_rules(self) -> list[BlockRule]:
         return self.db.remembered(("block_rules",), self._block_rules)
@@ -55,7 +46,7 @@ class ModerationStore:
 
     def add_block_rule(self, pattern: str, by: str) -> tuple[BlockRule, bool]:
         """The rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             existing = s.scalars(select(BlockRule).where(BlockRule.pattern == pattern)).first()
             if existing is not None:
                 return existing, False
@@ -65,7 +56,7 @@ class ModerationStore:
             return rule, True
 
     def remove_block_rule(self, pattern: str) -> bool:
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             result = s.execute(delete(BlockRule).where(BlockRule.pattern == pattern))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -86,7 +77,7 @@ class ModerationStore:
     def add_channel_rules(self, platform: str, workspace_id: str, mode: str, channels: Sequence[str], by: str) -> int:
         """Put ``channels`` on the ``mode`` list (allow | deny); the other list is dropped, since a server
         has one or the other. Returns how many rows of the other list were dropped."""
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
             dropped = s.execute(delete(ChannelRule).where(*where, ChannelRule.mode != mode))
             for channel in channels:
@@ -97,7 +88,7 @@ class ModerationStore:
             return int(dropped.rowcount or 0)  # type: ignore[attr-defined]
 
     def clear_channel_rules(self, platform: str, workspace_id: str) -> int:
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             where = (ChannelRule.platform == platform, ChannelRule.workspace_id == workspace_id)
             return int(s.execute(delete(ChannelRule).where(*where)).rowcount or 0)  # type: ignore[attr-defined]
 
@@ -122,7 +113,7 @@ class ModerationStore:
         self, platform: str, workspace_id: str, channel_id: str, policy: str | None, by: str
     ) -> None:
         """Set a channel's policy; None goes back to the platform default."""
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             row = s.get(ChannelSafety, (platform, workspace_id, channel_id))
             if policy is None:
                 if row is not None:
@@ -146,7 +137,7 @@ class ModerationStore:
 
     def update_server_rules(self, platform: str, workspace_id: str, **values: object) -> ServerRules:
         """Change some of ``user_daily``, ``server_daily``, ``roles``; returns the row as stored."""
-        with self._changing(), self.db.session() as s:
+        with self.db.changing(), self.db.session() as s:
             row = s.get(ServerRules, (platform, workspace_id))
             if row is None:
                 row = ServerRules(platform=platform, workspace_id=workspace_id, roles=[])

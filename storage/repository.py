@@ -369,26 +369,20 @@ class Repository:
             return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
     def ban(self, user_key: str, reason: str, by: str) -> None:
-        try:
-            with self.db.session() as s:
-                row = s.get(Ban, user_key)
-                if row is None:
-                    s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
-                else:
-                    row.reason, row.banned_by, row.at = reason, by, utcnow()
-        finally:
-            self.db.forget()  # ``ban_of`` is remembered
+        with self.db.changing(), self.db.session() as s:  # ``ban_of`` is remembered
+            row = s.get(Ban, user_key)
+            if row is None:
+                s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
+            else:
+                row.reason, row.banned_by, row.at = reason, by, utcnow()
 
     def unban(self, user_key: str) -> bool:
-        try:
-            with self.db.session() as s:
-                row = s.get(Ban, user_key)
-                if row is None:
-                    return False
-                s.delete(row)
-                return True
-        finally:
-            self.db.forget()
+        with self.db.changing(), self.db.session() as s:
+            row = s.get(Ban, user_key)
+            if row is None:
+                return False
+            s.delete(row)
+            return True
 
     def ban_of(self, user_key: str) -> Ban | None:
         """``user_key``'s ban, or None; read once, then remembered until a ban or unban (every /animate asks)."""
