@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from bot.commands import (
@@ -33,6 +33,7 @@ from generation.params import (
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    MAX_SCENES,
     SEED_MAX,
     GenerationParams,
     MotionSpec,
@@ -613,11 +614,15 @@ params_st = st.builds(
     aspect=st.sampled_from(list(ASPECTS)),
     fps=st.integers(FPS_MIN, FPS_MAX),
     format=st.sampled_from(FORMATS),
+).filter(
+    # a prompt the grammar accepts: words may hold "|", which splits it into scenes (none empty, not too many)
+    lambda p: len(p.scenes) == 1 or (all(p.scenes) and len(p.scenes) <= min(MAX_SCENES, p.frames))
 )
 
 
 @FAST
 @given(params_st)
+@example(GenerationParams(prompt="a calm sea | a storm at sea", frames=8))  # prompt travel, two scenes
 def test_formatted_params_parse_back_to_the_same_params(params: GenerationParams) -> None:
     try:
         text = format_animate(params)
