@@ -21,6 +21,11 @@ in a bot that has been running a while):
    delivered (0: all), prints jobs per second and the GPU idle gap median with a queue of
    waiting jobs. The bot then stops; the rest stay queued.
 
+Before them, part 0 writes 200 small files into the run's clips folder as the worker writes a clip and
+prints the CPU time per file (kernel time included): on this project's test VM creating a file costs 0.03
+to 1 ms depending on the folder (its place on the disk, not the bot), which moves the figures below by up
+to ~1 ms of CPU per job from one run to the next.
+
 The last line sums up the figures the issue asks for.
 
 The engine returns ``--frames`` frames of ``--size`` pixels square and clips are ``--format``:
@@ -49,6 +54,7 @@ from typing import Any
 from bot.app import App, build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place
 from bot.settings import Settings
+from generation.media.files import write_atomically
 from tests.fakes.engine import FakeEngine
 
 
@@ -131,6 +137,21 @@ def cpu_ms(cpu_s: float, jobs: int) -> str:
     return f"{cpu_s / max(1, jobs) * 1000:.2f} ms CPU per job (all threads)"
 
 
+def file_creation_ms(folder: Path, count: int = 200) -> float:
+    """CPU time (this thread's, kernel time included) to write one new small clip file into ``folder`` as
+    the worker does: a baseline for the encode thread's figure. On this project's test VM it differs from
+    one new folder to another (0.03-1 ms per file, see docs/PERFORMANCE.md), whatever the bot does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [folder / f"probe-{i:04d}.webp" for i in range(count)]
+    started = time.thread_time()
+    for name in names:
+        write_atomically(name, b"RIFF" + bytes(300))
+    took = time.thread_time() - started
+    for name in names:
+        name.unlink()
+    return took / count * 1000
+
+
 def gap(app: App) -> str:
     median = app.worker.idle_gaps.median_ms()
     count = len(app.worker.idle_gaps.values)
@@ -177,6 +198,7 @@ class Summary:
     accept_p99_ms: dict[int, float] = field(default_factory=dict)
     gap_ms: float | None = None
     cpu_ms_per_job: float = 0.0
+    file_ms: float = 0.0
 
 
 async def end_to_end(app: App, adapter: NullAdapter, opts: Options, summary: Summary) -> None:
@@ -280,6 +302,11 @@ async def drain(app: App, adapter: NullAdapter, opts: Options, summary: Summary)
 async def bench(opts: Options, workdir: Path) -> None:
     app, adapter = await start(opts, workdir)
     summary = Summary()
+    summary.file_ms = file_creation_ms(workdir / "clips")
+    print(
+        f"0. writing a new clip file in this run's clips folder: {summary.file_ms:.3f} ms CPU per file "
+        "(the encode thread pays it once per job)"
+    )
     try:
         await end_to_end(app, adapter, opts, summary)
         await users_at_once(app, adapter, opts, summary)
@@ -294,7 +321,8 @@ async def bench(opts: Options, workdir: Path) -> None:
     print(
         f"summary: end to end {summary.at_once_per_s:.1f} jobs/s with {min(opts.users, opts.at_once)} users at once, "
         f"{summary.jobs_per_s:.1f} jobs/s one at a time ({summary.cpu_ms_per_job:.2f} ms CPU per job); "
-        f"accept p99 {p99} ms at {sizes} queued; GPU idle gap median {gap_ms}; {load()}"
+        f"accept p99 {p99} ms at {sizes} queued; GPU idle gap median {gap_ms}; "
+        f"a new clip file {summary.file_ms:.3f} ms CPU; {load()}"
     )
 
 

@@ -38,6 +38,7 @@ from generation.jobs.events import EventKind, EventSink, JobEvent
 from generation.jobs.queue import JobQueue
 from generation.jobs.worker import SafetyCheck, clip_filename
 from generation.media import read_clip
+from generation.media.files import write_atomically
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus
 
@@ -397,7 +398,7 @@ class RayPool:
 
     async def _succeeded(self, slot: _Slot, job: Job, reply: ClipReply) -> None:
         path = self.media_dir / clip_filename(job.id, job.prompt, reply.extension)
-        await asyncio.to_thread(_write_atomically, path, reply.data)
+        await asyncio.to_thread(write_atomically, path, reply.data)
         score, flagged = await self._check_safety(job, path)
         self.queue.repo.update_job(
             job.id,
@@ -719,12 +720,6 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 def _ray_connected() -> bool:
     ray = sys.modules.get("ray")
     return ray is not None and bool(ray.is_initialized())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # a crash never leaves half a clip under the real name
 
 
 def _reason(exc: BaseException) -> str:

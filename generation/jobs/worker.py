@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import statistics
 import threading
@@ -40,6 +41,7 @@ from generation.errors import GenerationCancelled, GenerationError
 from generation.jobs.events import EventKind, EventSink, JobEvent
 from generation.jobs.queue import JobQueue
 from generation.media.encode import EncodeError, encode_clip
+from generation.media.files import write_atomically
 from generation.media.loop import apply_loop
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus, SafetyDecision
@@ -122,6 +124,7 @@ class Worker:
         self.queue = queue
         self.engine = engine
         self.media_dir = Path(media_dir)
+        self._media_folder = os.fspath(self.media_dir)  # joined on the encode thread for every clip
         self.on_event = on_event
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model  # the admin's choice, read before every job (from memory)
@@ -383,7 +386,7 @@ class Worker:
         the job's end straight to the database thread, whose answer comes back here (three hand-overs)."""
         loop = asyncio.get_running_loop()
         generated = _generated(result)
-        ended: asyncio.Future[tuple[Job | None, Path] | EncodeFailed] = loop.create_future()
+        ended: asyncio.Future[tuple[Job | None, str] | EncodeFailed] = loop.create_future()
         self._enc.submit(self._encode_and_end, job, params, result, generated, ended)
         try:
             outcome = await ended
@@ -397,9 +400,10 @@ class Worker:
             return
         finished, path = outcome
         if finished is not None:
-            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path), job=finished))
+            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=path, job=finished))
         else:  # cancelled or taken away meanwhile: the file is not wanted
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def _encode_and_end(
         self,
@@ -407,7 +411,7 @@ class Worker:
         params: GenerationParams,
         result: Any,
         generated: dict[str, Any],
-        ended: asyncio.Future[tuple[Job | None, Path] | EncodeFailed],
+        ended: asyncio.Future[tuple[Job | None, str] | EncodeFailed],
     ) -> None:
         """On the encode thread: the clip's file, the NSFW verdict, then the job's end on the database thread."""
         try:
@@ -423,7 +427,7 @@ class Worker:
             "notes": "\n".join((*result.notes, *clip.changes)) or None,
             "safety_score": score,
             "safety_flagged": flagged,
-            "output_path": str(path),
+            "output_path": path,
             "output_format": clip.format,
             "output_bytes": clip.size,
             "encode_s": clip.encode_s,
@@ -432,13 +436,11 @@ class Worker:
             values["safety_decision"] = SafetyDecision.PASSED.value
         self.db.answer(ended, lambda: (self.queue.finish_job(job.id, JobStatus.SUCCEEDED, **values), path))
 
-    def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, Path]:
+    def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, str]:
         frames = apply_loop(result.frames, params.loop)
         clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
-        path = self.media_dir / clip_filename(job.id, job.prompt, clip.extension)
-        tmp = path.with_suffix(path.suffix + ".part")
-        tmp.write_bytes(clip.data)
-        tmp.replace(path)  # atomic: a crash never leaves half a clip under the real name
+        path = os.path.join(self._media_folder, clip_filename(job.id, job.prompt, clip.extension))
+        write_atomically(path, clip.data)  # a crash never leaves half a clip under the real name
         return clip, path
 
     def _safety_verdict(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from generation.media.files import write_atomically
+
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_SIDE = 4096
 STORED_MAX_SIDE = 1024  # the largest aspect preset is 680 px wide; more would only cost disk
@@ -103,9 +105,7 @@ def store_image(image: CheckedImage, media_dir: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{image.digest[:32]}.png"
     if not path.exists():
-        tmp = path.with_suffix(".png.part")
-        tmp.write_bytes(image.png)
-        tmp.replace(path)
+        write_atomically(path, image.png)
     return path
 
 
