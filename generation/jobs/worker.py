@@ -124,7 +124,6 @@ class Worker:
         self.queue = queue
         self.engine = engine
         self.media_dir = Path(media_dir)
-        self._media_folder = os.fspath(self.media_dir)  # joined on the encode thread for every clip
         self.on_event = on_event
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model  # the admin's choice, read before every job (from memory)
@@ -439,7 +438,7 @@ class Worker:
     def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, str]:
         frames = apply_loop(result.frames, params.loop)
         clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
-        path = os.path.join(self._media_folder, clip_filename(job.id, job.prompt, clip.extension))
+        path = os.path.join(self.media_dir, clip_filename(job.id, job.prompt, clip.extension))
         write_atomically(path, clip.data)  # a crash never leaves half a clip under the real name
         return clip, path
 

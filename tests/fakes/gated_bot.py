@@ -46,7 +46,9 @@ class GatedEngine:
 
     def _hold(self, params: GenerationParams, should_cancel: Callable[[], bool] | None) -> None:
         mine = self._gate / f"waiting-{os.getpid()}"
-        mine.write_text(params.prompt)
+        writing = self._gate / f"writing-{os.getpid()}"  # not "waiting-*": the test reads only whole files
+        writing.write_text(params.prompt)
+        writing.replace(mine)  # a test that sees the file reads the prompt, never an empty file mid-write
         (self._gate / "waiting").touch()
         try:
             while not (self._gate / "open").exists():
