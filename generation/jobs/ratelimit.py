@@ -81,7 +81,9 @@ def gcra_retry_after(submissions: Iterable[Submission], now: float, per_hour: in
 
 class History:
     """One user's recent submissions, in time order, with GCRA's arrival time kept as they come:
-    a check costs the same with 3 submissions in the window or 3,000 (``gcra_retry_after`` walks them).
+    a check folds only the submissions added since the last one (``gcra_retry_after`` walks them all).
+    When old ones leave (``drop_before``) the next check folds the window again, since the arrival time
+    cannot take a submission back out.
 
     Same answers as ``gcra_retry_after`` over the same submissions.
     """
