@@ -68,6 +68,10 @@ class Place:
     age_restricted: bool = False
     # Discord: the channel a thread belongs to (channel rules and policies are set on channels).
     parent_channel_id: str | None = None
+    # Not everyone on the server can look here (Discord: @everyone may not view the channel, or a private
+    # thread; Slack: a private channel, a DM or a group DM): the one channel what is made here may be shown
+    # in (a public thread's private channel, a private thread itself). None: anywhere on the server.
+    private_channel_id: str | None = None
 
     def in_thread(self, thread_id: str | None) -> Place:
         return Place(
@@ -78,7 +82,17 @@ class Place:
             self.is_dm,
             self.age_restricted,
             self.parent_channel_id,
+            self.private_channel_id,
         )
+
+    @property
+    def private(self) -> bool:
+        return self.private_channel_id is not None
+
+    @property
+    def viewing_channels(self) -> tuple[str, ...]:
+        """The channels whose private clips may be shown here: this one, and the channel of a thread."""
+        return tuple(dict.fromkeys(c for c in (self.channel_id, self.parent_channel_id) if c))
 
     @property
     def rules_channel_id(self) -> str:
@@ -291,8 +305,9 @@ class CommandHandler(Protocol):
         """Someone reported clip ``job_id`` (the report form was sent, or ``report 3 <reason>`` typed)."""
         ...
 
-    def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
-        """The prompt and motion to prefill a remix form with; None when the job is gone."""
+    async def remix_defaults(self, inv: Invocation, job_id: int) -> tuple[str, str] | None:
+        """The prompt and motion to prefill a remix form with; None when the job is gone or not seen from
+        ``inv``'s place."""
         ...
 
     def model_choices(self, current: str) -> list[tuple[str, str]]:

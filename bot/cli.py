@@ -244,11 +244,13 @@ def cmd_history(args: argparse.Namespace) -> int:
     from bot.service.replies import job_line
     from storage.db import Database
     from storage.repository import Repository
+    from storage.scope import EVERYWHERE
 
     settings = _settings()
     repo = Repository(Database(settings.database_url))
     user = args.user if args.user is None or ":" in args.user else f"console:{args.user.lower()}"
-    jobs = repo.history(user_key=user, search=args.search, limit=args.limit)
+    # The bot's host reads its own database: every server's clips.
+    jobs = repo.history(EVERYWHERE, user_key=user, search=args.search, limit=args.limit)
     if args.json:
         rows = [
             {

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 tables: jobs, votes, settings, the admin audit log, bans, and moderation (block rules,
+"""SQLAlchemy 2 tables: jobs, re-posts of clips, votes, settings, the admin audit log, bans, and moderation (block rules,
 channel rules, per-channel safety policy, per-server quotas and roles, reports).
 
 Every type here is portable to PostgreSQL: no SQLite-only behaviour. Times are stored as
@@ -104,6 +104,9 @@ class Job(Base):
     thread_id: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(64))  # the parent "queued" message
     clip_message_id: Mapped[str | None] = mapped_column(String(64))
+    # Set when the clip was made where not everyone on the server can look (a private channel, a DM): the
+    # one channel it may be shown in. None: anywhere on its server.
+    private_channel: Mapped[str | None] = mapped_column(String(64))
     user_key: Mapped[str] = mapped_column(String(100), index=True)  # platform:user_id
     user_name: Mapped[str] = mapped_column(String(200), default="")
 
@@ -154,6 +157,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_user", "status", "user_key", "id"),
         Index("ix_jobs_channel", "platform", "channel_id", "id"),
+        Index("ix_jobs_server", "platform", "workspace_id", "id"),  # a server's clips (history, search)
         Index("ix_jobs_user_started", "user_key", "started_at"),  # the queue: a user's last start
         Index("ix_jobs_user_created", "user_key", "created_at"),  # the queue: a user's recent submissions
     )
@@ -161,6 +165,23 @@ class Job(Base):
     @property
     def job_status(self) -> JobStatus:
         return JobStatus(self.status)
+
+
+class Repost(Base):
+    """``/animate-show`` posted a clip again somewhere: the clip's own message stays its home (Delete,
+    votes, reports); Delete removes these too."""
+
+    __tablename__ = "reposts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64), default="")
+    channel_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(100), default="")  # who asked for it (user key)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Vote(Base):

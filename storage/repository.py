@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers
 
 from storage.db import Database
-from storage.models import AuditEntry, Ban, Base, DeliveryState, Job, JobStatus, Setting, Vote, utcnow
+from storage.models import AuditEntry, Ban, Base, DeliveryState, Job, JobStatus, Repost, Setting, Vote, utcnow
+from storage.scope import Scope
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 JOBS = cast(Table, Job.__table__)
@@ -259,22 +260,26 @@ class Repository:
             stmt = select(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE)).order_by(Job.id.desc())
             return s.scalars(stmt).first()
 
+    def visible_job(self, scope: Scope, job_id: int) -> Job | None:
+        """Job ``job_id`` if ``scope`` may see it, else None: another server's job reads as a missing one."""
+        with self.db.session() as s:
+            return s.scalars(select(Job).where(Job.id == job_id, *scope.conditions())).first()
+
     def history(
         self,
+        scope: Scope,
         *,
         user_key: str | None = None,
-        platform: str | None = None,
         channel_id: str | None = None,
         search: str | None = None,
         limit: int = 10,
         offset: int = 0,
     ) -> list[Job]:
-        """Newest first; ``search`` matches words of the prompt (case-insensitive, all words must match)."""
-        stmt = select(Job).where(Job.deleted.is_(False))
+        """``scope``'s clips, newest first; ``search`` matches words of the prompt (case-insensitive, all
+        words must match)."""
+        stmt = select(Job).where(Job.deleted.is_(False), *scope.conditions())
         if user_key:
             stmt = stmt.where(or_(Job.user_key == user_key, Job.user_name == user_key.split(":", 1)[-1]))
-        if platform:
-            stmt = stmt.where(Job.platform == platform)
         if channel_id:
             stmt = stmt.where(Job.channel_id == channel_id)
         for word in (search or "").split():
@@ -284,13 +289,13 @@ class Repository:
         with self.db.session() as s:
             return list(s.scalars(stmt))
 
-    def awaiting_review(self, platform: str, channel_id: str, limit: int = 10) -> list[Job]:
-        """Succeeded, undeleted clips in a channel that nobody has voted on yet, oldest first."""
+    def awaiting_review(self, scope: Scope, channel_id: str, limit: int = 10) -> list[Job]:
+        """``scope``'s succeeded, undeleted clips in a channel that nobody has voted on yet, oldest first."""
         voted = select(Vote.job_id)
         stmt = (
             select(Job)
             .where(
-                Job.platform == platform,
+                *scope.conditions(),
                 Job.channel_id == channel_id,
                 Job.status == JobStatus.SUCCEEDED.value,
                 Job.deleted.is_(False),
@@ -301,6 +306,28 @@ class Repository:
         )
         with self.db.session() as s:
             return list(s.scalars(stmt))
+
+    def active_jobs(self, scope: Scope) -> list[Job]:
+        """``scope``'s queued and running jobs, oldest first (the queue as one server sees it)."""
+        with self.db.session() as s:
+            stmt = select(Job).where(Job.status.in_(ACTIVE), *scope.conditions()).order_by(Job.id)
+            return list(s.scalars(stmt))
+
+    # --- re-posts ---------------------------------------------------------------------------------------
+    def add_repost(self, job_id: int, where: dict[str, str | None], message_id: str, by: str) -> Repost:
+        """Record that clip ``job_id`` was posted again (``where``: platform, workspace_id, channel_id, thread_id)."""
+        repost = Repost(job_id=job_id, message_id=message_id, by=by, **where)
+        with self.db.session() as s:
+            s.add(repost)
+        return repost
+
+    def reposts(self, job_id: int) -> list[Repost]:
+        with self.db.session() as s:
+            return list(s.scalars(select(Repost).where(Repost.job_id == job_id).order_by(Repost.id)))
+
+    def drop_reposts(self, job_id: int) -> None:
+        with self.db.session() as s:
+            s.execute(delete(Repost).where(Repost.job_id == job_id))
 
     def undelivered(self) -> list[Job]:
         """Finished jobs whose outcome never reached the chat (the process stopped in between)."""

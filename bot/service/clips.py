@@ -21,13 +21,15 @@ from bot.service.access import Access
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
+from bot.service.scope import place_policy, private_channel, scope_of
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.worker import Worker
 from generation.params import GenerationParams
-from storage.models import DeliveryState, Job, JobStatus, SafetyDecision
+from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
 from storage.repository import DuplicateRequest, Repository
+from storage.scope import Scope
 
 log = logging.getLogger("animatebot.service")
 
@@ -116,7 +118,7 @@ class Service:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
             return
         action, job_id = parsed
-        job = await self.repo.db.offload(self.repo.job, job_id)
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -129,7 +131,7 @@ class Service:
             elif action == "delete":
                 await self._delete(inv, job)
             elif action == "remix":
-                prompt, motion = self.remix_defaults(job_id) or (job.prompt, "")
+                prompt, motion = _remix_defaults(job)
                 await self.handle_remix(inv, job_id, prompt, motion)
             elif action == "report":
                 await self.handle_report(inv, job_id, "")  # a click without the form: no reason given
@@ -141,7 +143,7 @@ class Service:
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
-        parent = await self.repo.db.offload(self.repo.job, job_id)
+        parent = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if parent is None or parent.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -163,7 +165,7 @@ class Service:
 
         Hides nothing by itself: admins act with the clip's Delete button or a ban.
         """
-        job = self.repo.job(job_id)
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
@@ -172,9 +174,16 @@ class Service:
         link = None
         if adapter is not None and job.clip_message_id:
             link = adapter.link(MessageRef(place_of(job, thread=True), job.clip_message_id))
-        report = self.access.moderation.add_report(job.id, inv.actor.key, inv.actor.name, reason, link)
-        self.repo.audit(
-            inv.actor.key, inv.actor.name, "report", f"job={job.id} report={report.id} {reason}", allowed=True
+        report = await self.repo.db.offload(
+            self.access.moderation.add_report, job.id, inv.actor.key, inv.actor.name, reason, link
+        )
+        await self.repo.db.offload(
+            self.repo.audit,
+            inv.actor.key,
+            inv.actor.name,
+            "report",
+            f"job={job.id} report={report.id} {reason}",
+            allowed=True,
         )
         channel = self.report_channels.get(job.platform)
         notice = render.report_notice(job, inv.actor.name, reason, link, report.id)
@@ -193,19 +202,16 @@ class Service:
         if job.safety_decision != SafetyDecision.SPOILER.value or adapter is None:
             await self._reply(inv, render.error(f"#{job.id} is not hidden"), ephemeral=True)
             return
-        self.repo.update_job(job.id, safety_decision=SafetyDecision.REVEALED.value)
+        await self.repo.db.offload(self.repo.update_job, job.id, safety_decision=SafetyDecision.REVEALED.value)
         if job.clip_message_id:  # the warning with the Reveal button
             with contextlib.suppress(Exception):
                 await adapter.delete(MessageRef(place_of(job, thread=True), job.clip_message_id))
         await self.delivery.post_clip(adapter, place_of(job, thread=True), job)
         await self._reply(inv, render.info(f"#{job.id} revealed by {inv.actor.name}"))
 
-    def remix_defaults(self, job_id: int) -> tuple[str, str] | None:
-        job = self.repo.job(job_id)
-        if job is None:
-            return None
-        params = GenerationParams.from_dict(job.params)
-        return params.prompt, "+".join(str(m) for m in params.motions)
+    async def remix_defaults(self, inv: Invocation, job_id: int) -> tuple[str, str] | None:
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
+        return None if job is None or job.deleted else _remix_defaults(job)
 
     def model_choices(self, current: str) -> list[tuple[str, str]]:
         needle = current.strip().lower()
@@ -221,7 +227,8 @@ class Service:
             assert command.animate is not None
             await self._animate(inv, command.animate.params, command.animate.notes, image=command.animate.image)
         elif command.name == "queue":
-            await self._reply(inv, await self.repo.db.offload(self._queue_view), ephemeral=True)
+            view = await self.repo.db.offload(self._queue_view, scope_of(inv.place, inv.actor.key))
+            await self._reply(inv, view, ephemeral=True)
         elif command.name == "cancel":
             await self._cancel(inv, command.job_id)
         elif command.name == "history":
@@ -229,7 +236,8 @@ class Service:
         elif command.name == "show":
             await self._show(inv, command.job_id)
         elif command.name == "review":
-            jobs = await self.repo.db.offload(self.repo.awaiting_review, inv.place.platform, inv.place.channel_id)
+            scope = scope_of(inv.place, inv.actor.key)
+            jobs = await self.repo.db.offload(self.repo.awaiting_review, scope, inv.place.channel_id)
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
@@ -283,8 +291,13 @@ class Service:
             lineage=lineage,
             request_key=inv.request_id,
             tiny=getattr(self.worker.engine, "is_tiny", False),
-            # A reroll inside a thread (Discord says nothing of a thread's age restriction) follows its parent.
-            age_restricted=inv.place.age_restricted or bool(parent and parent.age_restricted and inv.place.thread_id),
+            # A reroll inside its parent's thread (Discord says nothing of a thread's age restriction) follows
+            # the parent; one from a re-post elsewhere follows the place it was clicked in.
+            age_restricted=inv.place.age_restricted
+            or bool(
+                parent and parent.age_restricted and inv.place.thread_id and inv.place.thread_id == parent.thread_id
+            ),
+            private_channel=private_channel(inv.place, parent.private_channel if parent else None),
         )
 
         def admit() -> Message | Accepted:
@@ -347,7 +360,7 @@ class Service:
 
     async def _cancel(self, inv: Invocation, job_id: int | None) -> None:
         if job_id is not None:
-            job = await self.repo.db.offload(self.repo.job, job_id)
+            job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         else:
             job = await self.repo.db.offload(self.repo.latest_active_job, inv.actor.key)
         if job is None:
@@ -382,8 +395,8 @@ class Service:
             title += f" matching “{command.search}”"
         jobs = await self.repo.db.offload(
             self.repo.history,
+            scope_of(inv.place, inv.actor.key),
             user_key=user_key,
-            platform=inv.place.platform,
             channel_id=channel,
             search=command.search,
             limit=HISTORY_LIMIT,
@@ -391,31 +404,36 @@ class Service:
         await self._reply(inv, render.history(jobs, title), ephemeral=True)
 
     async def _show(self, inv: Invocation, job_id: int | None) -> None:
-        job = await self.repo.db.offload(self.repo.job, job_id) if job_id is not None else None
+        """Post a clip again here, within what this place may see, under this channel's safety policy;
+        recorded as a re-post (the clip's own message keeps its Delete, votes and reports)."""
+        scope = scope_of(inv.place, inv.actor.key)
+        job = await self.repo.db.offload(self.repo.visible_job, scope, job_id) if job_id is not None else None
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
             return
-        hidden = (SafetyDecision.BLOCK.value, SafetyDecision.SPOILER.value)
-        if job.safety_decision in hidden and not self.access.is_admin(inv.actor):
-            await self._reply(inv, render.error(f"#{job.id} is withheld or hidden by the safety check"), True)
-            return
         adapter = self.adapters.get(inv.place.platform)
-        if (
-            job.status == JobStatus.SUCCEEDED.value
-            and job.output_path
-            and adapter is not None
-            and job.safety_decision != SafetyDecision.BLOCK.value
-        ):
-            ref = await self.delivery.post_clip(adapter, inv.place, job)
-            if ref is not None:
-                await self._reply(inv, render.info(f"#{job.id} posted again"), ephemeral=True)
-                return
-        tally = await self.repo.db.offload(self.repo.tally, job.id)
-        await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
+        if job.status != JobStatus.SUCCEEDED.value or not job.output_path or adapter is None:
+            tally = await self.repo.db.offload(self.repo.tally, job.id)
+            await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
+            return
+        policy = SafetyPolicy.ALLOW
+        if job.safety_flagged:
+            policy = await self.repo.db.offload(place_policy, self.access.moderation, inv.place)
+        spoiler = policy is SafetyPolicy.SPOILER
+        if policy is SafetyPolicy.BLOCK or (spoiler and not getattr(adapter, "supports_spoiler", False)):
+            await self._reply(inv, render.error(f"#{job.id} is withheld in this channel by the safety check"), True)
+            return
+        ref = await self.delivery.repost(adapter, inv.place, job, spoiler=spoiler, by=inv.actor.key)
+        text = f"#{job.id} posted again" if ref is not None else f"#{job.id} could not be posted here"
+        await self._reply(inv, render.info(text), ephemeral=True)
 
-    def _queue_view(self) -> Message:
-        running = self.repo.jobs_with_status(JobStatus.RUNNING.value)
-        waiting = [(job, self.queue.eta(job.id)) for job in self.queue.order()]
+    def _queue_view(self, scope: Scope) -> Message:
+        """The queue as ``scope`` sees it: its jobs only, numbered in the order they will run."""
+        jobs = self.repo.active_jobs(scope)
+        running = [job for job in jobs if job.status == JobStatus.RUNNING.value]
+        standing = {job.id: self.queue.standing(job.id) for job in jobs if job.status == JobStatus.QUEUED.value}
+        order = sorted((job for job in jobs if job.id in standing), key=lambda j: (standing[j.id][0] or 0, j.id))
+        waiting = [(job, standing[job.id][1]) for job in order]
         return render.queue_view(running, self.queue.progress, waiting, self.queue.paused)
 
     # --- review -----------------------------------------------------------------------------------------------------------------
@@ -446,3 +464,9 @@ class Service:
         except Exception:
             log.exception("could not answer %s in %s", inv.actor.key, inv.place)
         return None
+
+
+def _remix_defaults(job: Job) -> tuple[str, str]:
+    """The prompt and motion a remix form of ``job`` starts from."""
+    params = GenerationParams.from_dict(job.params)
+    return params.prompt, "+".join(str(m) for m in params.motions)

@@ -16,14 +16,16 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.service import replies as render
+from bot.service.scope import scope_of
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
-from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
+from storage.models import DeliveryState, Job, JobStatus, Repost, SafetyDecision, SafetyPolicy
 from storage.repository import Repository, Tally, columns_of, detached
 
 log = logging.getLogger("animatebot.delivery")
@@ -249,26 +251,43 @@ class Delivery:
         if delivered != job.delivery:  # a clip posted has recorded its delivery already
             await self._db(self.repo.update_job, job.id, delivery=delivered)
 
+    async def repost(
+        self, adapter: ChatAdapter, place: Place, job: Job, *, spoiler: bool, by: str
+    ) -> MessageRef | None:
+        """Post ``job``'s clip again in ``place`` (``/animate-show``), recorded as a re-post: the clip's own
+        message stays where it is, and Delete removes this one too. None when it could not be posted."""
+        return await self.post_clip(adapter, place, job, spoiler=spoiler, repost_by=by)
+
     async def post_clip(
-        self, adapter: ChatAdapter, place: Place, job: Job, *, tally: Tally | None = None
+        self,
+        adapter: ChatAdapter,
+        place: Place,
+        job: Job,
+        *,
+        tally: Tally | None = None,
+        spoiler: bool | None = None,
+        repost_by: str | None = None,
     ) -> MessageRef | None:
         """Upload ``job``'s clip with its buttons; re-encode smaller when refused for size; fall back to text.
 
-        ``tally``: the job's review tally when the caller has just read it.
+        ``tally``: the job's review tally when the caller has just read it. ``spoiler``: hide the file
+        (default: as the clip's safety decision says). ``repost_by``: a re-post asked for by that person,
+        recorded apart from the clip's own message (no text fallback for it).
         """
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
         original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
+        lineage = await self._lineage_seen(place, job)
         for attempt in range(REENCODE_TRIES + 2):
             if tally is None:
                 tally = await self._db(self.repo.tally, job.id)
-            message = render.clip(job, tally, remix=adapter.supports_remix)
+            message = render.clip(job, tally, remix=adapter.supports_remix, lineage=lineage)
             tally = None  # a retry reads it again
-            spoiler = job.safety_decision == SafetyDecision.SPOILER.value
+            hidden = job.safety_decision == SafetyDecision.SPOILER.value if spoiler is None else spoiler
             # The size the job recorded with its file (a system call on the loop costs more than it seems:
             # the loop gives up the interpreter for it and waits to get it back).
             size = job.output_bytes if job.output_bytes is not None else _size(path)
-            clip = Clip(path, _mime(path), size or 0, spoiler=spoiler)
+            clip = Clip(path, _mime(path), size or 0, spoiler=hidden)
             try:
                 if size is None:
                     raise FileNotFoundError(f"the clip file {path} is missing")
@@ -291,12 +310,26 @@ class Delivery:
                     await asyncio.sleep(1.0)
                     continue
                 break
+            if repost_by is not None:
+                await self._db(self.repo.add_repost, job.id, _where(place), ref.message_id, repost_by)
+                return ref
             await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=how)
             original.clip_message_id, original.delivery = ref.message_id, how
             return ref
+        if repost_by is not None:
+            return None  # the clip's own message and delivery stay as they were
         fallback = await self._fallback(adapter, place, job)
         original.delivery = job.delivery
         return fallback
+
+    async def _lineage_seen(self, place: Place, job: Job) -> bool:
+        """Whether a clip's card in ``place`` may name the clip it was made from (seen from there)."""
+        if job.parent_id is None:
+            return False
+        scope = scope_of(place, job.user_key)
+        if job.private_channel and scope.user_key is None:  # a private clip's cards are all where it may be seen
+            scope = replace(scope, channels=(*scope.channels, job.private_channel))
+        return await self._db(self.repo.visible_job, scope, job.parent_id) is not None
 
     async def _shrink(self, job: Job, path: Path, limit: int) -> Job | None:
         budget = int(min(limit, job.output_bytes or limit) * 0.8)
@@ -332,18 +365,20 @@ class Delivery:
         return ref
 
     async def refresh_clip(self, job_id: int) -> None:
-        """Redraw a clip's message (the review tally changed)."""
+        """Redraw a clip's message and its re-posts (the review tally changed)."""
         job = await self._db(self.repo.job, job_id)
         adapter = self.adapters.get(job.platform) if job else None
-        if job is None or adapter is None or not job.clip_message_id:
+        if job is None or adapter is None:
             return
-        ref = MessageRef(place_of(job, thread=True), job.clip_message_id)
-        try:
-            await adapter.edit(
-                ref, render.clip(job, await self._db(self.repo.tally, job.id), remix=adapter.supports_remix)
-            )
-        except Exception as exc:
-            log.warning("could not update the clip message of #%s: %s", job.id, exc)
+        tally, reposts = await self._db(lambda: (self.repo.tally(job_id), self.repo.reposts(job_id)))
+        cards = [MessageRef(place_of(job, thread=True), job.clip_message_id)] if job.clip_message_id else []
+        cards += [MessageRef(_place_of_repost(r), r.message_id) for r in reposts]
+        for ref in cards:
+            lineage = await self._lineage_seen(ref.place, job)
+            try:
+                await adapter.edit(ref, render.clip(job, tally, remix=adapter.supports_remix, lineage=lineage))
+            except Exception as exc:
+                log.warning("could not update a clip message of #%s: %s", job.id, exc)
 
     async def delete_clip(self, job: Job, *, by: str) -> None:
         await self._db(self.repo.update_job, job.id, deleted=True)
@@ -352,15 +387,33 @@ class Delivery:
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
-        if job.clip_message_id:
+        reposts = await self._db(self.repo.reposts, job.id)
+        copies = [MessageRef(place_of(job, thread=True), job.clip_message_id)] if job.clip_message_id else []
+        copies += [MessageRef(_place_of_repost(r), r.message_id) for r in reposts]
+        for copy in copies:
             try:
-                await adapter.delete(MessageRef(place_of(job, thread=True), job.clip_message_id))
+                await adapter.delete(copy)
             except Exception as exc:
-                log.warning("could not delete the clip message of #%s: %s", job.id, exc)
+                log.warning("could not delete a clip message of #%s: %s", job.id, exc)
+        if reposts:
+            await self._db(self.repo.drop_reposts, job.id)
         ref = parent_ref(job)
         if ref is not None:
             with contextlib.suppress(Exception):
                 await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _where(place: Place) -> dict[str, str | None]:
+    return {
+        "platform": place.platform,
+        "workspace_id": place.workspace_id,
+        "channel_id": place.channel_id,
+        "thread_id": place.thread_id,
+    }
+
+
+def _place_of_repost(repost: Repost) -> Place:
+    return Place(repost.platform, repost.channel_id, repost.workspace_id, repost.thread_id)
 
 
 def _just_ended_and_passed(event: JobEvent, job: Job) -> bool:

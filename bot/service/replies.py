@@ -115,9 +115,11 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
     return tuple(items)
 
 
-def clip(job: Job, tally: Tally, *, remix: bool = True) -> Message:
-    """The message that carries the clip, with its parameters, review tally and actions."""
-    lineage = f" ({job.lineage} of #{job.parent_id})" if job.parent_id else ""
+def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) -> Message:
+    """The message that carries the clip, with its parameters, review tally and actions.
+
+    ``lineage``: name the clip it was made from (only where that clip may be seen)."""
+    made_from = f" ({job.lineage} of #{job.parent_id})" if job.parent_id and lineage else ""
     fields = [*describe(job), Field("Review", review_text(tally))]
     notes = [n for n in (job.notes or "").splitlines() if n]
     if job.tiny and not any("tiny test model" in n for n in notes):
@@ -125,7 +127,7 @@ def clip(job: Job, tally: Tally, *, remix: bool = True) -> Message:
     footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
     return Message(
         excerpt(job.prompt, 300),
-        title=f"#{job.id}{lineage}",
+        title=f"#{job.id}{made_from}",
         fields=tuple(fields),
         buttons=buttons(job.id, remix=remix),
         tone="ok",

@@ -73,6 +73,7 @@ class Submission:
     request_key: str | None = None
     tiny: bool = False
     age_restricted: bool = False  # the channel is marked NSFW (Discord); the safety policy reads it
+    private_channel: str | None = None  # made where not everyone can look: the one channel it may be shown in
 
 
 class CancelOutcome(StrEnum):
@@ -253,6 +254,7 @@ class JobQueue:
                     "seed": p.seed,
                     "tiny": sub.tiny,
                     "age_restricted": sub.age_restricted,
+                    "private_channel": sub.private_channel,
                     "created_at": created,
                 }
             )

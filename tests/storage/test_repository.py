@@ -14,6 +14,7 @@ from generation.params import GenerationParams
 from storage.db import Database, alembic_config, current_revision
 from storage.models import DeliveryState, Job, JobStatus, utcnow
 from storage.repository import DuplicateRequest, Repository, hours_ago
+from storage.scope import EVERYWHERE, Scope
 
 
 def job(user: str = "alice", prompt: str = "a red fox", **values: object) -> Job:
@@ -34,7 +35,7 @@ def job(user: str = "alice", prompt: str = "a red fox", **values: object) -> Job
 
 def test_migrations_reach_the_newest_revision(db: Database) -> None:
     head = ScriptDirectory.from_config(alembic_config(str(db.engine.url))).get_current_head()
-    assert head == "0005" and current_revision(db.engine) == head  # one line of migrations, all applied
+    assert head == "0006_clip_scope" and current_revision(db.engine) == head  # one line of migrations, all applied
 
 
 def test_add_read_update_and_duplicate_request(repo: Repository) -> None:
@@ -85,14 +86,14 @@ def test_history_search_is_by_words_case_insensitive_and_literal(repo: Repositor
     cat = repo.add_job(job("bob", prompt="a cat, 100% fluffy_tail"))
     repo.add_job(job(prompt="deleted fox", deleted=True))
     other = repo.add_job(job(prompt="red fox elsewhere", platform="slack", channel_id="C1"))
-    assert [j.id for j in repo.history(search="red fox")] == [other.id, fox.id]
-    assert [j.id for j in repo.history(search="fox RED", platform="console")] == [fox.id]
-    assert [j.id for j in repo.history(search="100%")] == [cat.id]
-    assert [j.id for j in repo.history(search="fluffy_tail")] == [cat.id]
-    assert repo.history(search="1000%") == [] and repo.history(search="fluffy%tail") == []
-    assert [j.id for j in repo.history(user_key="console:bob")] == [cat.id]
-    assert [j.id for j in repo.history(channel_id="C1")] == [other.id]
-    assert [j.id for j in repo.history(limit=1, offset=1)] == [cat.id]  # newest first, deleted left out
+    assert [j.id for j in repo.history(EVERYWHERE, search="red fox")] == [other.id, fox.id]
+    assert [j.id for j in repo.history(Scope.server("console", ""), search="fox RED")] == [fox.id]
+    assert [j.id for j in repo.history(EVERYWHERE, search="100%")] == [cat.id]
+    assert [j.id for j in repo.history(EVERYWHERE, search="fluffy_tail")] == [cat.id]
+    assert repo.history(EVERYWHERE, search="1000%") == [] and repo.history(EVERYWHERE, search="fluffy%tail") == []
+    assert [j.id for j in repo.history(EVERYWHERE, user_key="console:bob")] == [cat.id]
+    assert [j.id for j in repo.history(EVERYWHERE, channel_id="C1")] == [other.id]
+    assert [j.id for j in repo.history(EVERYWHERE, limit=1, offset=1)] == [cat.id]  # newest first, deleted left out
 
 
 def test_review_delivery_stats_and_votes(repo: Repository) -> None:
@@ -102,7 +103,7 @@ def test_review_delivery_stats_and_votes(repo: Repository) -> None:
     assert repo.vote(voted.id, "console:bob", "bob", "approve").approve == 1
     assert repo.vote(voted.id, "console:bob", "bob", "reject").reject == 1  # changed, not added
     assert repo.tally(voted.id).approve == 0
-    assert [j.id for j in repo.awaiting_review("console", "chan")] == [done.id]
+    assert [j.id for j in repo.awaiting_review(Scope.server("console", ""), "chan")] == [done.id]
     assert [j.id for j in repo.undelivered()] == [done.id, voted.id]
     stats = repo.stats()
     assert repo.count_status("succeeded") == 2 and repo.count_status("failed") == 1

@@ -238,7 +238,7 @@ class DiscordAdapter:
         inv = self.invocation(interaction, responder)
         log.info("button %s from %s", custom_id, inv.actor.key)
         if action == "remix":
-            defaults = self.handler.remix_defaults(job_id)
+            defaults = await self.handler.remix_defaults(inv, job_id)
             if defaults is not None:
                 prompt, motion = defaults
                 modal = RemixModal(job_id, prompt, motion, self.on_remix, nonce=interaction.id)
@@ -405,7 +405,31 @@ def place_of(interaction: discord.Interaction) -> Place:
     channel_id = str(channel.id) if channel is not None else ""
     if isinstance(channel, discord.Thread):
         parent = str(channel.parent_id) if channel.parent_id else None
-        return Place("discord", channel_id, guild, thread_id=channel_id, parent_channel_id=parent)
+        private = _private_thread(channel, interaction.guild_id or 0)
+        return Place(
+            "discord", channel_id, guild, thread_id=channel_id, parent_channel_id=parent, private_channel_id=private
+        )
+    if interaction.guild_id is None:
+        return Place("discord", channel_id, guild, is_dm=True, private_channel_id=channel_id or None)
     # The payload's channel.nsfw: the server marked the channel age-restricted.
     nsfw = bool(getattr(channel, "nsfw", False))
-    return Place("discord", channel_id, guild, is_dm=interaction.guild_id is None, age_restricted=nsfw)
+    private = channel_id if channel is not None and _hidden(channel, interaction.guild_id) else None
+    return Place("discord", channel_id, guild, age_restricted=nsfw, private_channel_id=private)
+
+
+def _hidden(channel: object, guild_id: int) -> bool:
+    """Whether @everyone may not view ``channel``: its permission overwrite for the @everyone role (whose
+    id is the guild's) denies View Channel. Channels synced to a category carry the category's overwrites."""
+    overwrites_for = getattr(channel, "overwrites_for", None)
+    if overwrites_for is None:
+        return False
+    return overwrites_for(discord.Object(guild_id, type=discord.Role)).view_channel is False
+
+
+def _private_thread(thread: discord.Thread, guild_id: int) -> str | None:
+    """The channel a clip made in ``thread`` may be shown in: a private thread itself, a public thread's
+    private channel (when discord.py knows that channel), else None (anywhere on the server)."""
+    if thread.type is discord.ChannelType.private_thread:
+        return str(thread.id)
+    parent = thread.parent
+    return str(parent.id) if parent is not None and _hidden(parent, guild_id) else None

@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import CommandHandler, Invocation, Message, Place
 from bot.platforms.download import fetch_image, origin
-from bot.platforms.slack.inbound import SlackInbound
+from bot.platforms.slack.inbound import SlackInbound, private_conversation
 from bot.settings import Settings
 
 log = logging.getLogger("animatebot.slack")
@@ -69,6 +69,7 @@ class SlackImages:
         meta = {
             "channel": channel,
             "team": team,
+            "private": private_conversation(channel, str((body.get("channel") or {}).get("name") or "")),
             "url": str(file["url_private"]),
             "name": str(file.get("name") or file.get("title") or "image"),
             "size": file.get("size"),
@@ -86,7 +87,10 @@ class SlackImages:
         values = (view.get("state") or {}).get("values") or {}
         prompt = str(((values.get("prompt") or {}).get("value") or {}).get("value") or "")
         motion = str(((values.get("motion") or {}).get("value") or {}).get("value") or "").strip()
-        place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")))
+        channel = str(meta.get("channel", ""))
+        place = Place(
+            "slack", channel, str(meta.get("team", "")), private_channel_id=channel if meta.get("private") else None
+        )
         user = body.get("user") or {}
         inv = await self.inbound.invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
         await self._animate(inv, meta, prompt, motion)  # Bolt runs the listener on after the ack

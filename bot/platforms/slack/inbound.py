@@ -167,11 +167,13 @@ class SlackInbound:
         name = str(body.get("command", "")).lstrip("/")
         text = unescape(str(body.get("text") or ""))
         channel_id = str(body.get("channel_id", ""))
+        channel_name = str(body.get("channel_name") or "")
         place = Place(
             "slack",
             channel_id,
             workspace_id=str(body.get("team_id", "")),
-            is_dm=channel_id.startswith("D") or body.get("channel_name") == "directmessage",
+            is_dm=channel_id.startswith("D") or channel_name == "directmessage",
+            private_channel_id=channel_id if private_conversation(channel_id, channel_name) else None,
         )
         inv = await self.invocation(
             str(body.get("user_id", "")), str(body.get("user_name", "")), place, body.get("response_url"), trigger_id
@@ -192,7 +194,14 @@ class SlackInbound:
         message = body.get("message") or {}
         channel_id = str((body.get("channel") or {}).get("id") or container.get("channel_id") or "")
         thread = message.get("thread_ts") or container.get("thread_ts") or container.get("message_ts")
-        place = Place("slack", channel_id, str((body.get("team") or {}).get("id", "")), thread_id=thread)
+        private = private_conversation(channel_id, str((body.get("channel") or {}).get("name") or ""))
+        place = Place(
+            "slack",
+            channel_id,
+            str((body.get("team") or {}).get("id", "")),
+            thread_id=thread,
+            private_channel_id=channel_id if private else None,
+        )
         user = body.get("user") or {}
         inv = await self.invocation(
             str(user.get("id", "")),
@@ -203,7 +212,7 @@ class SlackInbound:
         )
         action_name, job_id = parsed
         if action_name == "remix":
-            defaults = self._handler.remix_defaults(job_id)
+            defaults = await self._handler.remix_defaults(inv, job_id)
             if defaults is not None:
                 await self._open_remix(trigger_id, job_id, place, defaults)
                 return
@@ -381,3 +390,14 @@ def error_code(error: SlackApiError) -> str:
 
 def _why(error: BaseException) -> str:
     return error_code(error) if isinstance(error, SlackApiError) else type(error).__name__
+
+
+def private_conversation(channel_id: str, channel_name: str) -> bool:
+    """Whether not everyone in the workspace can read the conversation: a DM (``D…``, "directmessage"), a
+    private channel (Slack names it "privategroup" in command and click payloads; old ones have ``G…`` ids)
+    or a group DM ("mpdm-…")."""
+    return (
+        channel_id.startswith(("D", "G"))
+        or channel_name in ("directmessage", "privategroup")
+        or channel_name.startswith("mpdm-")
+    )

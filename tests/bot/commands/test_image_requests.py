@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.chat import Actor, ImageFile, Invocation, Place
 from bot.platforms.console import ConsoleResponder
+from storage.scope import EVERYWHERE
 from tests.fakes.engine import FakeEngine
 from tests.harness import Bot, make_settings, start_bot
 
@@ -86,7 +87,7 @@ async def test_each_bad_image_gets_one_line_and_queues_nothing(bot: Bot, tmp_pat
     make(path)
     said = await bot.say(f"/animate a lighthouse image:{path}")
     assert problem in said and said.strip().count("\n") == 0, said
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     assert not (Path(bot.app.settings.media_dir) / "inputs").exists() or not any(
         (Path(bot.app.settings.media_dir) / "inputs").iterdir()
     )
@@ -113,7 +114,7 @@ async def test_chat_platforms_never_read_a_typed_path_but_take_handed_over_files
     failed = ImageFile("photo.png", error="the download of 'photo.png' timed out after 20 s")
     await bot.app.service.handle_command(inv, "animate", "a lighthouse", {"image": failed})
     assert "timed out after 20 s" in bot.printed[start:]
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     await bot.app.service.handle_command(inv, "animate", "a lighthouse", {"image": ImageFile("p.png", _png())})
     assert "queued #1" in bot.printed[start:]
 

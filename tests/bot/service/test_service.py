@@ -11,6 +11,7 @@ import torch
 from bot.settings import Settings
 from generation.params import GenerationParams
 from storage.models import AuditEntry
+from storage.scope import EVERYWHERE
 from tests.harness import Bot, make_settings, start_bot
 
 SMALL = "frames:8 steps:1"
@@ -36,7 +37,7 @@ async def test_animate_queues_generates_and_delivers(bot: Bot) -> None:
 async def test_bad_input_gets_a_clear_message_and_no_job(bot: Bot) -> None:
     reply = await bot.say("/animate x motion:warp")
     assert "unknown motion 'warp'" in reply and "zoom-in" in reply
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
 
 
 async def test_over_the_limit_says_when_and_writes_no_row(tmp_path: Path, tiny_engine: Any) -> None:
@@ -46,7 +47,7 @@ async def test_over_the_limit_says_when_and_writes_no_row(tmp_path: Path, tiny_e
         assert job_ids(await bot.say(f"/animate one {SMALL}"))
         refusal = await bot.say(f"/animate two {SMALL}")
         assert "limit is 1" in refusal and "try again when one finishes" in refusal
-        assert len(bot.app.repo.history(limit=10)) == 1
+        assert len(bot.app.repo.history(EVERYWHERE, limit=10)) == 1
         # An admin is exempt.
         assert job_ids(await bot.say(f"/animate three {SMALL}", user="boss"))
         bot.app.queue.set_paused(False)
@@ -108,7 +109,7 @@ async def test_model_switch_is_admin_only_audited_and_survives_restart(settings:
         assert "▶ dreamshaper" in await bot.say("/animate-admin models", user="boss")
         await bot.say(f"/animate after the switch {SMALL}")
         await bot.idle()
-        job = bot.app.repo.history(limit=1)[0]
+        job = bot.app.repo.history(EVERYWHERE, limit=1)[0]
         assert job.status == "succeeded" and job.model_used == "dreamshaper"
         audit = bot.app.repo.audit_log()
         assert [(a.actor_key, a.action, a.allowed) for a in reversed(audit)] == [

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.settings import load_settings
+from storage.scope import EVERYWHERE
 from tests.bot.platforms.discord.harness import (
     BOT_AUTH,
     EPHEMERAL,
@@ -95,7 +96,7 @@ async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: DiscordBo
     callback = await bot.acked(interaction)
     assert callback["type"] == 4 and callback["data"]["flags"] & EPHEMERAL
     assert "frames must be a whole number from 8 to 64" in text_of(callback["data"])
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     assert not bot.fake.find("POST", r"/webhooks/.*") and not bot.fake.find("POST", r"/channels/.*")
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 
 from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
+from storage.scope import EVERYWHERE
 from tests.bot.platforms.discord.harness import settings_for
 from tests.fakes.discord_server import (
     AttachmentOption,
@@ -128,7 +129,7 @@ async def test_the_message_menu_on_a_message_without_an_image_says_so(bot: Bot) 
     opened = await bot.fake.interact(message_command(bot.payloads, "Animate image", message))
     assert "has no image attached" in await bot.private_answer()
     assert opened.callback is not None and opened.callback["type"] == 4
-    assert bot.app.repo.history(limit=5) == [] and bot.fake.cdn_gets == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == [] and bot.fake.cdn_gets == []
 
 
 @pytest.mark.parametrize(
@@ -150,7 +151,7 @@ async def test_each_bad_image_gets_one_private_line_and_queues_nothing(
     await bot.animate("a lighthouse", attachment(bot.fake))
     answer = await bot.private_answer()
     assert problem in answer and answer.count("\n") == 0, answer
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     assert bool(bot.fake.cdn_gets) is fetched
 
 
@@ -160,7 +161,7 @@ async def test_a_download_that_hangs_times_out_with_one_line(fake: FakeDiscord, 
     try:
         await bot.animate("a lighthouse", fake.attachment("slow.png", png()))
         assert "the download of 'slow.png' timed out after 0.2 s" in await bot.private_answer()
-        assert bot.app.repo.history(limit=5) == []
+        assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     finally:
         fake.cdn_stall.set()
         await bot.adapter.close()

@@ -14,6 +14,7 @@ import pytest
 from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.settings import Settings
+from storage.scope import EVERYWHERE
 from tests.bot.platforms.discord.harness import settings_for
 from tests.fakes.discord_server import (
     GUILD_ID,
@@ -188,7 +189,7 @@ async def test_blocked_prompts_are_refused_privately_with_no_job(bot: Bot) -> No
         refused = await bot.answer(await bot.command("animate", {**options, **FAST}))
         assert refused["type"] == 4 and refused["data"]["flags"] & EPHEMERAL
         assert "content rules" in text_of(refused["data"]) and "ass" not in text_of(refused["data"]).lower()
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     accepted = await bot.answer(await bot.command("animate", {"prompt": "a class photo", **FAST}))
     assert "queued #1" in text_of(accepted["data"]) and not accepted["data"].get("flags")
 

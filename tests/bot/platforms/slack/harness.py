@@ -12,6 +12,7 @@ import aiohttp
 from bot.app import App, build_app
 from bot.platforms.slack.adapter import EVENTS_PATH, SlackAdapter
 from bot.settings import Settings
+from storage.scope import EVERYWHERE
 from tests.fakes.slack_server import FakeSlack, block_action, form_body, interactive_body, signed_headers, slash_command
 from tests.harness import bot_env, free_port, make_settings
 
@@ -97,7 +98,7 @@ async def animate_and_wait(bot: SlackBot, text: str, trigger_id: str = "trigger-
     assert (status, body) == (200, "")
     await bot.fake.wait_for(lambda: any(u.shared for u in bot.fake.uploads.values()), timeout=40)
     await bot.app.service.wait_idle()
-    return max(j.id for j in bot.app.repo.history(limit=50))
+    return max(j.id for j in bot.app.repo.history(EVERYWHERE, limit=50))
 
 
 def adapter_settings(fake: FakeSlack, tmp_path: Path, **extra: str) -> Settings:

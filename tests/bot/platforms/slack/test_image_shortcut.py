@@ -19,6 +19,7 @@ from PIL import Image
 from bot.app import App, build_app
 from bot.platforms.slack.adapter import SlackAdapter
 from bot.platforms.slack.images import IMAGE_SHORTCUT
+from storage.scope import EVERYWHERE
 from tests.fakes.engine import FakeEngine
 from tests.fakes.slack_server import FakeSlack, message_shortcut, view_submission
 from tests.harness import bot_env, free_port, make_settings
@@ -150,7 +151,7 @@ async def test_each_bad_image_gets_one_private_line_and_queues_nothing(
     await bot.fake.wait_for(lambda: bot.ephemerals())
     (line,) = bot.ephemerals()
     assert problem in line and "\n" not in line.strip(), line
-    assert bot.app.repo.history(limit=5) == []
+    assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     assert bool(bot.fake.file_gets) is fetched
 
 
@@ -174,7 +175,7 @@ async def test_a_download_that_hangs_times_out(fake: FakeSlack, tmp_path: Path) 
         await bot.submit("a lighthouse", None)
         await fake.wait_for(lambda: bot.ephemerals())
         assert "the download of 'slow.png' timed out after 0.2 s" in bot.ephemerals()[0]
-        assert bot.app.repo.history(limit=5) == []
+        assert bot.app.repo.history(EVERYWHERE, limit=5) == []
     finally:
         fake.file_stall.set()
         await stop(bot)
