@@ -33,6 +33,9 @@ APPLICATION_ID = 900_000_000_000_000_001
 BOT_ID = 900_000_000_000_000_002
 GUILD_ID = 900_000_000_000_000_010
 CHANNEL_ID = 900_000_000_000_000_020
+# A second guild the bot is in (one process serves every server it is in), with its own channel.
+GUILD_B_ID = 900_000_000_000_000_011
+CHANNEL_B_ID = 900_000_000_000_000_021
 USER_ID = 900_000_000_000_000_100
 ACK_DEADLINE_S = 3.0
 MANAGE_GUILD = 1 << 5
@@ -125,6 +128,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.add_channel({"id": str(CHANNEL_ID), "type": 0, "guild_id": str(GUILD_ID), "name": "general"})
+        self.add_channel({"id": str(CHANNEL_B_ID), "type": 0, "guild_id": str(GUILD_B_ID), "name": "general"})
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> FakeDiscord:
@@ -240,6 +244,13 @@ class FakeDiscord:
         channel = {"position": 0, "permission_overwrites": [], "nsfw": False, "parent_id": None, **data}
         self.channels[int(channel["id"])] = channel
         return channel
+
+    def add_private_channel(self, channel_id: int, name: str, guild_id: int = GUILD_ID) -> dict[str, Any]:
+        """A channel @everyone may not view (a deny of View Channel for the @everyone role, whose id is the guild's)."""
+        deny = {"id": str(guild_id), "type": 0, "allow": "0", "deny": str(1 << 10)}
+        return self.add_channel(
+            {"id": str(channel_id), "type": 0, "guild_id": str(guild_id), "name": name, "permission_overwrites": [deny]}
+        )
 
     def add_thread(self, name: str = "a thread", parent_id: int = CHANNEL_ID) -> dict[str, Any]:
         return self.add_channel(self._thread(next(self._ids), name, parent_id))
@@ -489,7 +500,7 @@ class FakeDiscord:
         return {
             "id": str(thread_id),
             "type": 11,
-            "guild_id": str(GUILD_ID),
+            "guild_id": str(self.channels.get(parent_id, {}).get("guild_id") or GUILD_ID),
             "parent_id": str(parent_id),
             "owner_id": str(BOT_ID),
             "name": name,

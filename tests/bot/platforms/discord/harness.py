@@ -35,6 +35,15 @@ class DiscordBot:
         assert interaction.callback is not None
         return interaction.callback
 
+    async def answer(self, interaction: Interaction) -> dict[str, Any]:
+        """What the bot answered: the interaction's own response, or its first follow-up when it deferred."""
+        callback = await self.acked(interaction)
+        if callback.get("type") in (4, 9):
+            return dict(callback.get("data") or {})
+        pattern = rf"/webhooks/\d+/{interaction.payload['token']}.*"
+        calls = await self.fake.wait_for(lambda: self.fake.find("POST", pattern) + self.fake.find("PATCH", pattern))
+        return dict(calls[0].body or {})
+
     async def clip_posted(self, count: int = 1) -> list[dict[str, Any]]:
         def clips() -> list[dict[str, Any]]:
             found = [m for m in self.fake.messages.values() if m["attachments"]]
@@ -60,9 +69,9 @@ def settings_for(fake: FakeDiscord, tmp_path: Path, **extra: str) -> Settings:
     return make_settings(tmp_path, **{**environment(fake, tmp_path), **extra})
 
 
-async def start_bot(settings: Settings, fake: FakeDiscord) -> DiscordBot:
+async def start_bot(settings: Settings, fake: FakeDiscord, engine: Any = None) -> DiscordBot:
     """Start the way ``animatebot run`` does: the app, then the adapter registered and started."""
-    app = build_app(settings)
+    app = build_app(settings, engine=engine)
     await app.start()
     adapter = DiscordAdapter(app.service, settings)
     app.service.add_adapter(adapter)
