@@ -404,7 +404,8 @@ def slash_command(
         "team_id": TEAM_ID,
         "team_domain": "fake-workspace",
         "channel_id": channel,
-        "channel_name": "directmessage" if channel.startswith("D") else "general",
+        # Slack names DMs "directmessage" and private channels "privategroup" in these payloads.
+        "channel_name": {"D": "directmessage", "G": "privategroup"}.get(channel[:1], "general"),
         "user_id": user,
         "user_name": user.lower(),
         "command": command,
