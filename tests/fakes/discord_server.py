@@ -486,10 +486,11 @@ class FakeDiscord:
         return web.Response(status=204)
 
     def _thread(self, thread_id: int, name: str, parent_id: int) -> dict[str, Any]:
+        parent = self.channels.get(parent_id) or {}
         return {
             "id": str(thread_id),
             "type": 11,
-            "guild_id": str(GUILD_ID),
+            "guild_id": parent.get("guild_id", str(GUILD_ID)),  # a thread is in its channel's guild
             "parent_id": str(parent_id),
             "owner_id": str(BOT_ID),
             "name": name,
