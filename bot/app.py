@@ -144,7 +144,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
     access = Access(
         repo,
         queue,
-        settings.admin_user_keys(),
+        settings.owner_user_keys(),
         settings.admin_role_keys(),
         default_user_daily=settings.daily_per_user,
         default_server_daily=settings.daily_per_server,

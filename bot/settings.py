@@ -6,13 +6,23 @@ Secrets are ``SecretStr``: they never appear in a repr, a log line or an error m
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+
+log = logging.getLogger("animatebot.settings")
+
+# Old names of the owner settings, still read for one release: (field, old name, new name).
+DEPRECATED_OWNER_NAMES = (
+    ("admin_ids", "ANIMATEBOT_ADMIN_IDS", "ANIMATEBOT_OWNER_IDS"),
+    ("discord_admin_user_ids", "DISCORD_ADMIN_USER_IDS", "DISCORD_OWNER_USER_IDS"),
+    ("slack_admin_user_ids", "SLACK_ADMIN_USER_IDS", "SLACK_OWNER_USER_IDS"),
+)
 
 
 def _split(value: object) -> object:
@@ -50,15 +60,17 @@ class Settings(BaseSettings):
     # Chat platforms rate-limit message edits; 0 edits on every denoising step (tests, the console).
     progress_every_s: float = Field(2.0, ge=0, alias="ANIMATEBOT_PROGRESS_EVERY_S")
 
-    # --- who is an admin ----------------------------------------------------------------------
-    admin_ids: CommaList = Field((), alias="ANIMATEBOT_ADMIN_IDS")
+    # --- who owns the bot (every server); server admins come from each platform -----------------
+    owner_ids: CommaList = Field((), alias="ANIMATEBOT_OWNER_IDS")
+    admin_ids: CommaList = Field((), alias="ANIMATEBOT_ADMIN_IDS")  # deprecated: ANIMATEBOT_OWNER_IDS
     log_level: str = Field("INFO", alias="ANIMATEBOT_LOG_LEVEL")
 
     # --- Discord --------------------------------------------------------------------------------
     discord_token: SecretStr | None = Field(None, alias="DISCORD_TOKEN")
     discord_guild_ids: CommaList = Field((), alias="DISCORD_GUILD_IDS")
     discord_admin_role_ids: CommaList = Field((), alias="DISCORD_ADMIN_ROLE_IDS")
-    discord_admin_user_ids: CommaList = Field((), alias="DISCORD_ADMIN_USER_IDS")
+    discord_owner_user_ids: CommaList = Field((), alias="DISCORD_OWNER_USER_IDS")
+    discord_admin_user_ids: CommaList = Field((), alias="DISCORD_ADMIN_USER_IDS")  # deprecated: DISCORD_OWNER_USER_IDS
     discord_api_base_url: str | None = Field(None, alias="DISCORD_API_BASE_URL")
     discord_gateway_url: str | None = Field(None, alias="DISCORD_GATEWAY_URL")
 
@@ -69,7 +81,8 @@ class Settings(BaseSettings):
     slack_mode: Literal["socket", "http"] = Field("socket", alias="SLACK_MODE")
     slack_port: int = Field(3000, ge=1, le=65535, alias="SLACK_PORT")
     slack_host: str = Field("0.0.0.0", alias="SLACK_HOST")
-    slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")
+    slack_owner_user_ids: CommaList = Field((), alias="SLACK_OWNER_USER_IDS")
+    slack_admin_user_ids: CommaList = Field((), alias="SLACK_ADMIN_USER_IDS")  # deprecated: SLACK_OWNER_USER_IDS
     slack_api_base_url: str | None = Field(None, alias="SLACK_API_BASE_URL")
 
     # --- workers (Ray) ----------------------------------------------------------------------------
@@ -100,8 +113,11 @@ class Settings(BaseSettings):
     vae_dtype: Literal["float16", "bfloat16", "float32"] | None = Field(None, alias="ANIMATEBOT_VAE_DTYPE")
 
     @field_validator(
+        "owner_ids",
         "admin_ids",
         "discord_guild_ids",
+        "discord_owner_user_ids",
+        "slack_owner_user_ids",
         "discord_admin_role_ids",
         "discord_admin_user_ids",
         "slack_admin_user_ids",
@@ -137,6 +153,13 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="after")
+    def _warn_deprecated(self) -> Settings:
+        for name, old, new in DEPRECATED_OWNER_NAMES:
+            if getattr(self, name):
+                log.warning("%s is deprecated and will be removed in the next release: rename it to %s", old, new)
+        return self
+
     @property
     def discord_enabled(self) -> bool:
         return self.discord_token is not None and bool(self.discord_token.get_secret_value())
@@ -145,11 +168,12 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None and bool(self.slack_bot_token.get_secret_value())
 
-    def admin_user_keys(self) -> frozenset[str]:
-        """Configured admins as platform-qualified ids (``discord:123``, ``slack:U123``, ``console:alice``)."""
-        keys = {key if ":" in key else f"console:{key}" for key in self.admin_ids}
-        keys.update(f"discord:{uid}" for uid in self.discord_admin_user_ids)
-        keys.update(f"slack:{uid}" for uid in self.slack_admin_user_ids)
+    def owner_user_keys(self) -> frozenset[str]:
+        """The bot's owners as platform-qualified ids (``discord:123``, ``slack:U123``, ``console:alice``),
+        from the owner settings and their deprecated admin-named aliases."""
+        keys = {key if ":" in key else f"console:{key}" for key in (*self.owner_ids, *self.admin_ids)}
+        keys.update(f"discord:{uid}" for uid in (*self.discord_owner_user_ids, *self.discord_admin_user_ids))
+        keys.update(f"slack:{uid}" for uid in (*self.slack_owner_user_ids, *self.slack_admin_user_ids))
         return frozenset(keys)
 
     def report_channels(self) -> dict[str, str]:

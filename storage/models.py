@@ -8,10 +8,12 @@ UTC-aware datetimes; statuses as their string values.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -81,6 +83,25 @@ class SafetyDecision(enum.StrEnum):
     BLOCK = "block"
     RELEASED = "released"
     REVEALED = "revealed"
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """A server: a Discord guild, a Slack workspace, the console, a platform's direct messages
+    (``workspace_id`` empty). ``GLOBAL`` (both empty) marks a row the owners set for every server."""
+
+    platform: str
+    workspace_id: str
+
+    @property
+    def is_global(self) -> bool:
+        return not self.platform
+
+    def __str__(self) -> str:
+        return "every server" if self.is_global else f"{self.platform}:{self.workspace_id}"
+
+
+GLOBAL = Tenant("", "")
 
 
 class Base(DeclarativeBase):
@@ -215,26 +236,38 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
     allowed: Mapped[bool] = mapped_column(default=True)
+    # the server the action was taken in (empty: the console without a server, or none known)
+    platform: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    workspace_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Ban(Base):
+    """A person who may not make clips: in one server, or (platform and workspace empty) everywhere."""
+
     __tablename__ = "bans"
 
     user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True, default="", server_default="")
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True, default="", server_default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     banned_by: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class BlockRule(Base):
-    """A word, phrase or ``/regular expression/`` that prompts may not contain (all servers)."""
+    """A word, phrase or ``/regular expression/`` that prompts may not contain: in one server's prompts,
+    or (platform and workspace empty: an owner's rule) in every server's."""
 
     __tablename__ = "block_rules"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    pattern: Mapped[str] = mapped_column(String(300), unique=True)  # as the admin typed it
+    platform: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    workspace_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    pattern: Mapped[str] = mapped_column(String(300))  # as the admin typed it
     created_by: Mapped[str] = mapped_column(String(100))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "pattern", name="uq_block_rules_server_pattern"),)
 
 
 class ChannelRule(Base):
@@ -264,7 +297,8 @@ class ChannelSafety(Base):
 
 
 class ServerRules(Base):
-    """Per server (Discord guild, Slack workspace, the console): daily quotas and the roles allowed to animate."""
+    """Per server (Discord guild, Slack workspace, the console): daily quotas, the roles allowed to animate,
+    and what its admins chose within the owners' bounds: a base model from the catalogue, limits, a pause."""
 
     __tablename__ = "server_rules"
 
@@ -273,6 +307,9 @@ class ServerRules(Base):
     user_daily: Mapped[int | None] = mapped_column(Integer)  # clips per person per 24 h; None: no quota
     server_daily: Mapped[int | None] = mapped_column(Integer)  # clips on this server per 24 h; None: no cap
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)  # role ids; empty: everyone
+    base_model: Mapped[str | None] = mapped_column(String(300))  # a catalogue alias; None: the owners' default
+    limits: Mapped[dict[str, int] | None] = mapped_column(JSON)  # Limits fields; capped by the owners' limits
+    paused: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, select, update
 
 from storage.db import Database
-from storage.models import BlockRule, ChannelRule, ChannelSafety, Job, Report, ServerRules, utcnow
+from storage.models import GLOBAL, BlockRule, ChannelRule, ChannelSafety, Job, Report, ServerRules, Tenant, utcnow
 from storage.repository import detached
 
 _BLOCK_RULES = cast(Table, BlockRule.__table__)
@@ -29,6 +29,18 @@ def _of_server(table: Table, *more: str) -> Any:
     return select(table).where(*(table.c[key] == bindparam(key, type_=table.c[key].type) for key in keys))
 
 
+def _rule_of(tenant: Tenant) -> tuple[Any, ...]:
+    return BlockRule.platform == tenant.platform, BlockRule.workspace_id == tenant.workspace_id
+
+
+def _reports_of(tenant: Tenant | None) -> tuple[Any, ...]:
+    """Reports on the clips of ``tenant``'s server; None: every server's (the owners')."""
+    if tenant is None:
+        return ()
+    jobs = select(Job.id).where(Job.platform == tenant.platform, Job.workspace_id == tenant.workspace_id)
+    return (Report.job_id.in_(jobs),)
+
+
 class ModerationStore:
     """The moderation rows. The rules every ``/animate`` reads are remembered (``Database.remembered``)
     and forgotten after each change made here, once it is committed."""
@@ -37,27 +49,40 @@ class ModerationStore:
         self.db = db
 
     # --- block rules ---------------------------------------------------------------------------------
-    def block_rules(self) -> list[BlockRule]:
-        return self.db.remembered(("block_rules",), self._block_rules)
+    def block_rules(self, tenant: Tenant, *, with_global: bool = True) -> list[BlockRule]:
+        """The rules ``tenant``'s prompts are checked against: the owners' (global) ones, then its own.
+        ``with_global=False``: its own alone. ``GLOBAL``: the owners' rules."""
+        rules = self.db.remembered(("block_rules", tenant), lambda: self._block_rules(tenant))
+        if with_global or tenant.is_global:
+            return rules
+        return [r for r in rules if (r.platform, r.workspace_id) == (tenant.platform, tenant.workspace_id)]
 
-    def _block_rules(self) -> list[BlockRule]:
-        prepared = self.db.prepare("block_rules.all", lambda: select(_BLOCK_RULES).order_by(_BLOCK_RULES.c.id))
-        return [detached(BlockRule, row) for row in self.db.run(prepared, {})[1]]
+    def _block_rules(self, tenant: Tenant) -> list[BlockRule]:
+        prepared = self.db.prepare(
+            "block_rules.of",
+            lambda: _of_server(_BLOCK_RULES).order_by(_BLOCK_RULES.c.platform, _BLOCK_RULES.c.id),
+        )
+        found = []
+        for server in dict.fromkeys((GLOBAL, tenant)):
+            params = {"platform": server.platform, "workspace_id": server.workspace_id}
+            found += [detached(BlockRule, row) for row in self.db.run(prepared, params)[1]]
+        return found
 
-    def add_block_rule(self, pattern: str, by: str) -> tuple[BlockRule, bool]:
-        """The rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
+    def add_block_rule(self, pattern: str, by: str, tenant: Tenant) -> tuple[BlockRule, bool]:
+        """``tenant``'s rule for ``pattern`` and whether it is new (an existing one is returned unchanged)."""
         with self.db.changing(), self.db.session() as s:
-            existing = s.scalars(select(BlockRule).where(BlockRule.pattern == pattern)).first()
+            existing = s.scalars(select(BlockRule).where(*_rule_of(tenant), BlockRule.pattern == pattern)).first()
             if existing is not None:
                 return existing, False
-            rule = BlockRule(pattern=pattern, created_by=by)
+            rule = BlockRule(pattern=pattern, created_by=by, platform=tenant.platform, workspace_id=tenant.workspace_id)
             s.add(rule)
             s.flush()
             return rule, True
 
-    def remove_block_rule(self, pattern: str) -> bool:
+    def remove_block_rule(self, pattern: str, tenant: Tenant) -> bool:
+        """Remove ``tenant``'s own rule for ``pattern`` (another server's rule is not touched)."""
         with self.db.changing(), self.db.session() as s:
-            result = s.execute(delete(BlockRule).where(BlockRule.pattern == pattern))
+            result = s.execute(delete(BlockRule).where(*_rule_of(tenant), BlockRule.pattern == pattern))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     # --- channel rules ----------------------------------------------------------------------------------
@@ -171,14 +196,16 @@ class ModerationStore:
             s.flush()
             return report
 
-    def open_reports(self, limit: int = 20) -> list[Report]:
+    def open_reports(self, tenant: Tenant | None, limit: int = 20) -> list[Report]:
+        """The open reports on ``tenant``'s clips (None: every server's, for the owners)."""
         with self.db.session() as s:
-            stmt = select(Report).where(Report.status == "open").order_by(Report.id).limit(limit)
+            stmt = select(Report).where(Report.status == "open", *_reports_of(tenant)).order_by(Report.id).limit(limit)
             return list(s.scalars(stmt))
 
-    def close_reports(self, *, report_id: int | None = None, job_id: int | None = None) -> int:
-        """Close one open report, or every open report on a job; returns how many were closed."""
-        stmt = update(Report).where(Report.status == "open")
+    def close_reports(self, *, tenant: Tenant | None, report_id: int | None = None, job_id: int | None = None) -> int:
+        """Close one open report, or every open report on a job, among ``tenant``'s (None: any server's);
+        returns how many were closed."""
+        stmt = update(Report).where(Report.status == "open", *_reports_of(tenant))
         if report_id is not None:
             stmt = stmt.where(Report.id == report_id)
         if job_id is not None:

@@ -19,7 +19,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import configure_mappers
 
 from storage.db import Database
-from storage.models import AuditEntry, Ban, Base, DeliveryState, Job, JobStatus, Repost, Setting, Vote, utcnow
+from storage.models import (
+    GLOBAL,
+    AuditEntry,
+    Ban,
+    Base,
+    DeliveryState,
+    Job,
+    JobStatus,
+    Repost,
+    ServerRules,
+    Setting,
+    Tenant,
+    Vote,
+    utcnow,
+)
 from storage.scope import Scope
 
 ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -87,7 +101,16 @@ def _setting() -> Any:
 
 
 def _ban() -> Any:
-    return select(BANS).where(BANS.c.user_key == bindparam("key_", type_=BANS.c.user_key.type))
+    """The ban of a user in one server and the global one, the global first."""
+    return (
+        select(BANS)
+        .where(
+            BANS.c.user_key == bindparam("key_", type_=BANS.c.user_key.type),
+            BANS.c.platform.in_(["", bindparam("platform_", type_=BANS.c.platform.type)]),
+            BANS.c.workspace_id.in_(["", bindparam("workspace_", type_=BANS.c.workspace_id.type)]),
+        )
+        .order_by(BANS.c.platform)
+    )
 
 
 class DuplicateRequest(Exception):
@@ -387,37 +410,67 @@ class Repository:
                 row.updated_at = utcnow()
 
     # --- audit and bans ---------------------------------------------------------------------------------
-    def audit(self, actor_key: str, actor_name: str, action: str, detail: str, *, allowed: bool) -> None:
+    def audit(
+        self, actor_key: str, actor_name: str, action: str, detail: str, *, allowed: bool, tenant: Tenant = GLOBAL
+    ) -> None:
+        """One audit row; ``tenant``: the server the action was taken in."""
         with self.db.session() as s:
-            s.add(AuditEntry(actor_key=actor_key, actor_name=actor_name, action=action, detail=detail, allowed=allowed))
+            s.add(AuditEntry(actor_key=actor_key, actor_name=actor_name, action=action, detail=detail, allowed=allowed,
+                             platform=tenant.platform, workspace_id=tenant.workspace_id))  # fmt: skip
 
     def audit_log(self, limit: int = 50) -> list[AuditEntry]:
         with self.db.session() as s:
             return list(s.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)))
 
-    def ban(self, user_key: str, reason: str, by: str) -> None:
+    def ban(self, user_key: str, reason: str, by: str, tenant: Tenant) -> None:
+        """Ban ``user_key`` in ``tenant``'s server (``GLOBAL``: everywhere)."""
+        key = (user_key, tenant.platform, tenant.workspace_id)
         with self.db.changing(), self.db.session() as s:  # ``ban_of`` is remembered
-            row = s.get(Ban, user_key)
+            row = s.get(Ban, key)
             if row is None:
-                s.add(Ban(user_key=user_key, reason=reason, banned_by=by))
+                s.add(Ban(user_key=user_key, platform=tenant.platform, workspace_id=tenant.workspace_id,
+                          reason=reason, banned_by=by))  # fmt: skip
             else:
                 row.reason, row.banned_by, row.at = reason, by, utcnow()
 
-    def unban(self, user_key: str) -> bool:
+    def unban(self, user_key: str, tenant: Tenant) -> bool:
+        """Lift ``user_key``'s ban in ``tenant`` (only there: a global ban stays unless ``tenant`` is ``GLOBAL``)."""
         with self.db.changing(), self.db.session() as s:
-            row = s.get(Ban, user_key)
+            row = s.get(Ban, (user_key, tenant.platform, tenant.workspace_id))
             if row is None:
                 return False
             s.delete(row)
             return True
 
-    def ban_of(self, user_key: str) -> Ban | None:
-        """``user_key``'s ban, or None; read once, then remembered until a ban or unban (every /animate asks)."""
-        return self.db.remembered(("ban", user_key), lambda: self._ban_of(user_key))
+    def ban_of(self, user_key: str, tenant: Tenant) -> Ban | None:
+        """The ban that keeps ``user_key`` from making clips in ``tenant`` (a global ban before the server's),
+        or None; read once, then remembered until a ban or unban (every /animate asks)."""
+        key = ("ban", user_key, tenant.platform, tenant.workspace_id)
+        return self.db.remembered(key, lambda: self._ban_of(user_key, tenant))
 
-    def _ban_of(self, user_key: str) -> Ban | None:
-        _, rows = self.db.run(self.db.prepare("bans.of", _ban), {"key_": user_key})
-        return Ban(**rows[0]) if rows else None
+    def _ban_of(self, user_key: str, tenant: Tenant) -> Ban | None:
+        params = {"key_": user_key, "platform_": tenant.platform, "workspace_": tenant.workspace_id}
+        _, rows = self.db.run(self.db.prepare("bans.of", _ban), params)
+        # Only the server's own row or the global one: a ban in the same platform's other server has both
+        # columns set, and the IN pairs above would also take ("", workspace) which no row has.
+        for row in rows:
+            if (row["platform"], row["workspace_id"]) in (("", ""), (tenant.platform, tenant.workspace_id)):
+                return Ban(**row)
+        return None
+
+    # --- servers the owners' pause does not cover: each server's own -------------------------------------------
+    def paused_servers(self) -> set[Tenant]:
+        with self.db.session() as s:
+            stmt = select(ServerRules.platform, ServerRules.workspace_id).where(ServerRules.paused.is_(True))
+            return {Tenant(p, w) for p, w in s.execute(stmt)}
+
+    def set_server_paused(self, tenant: Tenant, paused: bool) -> None:
+        with self.db.changing(), self.db.session() as s:  # the moderation store remembers server rows
+            row = s.get(ServerRules, (tenant.platform, tenant.workspace_id))
+            if row is None:
+                row = ServerRules(platform=tenant.platform, workspace_id=tenant.workspace_id, roles=[])
+                s.add(row)
+            row.paused, row.at = paused, utcnow()
 
 
 _Mapped = TypeVar("_Mapped", bound=Base)

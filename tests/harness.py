@@ -32,7 +32,7 @@ def bot_env(tmp: Path, db_name: str = "animatebot.db") -> dict[str, str]:
 
 def make_settings(tmp: Path, **overrides: Any) -> Settings:
     """Settings for a test bot under ``tmp`` (the one builder every test uses); ``overrides`` by env name."""
-    values: dict[str, Any] = {**bot_env(tmp), "ANIMATEBOT_ADMIN_IDS": "console:boss"}
+    values: dict[str, Any] = {**bot_env(tmp), "ANIMATEBOT_OWNER_IDS": "console:boss"}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 

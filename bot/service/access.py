@@ -1,7 +1,12 @@
-"""Who may do what: admins (configured ids, roles, what the platform reports), bans, the models a
-member may ask for, the rate limits, and moderation: prompt rules, channel rules, daily quotas,
-the roles allowed to animate, and each channel's policy for clips the safety check flags.
-Decided here, on every call, never by what a chat client shows or hides.
+"""Who may do what, and where: owners and server admins, bans, the models a member may ask for, the
+rate limits, and moderation: prompt rules, channel rules, daily quotas, the roles allowed to animate,
+and each channel's policy for clips the safety check flags. Decided here, on every call, never by what
+a chat client shows or hides.
+
+Two kinds of authority. **Owners** run the bot (the configured owner ids, the console's ``--admin``):
+everything, in every server. **Server admins** (Discord Manage Server / Administrator or an admin role in
+that guild, Slack workspace admins and owners) rule the server the command is typed in, and only it. A
+direct message belongs to no server: nobody is a server admin there.
 """
 
 from __future__ import annotations
@@ -10,21 +15,35 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 
 from bot.chat import Actor, Message, Place
 from bot.service import replies
 from bot.service.moderation import Match, Rule, RuleSet
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
-from generation.jobs.ratelimit import DAY_S, by_length, when, window_retry_after
+from generation.jobs.ratelimit import DAY_S, Limits, by_length, when, window_retry_after
 from generation.params import UNIT_FRAMES, GenerationParams, clip_units
-from storage.models import Job, SafetyPolicy
+from storage.models import GLOBAL, Job, SafetyPolicy, Tenant
 from storage.moderation import ModerationStore
 from storage.repository import Repository
 
 log = logging.getLogger("animatebot.access")
 
 PARENT_HOPS = 5  # how far a reroll made inside a thread looks back for the channel its family started in
+
+
+class Authority(IntEnum):
+    """What a person may rule where a command is typed: nothing, that server, or (owners) everything."""
+
+    MEMBER = 0
+    SERVER_ADMIN = 1
+    OWNER = 2
+
+
+def tenant_of(place: Place | None) -> Tenant:
+    """The server a place belongs to (GLOBAL for none)."""
+    return GLOBAL if place is None else Tenant(place.platform, place.workspace_id)
 
 
 @dataclass(frozen=True)
@@ -40,8 +59,8 @@ class Quotas:
 class Access:
     repo: Repository
     queue: JobQueue
-    admin_user_keys: Collection[str] = frozenset()
-    admin_role_keys: Collection[str] = frozenset()
+    owner_user_keys: Collection[str] = frozenset()  # platform-qualified ids (``discord:123``)
+    admin_role_keys: Collection[str] = frozenset()  # roles whose members are admins of the server they are in
     default_user_daily: int = 0  # per person per 24 h where an admin has not set one; 0: none
     default_server_daily: int = 0
     moderation: ModerationStore = field(default=None)  # type: ignore[assignment]
@@ -50,34 +69,74 @@ class Access:
         if self.moderation is None:
             object.__setattr__(self, "moderation", ModerationStore(self.repo.db))
 
-    def is_admin(self, actor: Actor) -> bool:
-        if actor.platform_admin or actor.key in self.admin_user_keys:
+    # --- authority ---------------------------------------------------------------------------------
+    def is_owner(self, actor: Actor) -> bool:
+        # The console is typed at by whoever runs the process: its --admin is the owner.
+        return actor.key in self.owner_user_keys or (actor.platform == "console" and actor.platform_admin)
+
+    def authority(self, actor: Actor, place: Place | None) -> Authority:
+        """What ``actor`` rules where ``place`` is: owners everything; a server admin that server only
+        (what the platform reported, or an admin role, both about the server the command came from)."""
+        if self.is_owner(actor):
+            return Authority.OWNER
+        if place is None or place.is_dm or actor.platform != place.platform:
+            return Authority.MEMBER
+        if actor.platform_admin or any(f"{actor.platform}:{role}" in self.admin_role_keys for role in actor.roles):
+            return Authority.SERVER_ADMIN
+        return Authority.MEMBER
+
+    def is_admin(self, actor: Actor, place: Place | None) -> bool:
+        """An owner, or an admin of the server ``place`` is in."""
+        return self.authority(actor, place) >= Authority.SERVER_ADMIN
+
+    def sees(self, actor: Actor, place: Place | None, job: Job) -> bool:
+        """Whether ``job`` is of the server ``place`` is in (owners: any server's). A job of another server
+        is answered as a missing one."""
+        return self.is_owner(actor) or Tenant(job.platform, job.workspace_id) == tenant_of(place)
+
+    def may_act_on(self, actor: Actor, place: Place | None, job: Job) -> bool:
+        """The owner of a job, an admin of its server where the command is typed, or an owner."""
+        if self.is_owner(actor):
             return True
-        return any(f"{actor.platform}:{role}" in self.admin_role_keys for role in actor.roles)
+        return self.sees(actor, place, job) and (actor.key == job.user_key or self.is_admin(actor, place))
 
-    def may_act_on(self, actor: Actor, owner_key: str) -> bool:
-        """The owner of a job, or an admin."""
-        return actor.key == owner_key or self.is_admin(actor)
-
-    def banned(self, actor: Actor) -> Message | None:
-        """The refusal for a banned person, or None."""
-        ban = self.repo.ban_of(actor.key)
+    def banned(self, actor: Actor, place: Place | None = None) -> Message | None:
+        """The refusal for a person banned everywhere or in ``place``'s server, or None."""
+        ban = self.repo.ban_of(actor.key, tenant_of(place))
         if ban is None:
             return None
         reason = f" ({ban.reason})" if ban.reason else ""
-        return replies.error(f"you are banned from making clips here{reason}; ask an admin")
+        where = "here" if ban.platform else "anywhere"
+        return replies.error(f"you are banned from making clips {where}{reason}; ask an admin")
+
+    # --- a server's own choices within the owners' bounds -------------------------------------------------
+    def server_model(self, tenant: Tenant) -> str | None:
+        """The base model a server's admins chose from the catalogue, or None (the owners' default)."""
+        row = self.moderation.server_rules(tenant.platform, tenant.workspace_id)
+        return row.base_model if row is not None else None
+
+    def server_limits(self, tenant: Tenant) -> Limits | None:
+        """A server's own limits, each capped by the owners' (None: it has set none)."""
+        row = self.moderation.server_rules(tenant.platform, tenant.workspace_id)
+        if row is None or not row.limits:
+            return None
+        caps = self.queue.limits
+        return Limits(**{k: min(int(row.limits.get(k, v)), v) for k, v in caps.__dict__.items()})
 
     def animate_refusal(self, actor: Actor, params: GenerationParams, place: Place | None = None) -> Message | None:
         """Why ``actor`` may not queue ``params`` in ``place`` now, or None.
 
         In order: ban, channel rules, roles, prompt rules (prompt and negative prompt), a model
         outside the catalog, daily quotas, the rate limits. Admins are exempt from roles, quotas and
-        limits, not from prompt or channel rules. Writes no job; a prompt refused by a rule is audited.
+        their server's limits, owners also from the owners' limits; nobody from prompt or channel rules.
+        Writes no job; a prompt refused by a rule is audited.
         """
-        banned = self.banned(actor)
+        banned = self.banned(actor, place)
         if banned:
             return banned
-        admin = self.is_admin(actor)
+        authority = self.authority(actor, place)
+        admin = authority >= Authority.SERVER_ADMIN
+        tenant = tenant_of(place)
         # A server's quotas and roles, read once for both checks below (admins need neither).
         quotas = self.quotas(place.platform, place.workspace_id) if place is not None and not admin else None
         if place is not None:
@@ -86,28 +145,35 @@ class Access:
             )
             if refusal:
                 return refusal
-        match = self.prompt_match(params)
+        match = self.prompt_match(params, tenant)
         if match is not None:
             detail = f"rule #{match.rule.id} {match.rule.pattern!r} matched the {match.where}"
-            self.repo.audit(actor.key, actor.name, "prompt-refused", detail, allowed=False)
+            self.repo.audit(actor.key, actor.name, "prompt-refused", detail, allowed=False, tenant=tenant)
             log.info("refused a prompt from %s: %s", actor.key, detail)
             return replies.prompt_refused(match.where)
-        if params.model and find_base_model(params.model) is None and not admin:
+        if params.model and find_base_model(params.model) is None and authority < Authority.OWNER:
             allowed = ", ".join(m.alias for m in BASE_MODELS)
-            return replies.error(f"only admins may use models outside the catalog; allowed: {allowed}")
+            return replies.error(f"only the bot's owners may use models outside the catalog; allowed: {allowed}")
         if place is not None and quotas is not None:  # place: for the type checker
             refusal = self.quota_refusal(actor, place, quotas, params.frames)
             if refusal:
                 return refusal
-        decision = self.queue.check(actor.key, exempt=admin, frames=params.frames)
+        decision = self.queue.check(
+            actor.key,
+            exempt=authority >= Authority.OWNER,
+            frames=params.frames,
+            server=tenant,
+            server_limits=None if admin else self.server_limits(tenant),
+        )
         return None if decision.allowed else replies.error(decision.message)
 
     # --- prompt rules ----------------------------------------------------------------------------------
-    def rules(self) -> RuleSet:
-        return RuleSet(Rule(r.id, r.pattern) for r in self.moderation.block_rules())
+    def rules(self, tenant: Tenant) -> RuleSet:
+        """The rules a prompt in ``tenant`` meets: the owners' and that server's own (never another's)."""
+        return RuleSet(Rule(r.id, r.pattern) for r in self.moderation.block_rules(tenant))
 
-    def prompt_match(self, params: GenerationParams) -> Match | None:
-        return self.rules().check([("prompt", params.prompt), ("negative prompt", params.negative_prompt)])
+    def prompt_match(self, params: GenerationParams, tenant: Tenant) -> Match | None:
+        return self.rules(tenant).check([("prompt", params.prompt), ("negative prompt", params.negative_prompt)])
 
     # --- channel rules -------------------------------------------------------------------------------
     def channel_refusal(self, place: Place) -> Message | None:

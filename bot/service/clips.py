@@ -12,12 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
 from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
 from bot.service import replies as render
-from bot.service.access import Access
+from bot.service.access import Access, Authority, tenant_of
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
@@ -184,6 +184,7 @@ class Service:
             "report",
             f"job={job.id} report={report.id} {reason}",
             allowed=True,
+            tenant=tenant_of(inv.place),
         )
         channel = self.report_channels.get(job.platform)
         notice = render.report_notice(job, inv.actor.name, reason, link, report.id)
@@ -301,11 +302,21 @@ class Service:
         )
 
         def admit() -> Message | Accepted:
-            """On the database thread, in one hop: the access rules, then the queue's limits and row."""
+            """On the database thread, in one hop: the access rules, the server's base model (a job that
+            names none runs on the one its server chose, so the worker switches and the pool routes by it),
+            then the queue's limits and row."""
             refusal = self.access.animate_refusal(inv.actor, original, inv.place)
-            return refusal if refusal is not None else self.queue.accept(submission, exempt=admin)
+            if refusal is not None:
+                return refusal
+            sub = submission
+            server_model = self.access.server_model(tenant) if sub.params.model is None else None
+            if server_model:
+                sub = replace(sub, params=sub.params.with_changes(model=server_model))
+            authority = self.access.authority(inv.actor, inv.place)
+            server_limits = None if authority >= Authority.SERVER_ADMIN else self.access.server_limits(tenant)
+            return self.queue.accept(sub, exempt=authority >= Authority.OWNER, server_limits=server_limits)
 
-        admin = self.access.is_admin(inv.actor)
+        tenant = tenant_of(inv.place)
         try:
             admitted = await self.repo.db.offload(admit)
         except Refused as exc:
@@ -323,7 +334,8 @@ class Service:
         all_notes = list(notes)
         if job.tiny:
             all_notes.append(render.TINY_NOTE)
-        message = render.queued(job, accepted.position, accepted.eta_s, all_notes, paused=self.queue.paused)
+        paused = self.queue.paused or self.queue.server_paused(tenant)
+        message = render.queued(job, accepted.position, accepted.eta_s, all_notes, paused=paused)
         ref = await self._reply(inv, message)
         if ref is None:
             # The platform would not take the answer (the bot is not in the channel, say): nobody
@@ -363,11 +375,11 @@ class Service:
             job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         else:
             job = await self.repo.db.offload(self.repo.latest_active_job, inv.actor.key)
-        if job is None:
+        if job is None or not self.access.sees(inv.actor, inv.place, job):  # another server's: as if missing
             text = f"there is no job #{job_id}" if job_id is not None else "you have nothing queued or running"
             await self._reply(inv, render.error(text), ephemeral=True)
             return
-        if job.user_key != inv.actor.key and not self.access.is_admin(inv.actor):
+        if not self.access.may_act_on(inv.actor, inv.place, job):
             await self._reply(
                 inv, render.error(f"#{job.id} is not yours; only its owner or an admin can cancel it"), True
             )
@@ -446,13 +458,14 @@ class Service:
         await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
 
     async def _delete(self, inv: Invocation, job: Job) -> None:
-        if job.user_key != inv.actor.key and not self.access.is_admin(inv.actor):
+        if not self.access.may_act_on(inv.actor, inv.place, job):
             await self._reply(inv, render.error(f"only the owner of #{job.id} or an admin can delete it"), True)
             return
         if job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
             await self.repo.db.offload(self.queue.cancel, job.id)
         await self.delivery.delete_clip(job, by=inv.actor.name)
-        self.access.moderation.close_reports(job_id=job.id)  # a deleted clip leaves nothing to look at
+        # a deleted clip leaves nothing to look at
+        await self.repo.db.offload(self.access.moderation.close_reports, tenant=None, job_id=job.id)
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 
     # --- helpers -----------------------------------------------------------------------------------------------------------------

@@ -1,20 +1,26 @@
 """The moderation actions of ``/animate-admin``: block rules, channel rules, safety policies, quotas,
 roles, releasing a withheld clip and the open reports. Called by ``Admin`` after it has checked,
-on this very call, that the actor is an admin. Every change is audited; listings are not.
+on this very call, that the actor is an admin of the server the command is typed in (or an owner).
+Every change is audited with its server; listings are not.
+
+Each acts on that server only: its rules, its clips, its reports. An owner's block rule holds in
+every server, and an owner may release or close what belongs to any server. A rule, clip or report of
+another server is answered exactly as a missing one. The rows are read and written on the database thread.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.chat import Invocation, Message
 from bot.commands import Command
 from bot.commands.moderation import HERE
 from bot.service import replies as render
-from bot.service.access import Access
+from bot.service.access import Access, tenant_of
 from bot.service.delivery import Delivery
 from bot.service.moderation import RuleError, check_pattern, is_regex
-from storage.models import JobStatus, SafetyDecision, SafetyPolicy
+from storage.models import GLOBAL, JobStatus, SafetyDecision, SafetyPolicy, Tenant
 from storage.repository import Repository
 
 
@@ -31,25 +37,45 @@ class Parts(Protocol):
     def safety_status(self) -> str: ...
 
 
-async def run_moderation(admin: Parts, inv: Invocation, command: Command, detail: str) -> None:
+@dataclass(frozen=True)
+class Scope:
+    """Where a moderation action acts: the server it is typed in, and whether an owner typed it."""
+
+    tenant: Tenant
+    owner: bool
+
+    @property
+    def rules_tenant(self) -> Tenant:
+        """Where a new block rule goes: an owner's holds in every server."""
+        return GLOBAL if self.owner else self.tenant
+
+    @property
+    def reports_tenant(self) -> Tenant | None:
+        return None if self.owner else self.tenant
+
+
+async def run_moderation(admin: Parts, inv: Invocation, command: Command, detail: str, owner: bool) -> None:
     action = command.admin_action or ""
-    handler = {
-        "block": _block,
-        "channels": _channels,
-        "safety": _safety,
-        "quota": _quota,
-        "roles": _roles,
-        "release": _release,
-        "reports": _reports,
-    }[action]
+    scope = Scope(tenant_of(inv.place), owner)
     detail = detail.replace("channel=here", f"channel={inv.place.rules_channel_id}")
     if command.job_id is not None:
         detail = f"job={command.job_id} {detail}".strip()
-    if inv.place.workspace_id:
-        detail = f"{detail} server={inv.place.platform}:{inv.place.workspace_id}".strip()
-    message, changed = await handler(admin, inv, command)
+    if action == "release":
+        message, changed = await _release(admin, inv, command)
+    else:
+        handler = {
+            "block": _block,
+            "channels": _channels,
+            "safety": _safety,
+            "quota": _quota,
+            "roles": _roles,
+            "reports": _reports,
+        }[action]
+        message, changed = await admin.repo.db.offload(handler, admin, inv, command, scope)
     if changed:
-        admin.repo.audit(inv.actor.key, inv.actor.name, action, detail, allowed=True)
+        await admin.repo.db.offload(
+            admin.repo.audit, inv.actor.key, inv.actor.name, action, detail, allowed=True, tenant=scope.tenant
+        )
     await inv.responder.reply(message, ephemeral=True)
 
 
@@ -58,17 +84,23 @@ def _channels_of(inv: Invocation, command: Command) -> list[str]:
     return [here if c == HERE else c for c in command.admin_args.get("channel", HERE).split()]
 
 
-async def _block(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _block(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, text = command.admin_args["op"], command.admin_args.get("text", "")
     if op == "list":
-        rules = store.block_rules()
+        # Owners see the rules of every server and this one's; a server admin this server's own.
+        rules = store.block_rules(scope.tenant, with_global=scope.owner)
         if not rules:
             return render.info("No block rules: every prompt passes the content rules.", "Block rules"), False
-        lines = [f"#{r.id} {r.pattern}" + (" (regular expression)" if is_regex(r.pattern) else "") for r in rules]
+        lines = [
+            f"#{r.id} {r.pattern}"
+            + (" (regular expression)" if is_regex(r.pattern) else "")
+            + (" (every server)" if scope.owner and not r.platform else "")
+            for r in rules
+        ]
         return render.info("\n".join(lines), f"Block rules: {len(rules)}"), False
     if op == "test":
-        match = admin.access.rules().first_match(text)
+        match = admin.access.rules(scope.tenant).first_match(text)
         if match is None:
             return render.info(f"accepted: no rule matches {render.excerpt(text, 100)!r}"), False
         return render.info(f"refused by rule #{match.id} {match.pattern}"), False
@@ -77,11 +109,14 @@ async def _block(admin: Parts, inv: Invocation, command: Command) -> tuple[Messa
     except RuleError as exc:
         return render.error(str(exc)), False
     if op == "add":
-        rule, created = store.add_block_rule(pattern, inv.actor.key)
+        rule, created = store.add_block_rule(pattern, inv.actor.key, scope.rules_tenant)
         if not created:
             return render.info(f"{pattern} is already blocked (rule #{rule.id})"), False
-        return render.info(f"blocked {pattern} (rule #{rule.id}); prompts matching it are refused"), True
-    removed = store.remove_block_rule(pattern)
+        where = "in every server" if scope.owner else "on this server"
+        return render.info(f"blocked {pattern} (rule #{rule.id}); prompts matching it are refused {where}"), True
+    removed = store.remove_block_rule(pattern, scope.rules_tenant) or (
+        scope.owner and store.remove_block_rule(pattern, scope.tenant)
+    )
     return (
         (render.info(f"{pattern} is no longer blocked"), True)
         if removed
@@ -103,7 +138,7 @@ def _channel_list(admin: Parts, inv: Invocation) -> Message:
     return render.info(text, "Channels")
 
 
-async def _channels(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _channels(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, place = command.admin_args["op"], inv.place
     if op == "list":
@@ -119,7 +154,7 @@ async def _channels(admin: Parts, inv: Invocation, command: Command) -> tuple[Me
     return message, True
 
 
-async def _safety(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _safety(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
     store = admin.access.moderation
     op, place = command.admin_args["op"], inv.place
     if op == "show":
@@ -139,7 +174,7 @@ async def _safety(admin: Parts, inv: Invocation, command: Command) -> tuple[Mess
     return render.info(text, "Safety"), True
 
 
-async def _quota(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _quota(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
     place = inv.place
     values = {key: int(value) for key, value in command.admin_args.items()}
     if values:
@@ -150,7 +185,7 @@ async def _quota(admin: Parts, inv: Invocation, command: Command) -> tuple[Messa
     return render.info(f"clips per 24 h: {user}, {server} (admins are exempt)", "Quotas"), bool(values)
 
 
-async def _roles(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _roles(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
     place = inv.place
     op = command.admin_args["op"]
     if place.platform != "discord":
@@ -172,8 +207,8 @@ async def _roles(admin: Parts, inv: Invocation, command: Command) -> tuple[Messa
 
 
 async def _release(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
-    job = admin.repo.job(command.job_id or 0)
-    if job is None or job.deleted:
+    job = await admin.repo.db.offload(admin.repo.job, command.job_id or 0)
+    if job is None or job.deleted or not admin.access.sees(inv.actor, inv.place, job):
         return render.error(f"there is no clip #{command.job_id}"), False
     if job.status != JobStatus.SUCCEEDED.value or job.safety_decision != SafetyDecision.BLOCK.value:
         return render.error(f"#{job.id} is not withheld; only clips the safety check withheld can be released"), False
@@ -183,12 +218,13 @@ async def _release(admin: Parts, inv: Invocation, command: Command) -> tuple[Mes
     return render.info(f"released #{job.id}: it is posted in its thread"), True
 
 
-async def _reports(admin: Parts, inv: Invocation, command: Command) -> tuple[Message, bool]:
+def _reports(admin: Parts, inv: Invocation, command: Command, scope: Scope) -> tuple[Message, bool]:
+    store, tenant = admin.access.moderation, scope.reports_tenant
     close = command.admin_args.get("close")
     if close is not None:
-        if not admin.access.moderation.close_reports(report_id=int(close)):
+        if not store.close_reports(tenant=tenant, report_id=int(close)):
             return render.error(f"there is no open report #{close}; /animate-admin reports lists them"), False
         return render.info(f"report #{close} is closed"), True
     rows = [(r.id, r.job_id, r.reporter_name or r.reporter_key, r.reason, r.link)
-            for r in admin.access.moderation.open_reports()]  # fmt: skip
+            for r in store.open_reports(tenant)]  # fmt: skip
     return render.reports_view(rows), False

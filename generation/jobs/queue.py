@@ -19,6 +19,7 @@ import logging
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from generation.jobs import ratelimit
 from generation.jobs.fairness import FairOrder, Served, fair_order, served_key
 from generation.jobs.ratelimit import Limits
 from generation.params import UNIT_FRAMES, GenerationParams, clip_units, denoise_frames
-from storage.models import Job, JobStatus, utcnow
+from storage.models import Job, JobStatus, Tenant, utcnow
 from storage.repository import ACTIVE, DuplicateRequest, Repository, as_claimed, columns_of
 
 log = logging.getLogger("animatebot.queue")
@@ -132,6 +133,10 @@ class JobQueue:
     _submitted: dict[str, ratelimit.History] = field(default_factory=dict)  # user -> recent (time, units)
     _limits: dict[str, int] | None = None
     _paused: bool = False
+    # A server its admins paused: its waiting jobs are held out of the order (kept, not lost) until resumed.
+    _paused_servers: set[Tenant] = field(default_factory=set)
+    _held: dict[int, dict[str, Any]] = field(default_factory=dict)  # held job id -> its row
+    _waiting_in: Counter[Tenant] = field(default_factory=Counter)  # server -> its waiting jobs, held or not
 
     def __post_init__(self) -> None:
         stats = self.repo.stats()
@@ -139,6 +144,7 @@ class JobQueue:
             self._timing = _Timing(stats.mean_seconds_per_step, stats.mean_overhead_s or DEFAULT_OVERHEAD_S, True)
         self._limits = self.repo.get_setting(LIMITS_KEY) or None
         self._paused = bool(self.repo.get_setting(PAUSED_KEY, False))
+        self._paused_servers = self.repo.paused_servers()
         self._load()
 
     def _load(self) -> None:
@@ -147,13 +153,21 @@ class JobQueue:
             self._order = FairOrder()
             for user, started in self.repo.last_started().items():
                 self._order.learn(user, served_key(started.timestamp()))
-            self._rows = {}
+            self._rows, self._held, self._waiting_in = {}, {}, Counter()
             for job in self.repo.jobs_with_status(JobStatus.QUEUED.value):
                 self._add_waiting(columns_of(job))
             self._running = {row[0]: _Running(*row) for row in self.repo.waiting_brief(JobStatus.RUNNING.value)}
 
     def _add_waiting(self, row: dict[str, Any]) -> None:
-        """A waiting job (its row, status queued) joins the order."""
+        """A waiting job (its row, status queued) joins the order, or is held while its server is paused."""
+        server = _server_of(row)
+        self._waiting_in[server] += 1
+        if server in self._paused_servers:
+            self._held[row["id"]] = row
+            return
+        self._enter_order(row)
+
+    def _enter_order(self, row: dict[str, Any]) -> None:
         user = row["user_key"]
         if not self._order.knows(user):
             started = self.repo.last_started_of(user)
@@ -187,18 +201,80 @@ class JobQueue:
         if not paused:
             self._notify()
 
-    # --- accepting -------------------------------------------------------------------------------------
-    def check(self, user_key: str, *, exempt: bool = False, frames: int = UNIT_FRAMES) -> ratelimit.Decision:
-        """Would a submission of ``frames`` by this user be accepted now? Writes nothing."""
+    def server_paused(self, server: Tenant) -> bool:
+        return server in self._paused_servers
+
+    def set_server_paused(self, server: Tenant, paused: bool) -> int:
+        """Pause or resume one server's jobs: while paused they wait (held, never dropped) and the claim
+        passes them by; the rest of the queue runs. Returns how many of its jobs wait."""
         with self._lock:
-            return ratelimit.check(
+            self.repo.set_server_paused(server, paused)
+            if paused:
+                self._paused_servers.add(server)
+                for job_id, row in list(self._rows.items()):
+                    if _server_of(row) == server and self._order.remove(job_id):
+                        self._held[job_id] = self._rows.pop(job_id)
+            else:
+                self._paused_servers.discard(server)
+                for job_id, row in list(self._held.items()):
+                    if _server_of(row) == server:
+                        del self._held[job_id]
+                        self._enter_order(row)
+            waiting = self._waiting_in[server]
+        if not paused:
+            self._notify()
+        return waiting
+
+    def _left_waiting(self, job_id: int) -> dict[str, Any] | None:
+        """A waiting job leaves (claimed or cancelled): its row, or None when it was not waiting here."""
+        row = self._rows.pop(job_id, None) or self._held.pop(job_id, None)
+        if row is not None:
+            server = _server_of(row)
+            self._waiting_in[server] -= 1
+            if self._waiting_in[server] <= 0:
+                del self._waiting_in[server]
+        return row
+
+    # --- accepting -------------------------------------------------------------------------------------
+    def check(
+        self,
+        user_key: str,
+        *,
+        exempt: bool = False,
+        frames: int = UNIT_FRAMES,
+        server: Tenant | None = None,
+        server_limits: Limits | None = None,
+    ) -> ratelimit.Decision:
+        """Would a submission of ``frames`` by this user be accepted now? Writes nothing.
+
+        The owners' limits hold for everyone; ``server_limits`` (a server's own, for a job in ``server``)
+        are checked too, their queue cap against that server's waiting jobs."""
+        with self._lock:
+            now, recent, active, units = (
+                self.clock(),
+                self._recent(user_key),
+                self._active_for(user_key),
+                clip_units(frames),
+            )
+            decision = ratelimit.check(
                 self.limits,
-                now=self.clock(),
-                submissions=self._recent(user_key),
-                active_for_user=self._active_for(user_key),
-                queue_size=len(self._order),
+                now=now,
+                submissions=recent,
+                active_for_user=active,
+                queue_size=len(self._order) + len(self._held),
                 exempt=exempt,
-                units=clip_units(frames),
+                units=units,
+            )
+            if not decision.allowed or server_limits is None or server is None:
+                return decision
+            return ratelimit.check(
+                server_limits,
+                now=now,
+                submissions=recent,
+                active_for_user=active,
+                queue_size=self._waiting_in[server],
+                exempt=exempt,
+                units=units,
             )
 
     def _recent(self, user_key: str) -> ratelimit.History:
@@ -215,8 +291,9 @@ class JobQueue:
         running = sum(1 for job in self._running.values() if job.user_key == user_key)
         return self._order.waiting(user_key) + running
 
-    def accept(self, sub: Submission, *, exempt: bool = False) -> Accepted:
-        """Check the limits, write the job row, and say where it stands.
+    def accept(self, sub: Submission, *, exempt: bool = False, server_limits: Limits | None = None) -> Accepted:
+        """Check the limits (the owners', then ``server_limits``: its server's own), write the job row, and
+        say where it stands.
 
         Raises Refused (nothing written) when a limit says no, and storage.repository.DuplicateRequest
         when ``sub.request_key`` was accepted before.
@@ -226,7 +303,10 @@ class JobQueue:
             if existing is not None:
                 raise DuplicateRequest(existing)
         with self._lock:  # check-then-insert must not interleave within this process
-            decision = self.check(sub.user_key, exempt=exempt, frames=sub.params.frames)
+            server = Tenant(sub.platform, sub.workspace_id)
+            decision = self.check(
+                sub.user_key, exempt=exempt, frames=sub.params.frames, server=server, server_limits=server_limits
+            )
             if not decision.allowed:
                 raise Refused(decision.message, decision.retry_after_s)
             p = sub.params
@@ -269,7 +349,7 @@ class JobQueue:
         """Every queued job in the order they will run (round-robin across users, FIFO per user)."""
         rows = {job.id: job for job in self.repo.jobs_with_status(JobStatus.QUEUED.value)}
         with self._lock:
-            ids = self._order.order()
+            ids = [*self._order.order(), *sorted(self._held)]  # a paused server's jobs wait behind the rest
         return [rows[job_id] for job_id in ids if job_id in rows]
 
     def order_from_rows(self) -> list[Job]:
@@ -299,7 +379,9 @@ class JobQueue:
             job_id = self._order.take_first(served_key(started.timestamp()))
             if job_id is None:
                 return None
-            job = as_claimed(self._rows.pop(job_id), started, seed)
+            row = self._left_waiting(job_id)
+            assert row is not None  # every id in the order has its row
+            job = as_claimed(row, started, seed)
             self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames)
         return Claim(job, lambda: self._record_claim(job_id, started, seed))
 
@@ -368,7 +450,7 @@ class JobQueue:
                 job_id, [JobStatus.QUEUED.value], status=JobStatus.CANCELLED.value, finished_at=utcnow()
             ):
                 self._order.remove(job_id)
-                self._rows.pop(job_id, None)
+                self._left_waiting(job_id)
                 return CancelOutcome.CANCELLED
             if self.repo.transition(job_id, [JobStatus.RUNNING.value], cancel_requested=True):
                 self._cancel.add(job_id)
@@ -403,7 +485,7 @@ class JobQueue:
         ``thread_id``), in its row and in the copy a claim starts from."""
         with self._lock:
             self.repo.update_job(job_id, **where)
-            row = self._rows.get(job_id)
+            row = self._rows.get(job_id) or self._held.get(job_id)
             if row is not None:
                 row.update(where)
 
@@ -478,3 +560,7 @@ class JobQueue:
     def _notify(self) -> None:
         for callback in list(self._listeners):
             callback()
+
+
+def _server_of(row: dict[str, Any]) -> Tenant:
+    return Tenant(row["platform"], row["workspace_id"] or "")

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from storage.db import Database
-from storage.models import JobStatus, utcnow
+from storage.models import GLOBAL, JobStatus, utcnow
 from storage.repository import DuplicateRequest, Repository
 
 
@@ -54,7 +54,7 @@ def test_reads_take_no_write_lock(db: Database, tmp_path: Path) -> None:
     writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
     try:
         job = repo.job(job_id)  # a read still answers at once (with the lock it would wait, then fail)
-        assert job is not None and repo.tally(job_id).approve == 0 and repo.ban_of("t:ann") is None
+        assert job is not None and repo.tally(job_id).approve == 0 and repo.ban_of("t:ann", GLOBAL) is None
     finally:
         writer.execute("ROLLBACK")
         writer.close()

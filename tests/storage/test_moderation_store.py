@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from storage.db import Database, current_revision, upgrade
-from storage.models import Job
+from storage.models import GLOBAL, Job
 from storage.moderation import ModerationStore
 from storage.repository import Repository
 
@@ -38,11 +38,11 @@ def test_migration_adds_the_tables_and_job_columns_and_goes_back(tmp_path: Path)
 def test_rules_policies_quotas_and_reports_round_trip(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path}/s.db")
     store, repo = ModerationStore(db), Repository(db)
-    rule, created = store.add_block_rule("ass", "console:boss")
-    again, created_again = store.add_block_rule("ass", "console:boss")
+    rule, created = store.add_block_rule("ass", "console:boss", GLOBAL)
+    again, created_again = store.add_block_rule("ass", "console:boss", GLOBAL)
     assert created and not created_again and again.id == rule.id
-    assert [r.pattern for r in store.block_rules()] == ["ass"]
-    assert store.remove_block_rule("ass") and not store.remove_block_rule("ass")
+    assert [r.pattern for r in store.block_rules(GLOBAL)] == ["ass"]
+    assert store.remove_block_rule("ass", GLOBAL) and not store.remove_block_rule("ass", GLOBAL)
 
     assert store.add_channel_rules("discord", "G1", "deny", ["C1", "C2"], "discord:1") == 0
     assert store.add_channel_rules("discord", "G1", "allow", ["C3"], "discord:1") == 2  # one list per server
@@ -72,7 +72,7 @@ def test_rules_policies_quotas_and_reports_round_trip(tmp_path: Path) -> None:
     )
 
     report = store.add_report(1, "discord:2", "Bob", "spam", "https://x")
-    assert [(r.id, r.job_id, r.reason, r.status) for r in store.open_reports()] == [(report.id, 1, "spam", "open")]
+    assert [(r.id, r.job_id, r.reason, r.status) for r in store.open_reports(None)] == [(report.id, 1, "spam", "open")]
     db.close()
 
 
@@ -81,20 +81,20 @@ def test_the_rules_every_animate_reads_are_read_once_and_forgotten_after_a_chang
     one writer), one written through the store or the repository is seen at once."""
     db = Database(f"sqlite:///{tmp_path}/s.db")
     store, repo = ModerationStore(db), Repository(db)
-    assert store.block_rules() == [] and repo.ban_of("console:bob") is None
+    assert store.block_rules(GLOBAL) == [] and repo.ban_of("console:bob", GLOBAL) is None
     assert store.server_rules("discord", "G1") is None and store.channel_rules("discord", "G1") == []
     with db.engine.begin() as c:  # behind the store's back
         c.exec_driver_sql(
             "INSERT INTO bans (user_key, reason, banned_by, at) VALUES ('console:bob', 'x', 'y', '2026-01-01')"
         )
-    assert repo.ban_of("console:bob") is None  # remembered
-    store.add_block_rule("ass", "console:boss")
-    assert [r.pattern for r in store.block_rules()] == ["ass"]
-    assert repo.ban_of("console:bob") is not None  # every remembered row was dropped by the change
-    repo.unban("console:bob")
-    assert repo.ban_of("console:bob") is None
-    repo.ban("console:carol", "spam", "console:boss")
-    assert repo.ban_of("console:carol") is not None
+    assert repo.ban_of("console:bob", GLOBAL) is None  # remembered
+    store.add_block_rule("ass", "console:boss", GLOBAL)
+    assert [r.pattern for r in store.block_rules(GLOBAL)] == ["ass"]
+    assert repo.ban_of("console:bob", GLOBAL) is not None  # every remembered row was dropped by the change
+    repo.unban("console:bob", GLOBAL)
+    assert repo.ban_of("console:bob", GLOBAL) is None
+    repo.ban("console:carol", "spam", "console:boss", GLOBAL)
+    assert repo.ban_of("console:carol", GLOBAL) is not None
     store.update_server_rules("discord", "G1", user_daily=3)
     assert store.server_rules("discord", "G1").user_daily == 3  # type: ignore[union-attr]
     store.add_channel_rules("discord", "G1", "deny", ["C1"], "discord:1")

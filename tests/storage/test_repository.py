@@ -12,7 +12,7 @@ from generation.jobs.queue import JobQueue, Submission
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.db import Database, alembic_config, current_revision
-from storage.models import DeliveryState, Job, JobStatus, utcnow
+from storage.models import GLOBAL, DeliveryState, Job, JobStatus, utcnow
 from storage.repository import DuplicateRequest, Repository, hours_ago
 from storage.scope import EVERYWHERE, Scope
 
@@ -35,7 +35,7 @@ def job(user: str = "alice", prompt: str = "a red fox", **values: object) -> Job
 
 def test_migrations_reach_the_newest_revision(db: Database) -> None:
     head = ScriptDirectory.from_config(alembic_config(str(db.engine.url))).get_current_head()
-    assert head == "0006_clip_scope" and current_revision(db.engine) == head  # one line of migrations, all applied
+    assert head == "0007_clip_scope" and current_revision(db.engine) == head  # one line of migrations, all applied
 
 
 def test_add_read_update_and_duplicate_request(repo: Repository) -> None:
@@ -120,11 +120,11 @@ def test_settings_audit_and_bans(repo: Repository) -> None:
     repo.audit("console:boss", "boss", "pause", "", allowed=True)
     repo.audit("console:eve", "eve", "ban", "user=bob", allowed=False)
     assert [(e.action, e.allowed) for e in repo.audit_log()] == [("ban", False), ("pause", True)]
-    repo.ban("console:bob", "spam", "console:boss")
-    repo.ban("console:bob", "more spam", "console:boss")
-    assert repo.ban_of("console:bob").reason == "more spam"
-    assert repo.unban("console:bob") and not repo.unban("console:bob")
-    assert repo.ban_of("console:bob") is None
+    repo.ban("console:bob", "spam", "console:boss", GLOBAL)
+    repo.ban("console:bob", "more spam", "console:boss", GLOBAL)
+    assert repo.ban_of("console:bob", GLOBAL).reason == "more spam"
+    assert repo.unban("console:bob", GLOBAL) and not repo.unban("console:bob", GLOBAL)
+    assert repo.ban_of("console:bob", GLOBAL) is None
 
 
 def test_two_claimers_on_their_own_connections_never_take_the_same_job(database_url: str) -> None:

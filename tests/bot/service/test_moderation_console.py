@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import AuditEntry, Job
+from storage.models import GLOBAL, AuditEntry, Job
 from tests.fakes.engine import FakeEngine
 from tests.harness import Bot, make_settings, start_bot
 
@@ -96,7 +96,7 @@ async def test_a_non_admin_is_refused_every_moderation_command_and_each_try_is_a
         assert "only admins can use /animate-admin" in answer, command
     refused = [e for e in audit(bot) if e.actor_key == "console:mallory"]
     assert len(refused) == len(commands) and not any(e.allowed for e in refused)
-    assert bot.app.service.access.moderation.block_rules() == []
+    assert bot.app.service.access.moderation.block_rules(GLOBAL) == []
     assert bot.app.service.access.moderation.channel_rules("console", "") == []
     assert "queued #1" in await bot.say(f"/animate ass {SMALL}", user="mallory")  # no rule was added
     await bot.idle()
@@ -206,7 +206,7 @@ async def test_report_records_who_and_why_notifies_the_report_channel_and_lists(
         thanks = await bot.say("report 1 too scary for kids", user="carol")
         assert "reported to the admins" in thanks
         assert "Carol reported clip #1: too scary for kids" in bot.printed
-        (report,) = bot.app.service.access.moderation.open_reports()
+        (report,) = bot.app.service.access.moderation.open_reports(None)
         assert (report.job_id, report.reporter_key, report.reason) == (1, "console:carol", "too scary for kids")
         listing = await bot.say("/animate-admin reports", user="boss")
         assert "report #1: clip #1 by Carol: too scary for kids" in listing
@@ -216,7 +216,7 @@ async def test_report_records_who_and_why_notifies_the_report_channel_and_lists(
         assert "no open report #1" in await bot.say("/animate-admin reports close 1", user="boss")
         await bot.say("report 1 again", user="dave")
         await bot.say("delete 1", user="boss")
-        assert bot.app.service.access.moderation.open_reports() == []  # deleting the clip closes its reports
+        assert bot.app.service.access.moderation.open_reports(None) == []  # deleting the clip closes its reports
     finally:
         await bot.app.stop()
 

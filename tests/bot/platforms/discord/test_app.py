@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.settings import load_settings
+from storage.models import Tenant
 from storage.scope import EVERYWHERE
 from tests.bot.platforms.discord.harness import (
     BOT_AUTH,
@@ -25,6 +26,7 @@ from tests.bot.platforms.discord.harness import (
 )
 from tests.fakes.discord_server import (
     CHANNEL_ID,
+    GUILD_ID,
     TOKEN,
     FakeDiscord,
     Person,
@@ -114,7 +116,8 @@ async def test_admin_commands_are_hidden_from_members_and_refused_server_side(bo
     allowed = await bot.acked(await bot.command("animate-admin", subcommand="pause", person=manager))
     assert allowed["type"] == 4 and not allowed["data"].get("flags")
     assert "paused by Mod" in text_of(allowed["data"])
-    assert bot.app.queue.paused
+    # Manage Server makes a server admin: the pause holds this guild's jobs, not the whole queue.
+    assert bot.app.queue.server_paused(Tenant("discord", str(GUILD_ID))) and not bot.app.queue.paused
 
     choices = await bot.acked(await bot.fake.interact(autocomplete(bot, "model", "dream", manager)))
     assert choices["type"] == 8

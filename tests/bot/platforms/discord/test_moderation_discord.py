@@ -14,6 +14,7 @@ import pytest
 from bot.app import App, build_app
 from bot.platforms.discord.adapter import DiscordAdapter
 from bot.settings import Settings
+from storage.models import GLOBAL
 from storage.scope import EVERYWHERE
 from tests.bot.platforms.discord.harness import settings_for
 from tests.fakes.discord_server import (
@@ -175,7 +176,7 @@ async def test_report_button_opens_a_form_records_and_notifies_the_report_channe
     submit = payloads.modal_submit(modal["data"], ["shows a real person's face"], int(clip["id"]), person=reporter)
     thanks = await bot.answer(await fake.interact(submit))
     assert thanks["data"]["flags"] & EPHEMERAL and "reported to the admins" in text_of(thanks["data"])
-    (report,) = bot.app.service.access.moderation.open_reports()
+    (report,) = bot.app.service.access.moderation.open_reports(None)
     assert (report.job_id, report.reporter_key, report.reason) == (1, "discord:555", "shows a real person's face")
     (notice,) = await fake.wait_for(lambda: fake.in_channel(REPORT_CHANNEL_ID))
     assert "Carol reported clip #1" in text_of(notice) and f"/{clip['channel_id']}/{clip['id']}" in text_of(notice)
@@ -246,7 +247,7 @@ async def test_a_member_is_refused_every_moderation_subcommand(bot: Bot) -> None
     for subcommand, options in tries:
         answer = await bot.answer(await bot.command("animate-admin", options, subcommand=subcommand, person=member))
         assert answer["data"]["flags"] & EPHEMERAL and "only admins" in text_of(answer["data"]), subcommand
-    assert bot.app.service.access.moderation.block_rules() == []
+    assert bot.app.service.access.moderation.block_rules(GLOBAL) == []
     assert bot.app.service.access.quotas("discord", str(GUILD_ID)).user_daily == 0
     refused = [e for e in bot.app.repo.audit_log(50) if not e.allowed]
     assert len(refused) == len(tries)

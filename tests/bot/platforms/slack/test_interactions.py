@@ -12,8 +12,9 @@ import pytest
 
 from bot.platforms.slack.adapter import SlackAdapter
 from generation.params import GenerationParams
+from storage.models import Tenant
 from tests.bot.platforms.slack.harness import SlackBot, settings_for, start_bot, stop_bot
-from tests.fakes.slack_server import FakeSlack, block_action, interactive_body, slash_command, view_submission
+from tests.fakes.slack_server import TEAM_ID, FakeSlack, block_action, interactive_body, slash_command, view_submission
 
 ADMIN = "UADMIN001"
 MEMBER = "UMEMBER01"
@@ -69,16 +70,18 @@ async def test_workspace_admins_come_from_users_info_and_are_cached(bot: SlackBo
     await bot.command("/animate-admin", "resume", user=MEMBER, trigger_id="a-member")
     await bot.fake.wait_for(lambda: bot.fake.responses_for("a-member"))
     assert "only admins" in bot.fake.responses_for("a-member")[0]["text"]
-    assert bot.app.queue.paused
+    workspace = Tenant("slack", TEAM_ID)
+    assert not bot.app.queue.server_paused(workspace)
 
-    await bot.command("/animate-admin", "resume", user=ADMIN, trigger_id="a-admin-1")
-    await bot.fake.wait_for(lambda: not bot.app.queue.paused)
-    await bot.command("/animate-admin", "pause", user=ADMIN, trigger_id="a-admin-2")
+    # A workspace admin pauses and resumes that workspace's jobs (the owners' pause is theirs alone).
+    await bot.command("/animate-admin", "pause", user=ADMIN, trigger_id="a-admin-1")
     # pausing is announced in public
     await bot.fake.wait_for(
         lambda: any("paused by Ada" in c.args["text"] for c in bot.fake.calls_to("chat.postMessage"))
     )
-    assert bot.app.queue.paused
+    assert bot.app.queue.server_paused(workspace)
+    await bot.command("/animate-admin", "resume", user=ADMIN, trigger_id="a-admin-2")
+    await bot.fake.wait_for(lambda: not bot.app.queue.server_paused(workspace))
     looked_up = [c.args["user"] for c in bot.fake.calls_to("users.info")]
     assert sorted(looked_up) == [ADMIN, MEMBER]  # one lookup per person, then the cache
 

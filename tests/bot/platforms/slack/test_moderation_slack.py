@@ -15,6 +15,7 @@ import pytest
 from bot.app import App, build_app
 from bot.platforms.slack.adapter import EVENTS_PATH, SlackAdapter
 from bot.settings import Settings
+from storage.models import GLOBAL
 from tests.bot.platforms.slack.harness import SECRET
 from tests.bot.platforms.slack.harness import settings_for as slack_settings_for
 from tests.fakes.engine import FakeEngine
@@ -197,8 +198,8 @@ async def test_report_form_records_and_notifies_the_report_channel(flagging_bot:
         interactive_body(view_submission({**view, "id": "V1"}, user="UCAROL001", values={"reason": "spam"}))
     )
     assert (status, body) == (200, "")
-    await fake.wait_for(lambda: bot.app.service.access.moderation.open_reports())
-    (report,) = bot.app.service.access.moderation.open_reports()
+    await fake.wait_for(lambda: bot.app.service.access.moderation.open_reports(None))
+    (report,) = bot.app.service.access.moderation.open_reports(None)
     assert (report.job_id, report.reporter_key, report.reason) == (1, "slack:UCAROL001", "spam")
     await fake.wait_for(lambda: [c for c in fake.calls_to("chat.postMessage") if c.args["channel"] == MODS])
     (notice,) = [c.args for c in fake.calls_to("chat.postMessage") if c.args["channel"] == MODS]
@@ -211,5 +212,5 @@ async def test_a_member_is_refused_every_moderation_command(bot: Bot) -> None:
                 "release 1", "reports"]  # fmt: skip
     for command in commands:
         assert "only admins" in await bot.answer("/animate-admin", command), command
-    assert bot.app.service.access.moderation.block_rules() == []
+    assert bot.app.service.access.moderation.block_rules(GLOBAL) == []
     assert len([e for e in bot.app.repo.audit_log(50) if not e.allowed]) == len(commands)

@@ -6,7 +6,7 @@ and search list one server's clips (``ix_jobs_server``); ``/animate-show`` recor
 Existing clips stay visible on their own server only: their private column is empty (public),
 as nothing recorded whether their channel was private.
 
-Revision ID: 0006_clip_scope
+Revision ID: 0007_clip_scope
 Revises: 0005
 Create Date: 2026-12-06 10:00:00
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_clip_scope"
-down_revision = "0005"  # re-chained at merge
+revision = "0007_clip_scope"
+down_revision = "0006_tenants"  # re-chained at merge
 branch_labels = None
 depends_on = None
 
