@@ -45,11 +45,16 @@ import cProfile
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Run as a script from a checkout (python benchmarks/bench_queue.py): the repository root, for tests.fakes.engine,
+# which is not installed with the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import App, build_app
 from bot.chat import Actor, Invocation, Message, MessageRef, Place

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.service import Access, Admin, Delivery, Service
+from bot.service import Access, Admin, Delivery, Service, Where
 from bot.service.admin import ModelSetting
 from bot.settings import Settings
 from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
@@ -148,6 +148,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         settings.admin_role_keys(),
         default_user_daily=settings.daily_per_user,
         default_server_daily=settings.daily_per_server,
+        dm_daily_per_user=settings.dm_daily_per_user,
     )
     delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s, safety_policy=access.safety_policy)
     safety, safety_status = make_safety(settings)
@@ -195,6 +196,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         delivery=delivery,
         upload_limit_bytes=settings.upload_limit_bytes,
         report_channels=settings.report_channels(),
+        where=Where(frozenset(settings.allowed_servers), settings.direct_messages),
     )
     return App(settings, db, repo, queue, worker, service)
 

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     # --- who owns the bot (every server); server admins come from each platform -----------------
     owner_ids: CommaList = Field((), alias="ANIMATEBOT_OWNER_IDS")
     admin_ids: CommaList = Field((), alias="ANIMATEBOT_ADMIN_IDS")  # deprecated: ANIMATEBOT_OWNER_IDS
+
+    # --- where the bot may be used --------------------------------------------------------------
+    # Discord guild ids and Slack team ids; empty: anywhere the bot is added. Elsewhere every command is refused
+    # and the bot leaves a Discord guild not on the list.
+    allowed_servers: CommaList = Field((), alias="ANIMATEBOT_ALLOWED_SERVERS")
+    # Direct messages skip every server's roles, channel rules and quotas, so they are off unless turned on.
+    direct_messages: bool = Field(False, alias="ANIMATEBOT_DIRECT_MESSAGES")  # off | on
+    dm_daily_per_user: int = Field(10, ge=0, alias="ANIMATEBOT_DM_DAILY_PER_USER")  # clips per person per 24 h; 0: none
     log_level: str = Field("INFO", alias="ANIMATEBOT_LOG_LEVEL")
 
     # --- Discord --------------------------------------------------------------------------------
@@ -121,6 +129,7 @@ class Settings(BaseSettings):
         "discord_admin_role_ids",
         "discord_admin_user_ids",
         "slack_admin_user_ids",
+        "allowed_servers",
         mode="before",
     )
     @classmethod

@@ -173,10 +173,15 @@ class ModerationStore:
             s.flush()
             return row
 
-    def user_jobs_since(self, user_key: str, since: datetime) -> list[tuple[datetime, int]]:
-        """When ``user_key``'s jobs (on any server) were accepted since ``since``, with their frame counts."""
+    def user_jobs_since(
+        self, user_key: str, since: datetime, channel_id: str | None = None
+    ) -> list[tuple[datetime, int]]:
+        """When ``user_key``'s jobs (on any server, or in ``channel_id`` only) were accepted since ``since``,
+        with their frame counts."""
         with self.db.session() as s:
             stmt = select(Job.created_at, Job.frames).where(Job.user_key == user_key, Job.created_at >= since)
+            if channel_id is not None:
+                stmt = stmt.where(Job.channel_id == channel_id)
             return [(row[0], row[1]) for row in s.execute(stmt)]
 
     def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[tuple[datetime, int]]:

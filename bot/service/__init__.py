@@ -7,5 +7,6 @@ from bot.service.access import Access
 from bot.service.admin import Admin
 from bot.service.clips import Service
 from bot.service.delivery import Delivery
+from bot.service.where import Where
 
-__all__ = ["Access", "Admin", "Delivery", "Service"]
+__all__ = ["Access", "Admin", "Delivery", "Service", "Where"]

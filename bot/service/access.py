@@ -63,6 +63,7 @@ class Access:
     admin_role_keys: Collection[str] = frozenset()  # roles whose members are admins of the server they are in
     default_user_daily: int = 0  # per person per 24 h where an admin has not set one; 0: none
     default_server_daily: int = 0
+    dm_daily_per_user: int = 0  # clips per person per 24 h in direct messages (where they are on); 0: none
     moderation: ModerationStore = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -158,6 +159,10 @@ class Access:
             refusal = self.quota_refusal(actor, place, quotas, params.frames)
             if refusal:
                 return refusal
+        if place is not None and place.is_dm and not admin:
+            refusal = self.dm_quota_refusal(actor, place, params.frames)
+            if refusal:
+                return refusal
         decision = self.queue.check(
             actor.key,
             exempt=authority >= Authority.OWNER,
@@ -221,6 +226,20 @@ class Access:
                 return replies.error(f"this server has used its daily cap ({quotas.server_daily} clips per 24 h, a "
                                      f"clip counting once per 16 frames{counts}); try again in {when(wait)}")  # fmt: skip
         return None
+
+    def dm_quota_refusal(self, actor: Actor, place: Place, frames: int = UNIT_FRAMES) -> Message | None:
+        """Direct messages have no server rules: their own daily quota per person, counted in that DM channel."""
+        if not self.dm_daily_per_user:
+            return None
+        now = self.queue.clock()
+        since = datetime.fromtimestamp(now - DAY_S, UTC)
+        units = clip_units(frames)
+        jobs = by_length(self.moderation.user_jobs_since(actor.key, since, channel_id=place.channel_id))
+        wait = window_retry_after(jobs, now, self.dm_daily_per_user, DAY_S, units)
+        if wait <= 0:
+            return None
+        return replies.error(f"you have used the daily quota for direct messages ({self.dm_daily_per_user} clips "
+                             f"per 24 h, a clip counting once per 16 frames); try again in {when(wait)}")  # fmt: skip
 
     # --- the safety check's policy -----------------------------------------------------------------------
     def safety_policy(self, job: Job) -> SafetyPolicy:

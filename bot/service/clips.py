@@ -22,6 +22,7 @@ from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
 from bot.service.scope import place_policy, private_channel, scope_of
+from bot.service.where import Where
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
@@ -48,6 +49,7 @@ class Service:
     delivery: Delivery
     upload_limit_bytes: int = 10 * 1024 * 1024
     report_channels: dict[str, str] = field(default_factory=dict)  # platform -> channel where admins see reports
+    where: Where = field(default_factory=Where)  # allowed servers, direct messages on or off
 
     # --- wiring ----------------------------------------------------------------------------------------
     @property
@@ -88,6 +90,9 @@ class Service:
     ) -> Precheck:
         """A parse error or refusal to show privately at once (None when the command will go ahead),
         and whether the command answers privately. Writes nothing."""
+        refused = self.where.refusal(inv.place)
+        if refused is not None:
+            return Precheck(refused, private=True)
         try:
             command = parse_command(name, text, options)
         except CommandError as exc:
@@ -101,6 +106,8 @@ class Service:
         self, inv: Invocation, name: str, text: str = "", options: Mapping[str, object] | None = None
     ) -> None:
         """Run one command and answer through ``inv.responder``. Never raises."""
+        if await self._refused_here(inv):
+            return
         try:
             command = parse_command(name, text, options)
         except CommandError as exc:
@@ -113,6 +120,8 @@ class Service:
             await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
 
     async def handle_button(self, inv: Invocation, custom_id: str) -> None:
+        if await self._refused_here(inv):
+            return
         parsed = parse_custom_id(custom_id)
         if parsed is None:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
@@ -143,6 +152,8 @@ class Service:
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
+        if await self._refused_here(inv):
+            return
         parent = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if parent is None or parent.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
@@ -165,6 +176,8 @@ class Service:
 
         Hides nothing by itself: admins act with the clip's Delete button or a ban.
         """
+        if await self._refused_here(inv):
+            return
         job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
@@ -469,6 +482,15 @@ class Service:
         await self._reply(inv, render.info(f"deleted #{job.id}"), ephemeral=True)
 
     # --- helpers -----------------------------------------------------------------------------------------------------------------
+    async def _refused_here(self, inv: Invocation) -> bool:
+        """Whether the bot may not be used where ``inv`` happened (then it has answered privately, storing nothing)."""
+        refused = self.where.refusal(inv.place)
+        if refused is None:
+            return False
+        log.info("refused %s in %s: %s", inv.actor.key, inv.place, refused.text)
+        await self._reply(inv, refused, ephemeral=True)
+        return True
+
     async def _reply(self, inv: Invocation, message: Message, ephemeral: bool = False) -> MessageRef | None:
         try:
             return await inv.responder.reply(message, ephemeral=ephemeral)

@@ -308,3 +308,21 @@ def reports_view(rows: Sequence[tuple[int, int, str, str, str | None]]) -> Messa
     lines = [f"report #{rid}: clip #{job} by {who}: {excerpt(reason or '-', 80)}" + (f" {link}" if link else "")
              for rid, job, who, reason, link in rows]  # fmt: skip
     return Message("\n".join(lines), title=f"Open reports: {len(rows)}")
+
+
+# --- where the bot may be used (bot/service/where.py) -------------------------------------------------------
+
+
+def _server_word(platform: str) -> str:
+    return "workspace" if platform == "slack" else "server"
+
+
+def direct_messages_off(platform: str) -> Message:
+    return error(
+        f"this bot does not take direct messages; use /animate in a channel of a {_server_word(platform)} it is in"
+    )
+
+
+def server_not_allowed(platform: str) -> Message:
+    word = _server_word(platform)
+    return error(f"this bot is not available in this {word}; its owner allows it only in the {word}s they chose")

@@ -32,6 +32,24 @@ _VARIANT_MARKS = (".fp16.", ".bf16.", "non_ema", "ema_only")
 _WEIGHTS = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".msgpack", ".h5", ".onnx", ".pb", ".gguf")
 
 
+# One request, no retries: huggingface_hub retries each file five times with back-off (~25 s a file, ~80 s before
+# the first useful line on a first start without network), so whether the Hub answers at all is asked first.
+HUB_PROBE_TIMEOUT_S = 5.0
+
+
+def probe_hub(endpoint: str | None = None, timeout_s: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face Hub at ``endpoint`` (HF_ENDPOINT by default) cannot be reached, or None when it
+    answers (any HTTP status). One request through huggingface_hub's own client (proxies honoured), no retry."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(endpoint or constants.ENDPOINT, timeout=timeout_s, follow_redirects=False)
+    except Exception as exc:  # the HTTP client's connection errors are its own types, not OSError
+        return _short(exc)
+    return None
+
+
 class DownloadError(Exception):
     """Something could not be fetched; ``str(e)`` says what and why in one line."""
 
@@ -103,10 +121,17 @@ def _weight_format(name: str) -> str | None:
 
 def pull(names: Sequence[str], *, cache_dir: str | None = None) -> Iterator[str]:
     """Download each planned item into the HF cache, yielding one line per item as it lands."""
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    from huggingface_hub import HfApi, constants, hf_hub_download, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    for kind, repo, filename in plan(names):
+    items = plan(names)
+    unreachable = None if constants.HF_HUB_OFFLINE else probe_hub()
+    if unreachable is not None:
+        raise DownloadError(
+            f"cannot reach the Hugging Face Hub at {constants.ENDPOINT} ({unreachable}); check the network or proxy "
+            "(HTTPS_PROXY), or copy a filled Hugging Face cache from a machine that can and set HF_HUB_OFFLINE=1"
+        )
+    for kind, repo, filename in items:
         try:
             if filename is not None:
                 path = hf_hub_download(repo, filename, cache_dir=cache_dir)

@@ -171,6 +171,12 @@ class Engine:
     def load(self) -> None:
         """Load the configured base model and step checkpoint; idempotent. Raises ModelLoadError."""
         if self._pipe is None:
+            if not self._tiny and self.device.type == "cpu":
+                # Said before the load, which alone takes minutes on a CPU, so nobody waits without knowing why.
+                logger.warning(
+                    "no GPU: the real pipeline runs on the CPU, where loading takes minutes and each clip several "
+                    "minutes more; ANIMATEBOT_PIPELINE=tiny tries the bot in seconds (its clips are noise)"
+                )
             self._install(resolve_base(self._base_model))
 
     def switch_model(self, name: str) -> str:

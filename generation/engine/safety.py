@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+from generation.engine.sources import hub_unreachable
 
 log = logging.getLogger("animatebot.safety")
 
@@ -109,10 +112,15 @@ def load_classifier(
     """The classifier for ``name`` (a Hub id or a local folder), or the tiny twin; raises SafetyUnavailable."""
     if tiny:
         return tiny_classifier(threshold)
+    unreachable = None if Path(name).expanduser().is_dir() else hub_unreachable()
     try:
         model = ViTForImageClassification.from_pretrained(name, cache_dir=cache_dir, use_safetensors=True)
         processor = ViTImageProcessor.from_pretrained(name, cache_dir=cache_dir)
     except Exception as exc:  # offline, unknown id, no safetensors: all mean "cannot check"
+        if unreachable is not None:
+            raise SafetyUnavailable(
+                f"the safety classifier {name} is not in the Hugging Face cache and the Hub is unreachable"
+            ) from exc
         raise SafetyUnavailable(f"could not load the safety classifier {name}: {exc}") from exc
     if device:
         model = model.to(device)

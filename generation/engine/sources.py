@@ -13,7 +13,9 @@ it does, the adapter is built from that config instead of ``MotionAdapter()`` de
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,17 +31,27 @@ from safetensors.torch import load_file
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from generation.catalog import BASE_MODELS, LIGHTNING_REPO, MotionLora, find_base_model, step_checkpoint
+from generation.engine.download import probe_hub
 from generation.errors import ModelLoadError, first_line
 
 __all__ = [
     "LORA_WEIGHT_NAME",
+    "WAYS_ON",
     "BaseRef",
     "HubSource",
     "LoraWeights",
     "WeightSource",
+    "hub_unreachable",
     "load_local_base",
     "resolve_base",
 ]
+
+log = logging.getLogger("animatebot.pipeline")
+
+WAYS_ON = (
+    "ANIMATEBOT_PIPELINE=tiny tries everything without weights; `animatebot models pull` fills the cache where "
+    "the Hub is reachable; HF_HUB_OFFLINE=1 runs from a copied Hugging Face cache"
+)
 
 LORA_WEIGHT_NAME = "diffusion_pytorch_model.safetensors"  # what guoyww/animatediff-motion-lora-* ship
 _SD15_PIPELINES = ("StableDiffusionPipeline", "StableDiffusionImg2ImgPipeline")
@@ -93,11 +105,36 @@ def _offline() -> bool:
     return bool(check()) if callable(check) else bool(hf_constants.HF_HUB_OFFLINE)
 
 
+@functools.cache
+def hub_unreachable() -> str | None:
+    """Once per process, before the first download: the line saying the Hub is unreachable, or None.
+
+    When it is unreachable, huggingface_hub is switched to offline mode (HF_HUB_OFFLINE's meaning) for the rest of
+    the process: everything already in the cache loads at once, and nothing else waits on retries. The line is
+    logged here, once, naming the ways on.
+    """
+    if _offline():
+        return None
+    reason = probe_hub()
+    if reason is None:
+        return None
+    hf_constants.HF_HUB_OFFLINE = True
+    line = f"the Hugging Face Hub at {hf_constants.ENDPOINT} is unreachable ({reason}); only the local cache is used"
+    log.error("%s. Ways on: %s", line, WAYS_ON)
+    return line
+
+
 def _hub_file(repo_id: str, filename: str, what: str, cache_dir: str | None) -> Path:
     """Download (or find in the HF cache) one file; ModelLoadError says why it is not there."""
+    unreachable = hub_unreachable()
     try:
         return Path(hf_hub_download(repo_id, filename, cache_dir=cache_dir))
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+        if unreachable is not None:
+            raise ModelLoadError(
+                f"{what} ({repo_id}) is not in the Hugging Face cache and the Hub is unreachable; "
+                "`animatebot models pull` fills the cache where it is reachable"
+            ) from exc
         if _offline():
             raise ModelLoadError(
                 f"{what} ({repo_id}) is not in the Hugging Face cache and offline mode (HF_HUB_OFFLINE=1) "

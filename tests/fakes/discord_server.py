@@ -116,6 +116,8 @@ class FakeDiscord:
         self.identifies: list[dict[str, Any]] = []
         self.forbid_threads: set[int] = set()
         self.closed_dms: set[int] = set()
+        self.ready_guilds: list[int] = []  # guilds READY lists (each then arrives as GUILD_CREATE)
+        self.left_guilds: list[int] = []  # DELETE /users/@me/guilds/{id}: the bot left
         self.upload_limit: int | None = None
         self._failures: list[Failure] = []
         self._ids = itertools.count(950_000_000_000_000_000)
@@ -283,6 +285,10 @@ class FakeDiscord:
         for ws in list(self._sockets):
             await ws.send_json(frame)
 
+    async def join_guild(self, guild_id: int, name: str = "another server") -> None:
+        """Someone added the bot to a server: GUILD_CREATE for a guild READY did not list."""
+        await self.dispatch("GUILD_CREATE", guild_payload(guild_id, name))
+
     def register(self, payload: dict[str, Any]) -> Interaction:
         """Make an interaction known (its token valid, its 3-second clock running) without sending it."""
         record = Interaction(payload, time.monotonic())
@@ -314,12 +320,15 @@ class FakeDiscord:
                 ready = {
                     "v": 10,
                     "user": self.bot_user,
-                    "guilds": [],
+                    "guilds": [{"id": str(g), "unavailable": True} for g in self.ready_guilds],
                     "session_id": f"session-{len(self.identifies)}",
                     "resume_gateway_url": self.gateway_url,
                     "application": {"id": str(APPLICATION_ID), "flags": 0},
                 }
                 await ws.send_json({"op": 0, "t": "READY", "s": next(self._seq), "d": ready})
+                for guild_id in self.ready_guilds:
+                    guild = guild_payload(guild_id, unavailable=False)
+                    await ws.send_json({"op": 0, "t": "GUILD_CREATE", "s": next(self._seq), "d": guild})
         if ws in self._sockets:
             self._sockets.remove(ws)
         return ws
@@ -382,6 +391,7 @@ class FakeDiscord:
             ("DELETE", r"/channels/(\d+)/messages/(\d+)", self._delete_message),
             ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._start_thread),
             ("POST", r"/users/@me/channels", self._open_dm),
+            ("DELETE", r"/users/@me/guilds/(\d+)", self._leave_guild),
         ]
 
     def _application(self) -> dict[str, Any]:
@@ -544,6 +554,10 @@ class FakeDiscord:
         channel["recipients"] = [_user(user_id, f"user{user_id % 1000}")]
         return _json(self.add_channel(channel))
 
+    def _leave_guild(self, call: Call, guild_id: str) -> web.Response:
+        self.left_guilds.append(int(guild_id))
+        return web.Response(status=204)
+
     # --- interactions -------------------------------------------------------------------------------------
     def _interaction(self, token: str) -> Interaction | None:
         return next((i for i in self.interactions.values() if i.payload["token"] == token), None)
@@ -629,6 +643,28 @@ class FakeDiscord:
             record.placeholder = False
             record.original_id = None
         return web.Response(status=204)
+
+
+def guild_payload(guild_id: int, name: str = "a server", *, unavailable: bool | None = None) -> dict[str, Any]:
+    """A GUILD_CREATE payload with what discord.py reads (no channels, members or roles)."""
+    data: dict[str, Any] = {
+        "id": str(guild_id),
+        "name": name,
+        "owner_id": str(USER_ID),
+        "features": [],
+        "roles": [],
+        "emojis": [],
+        "stickers": [],
+        "channels": [],
+        "threads": [],
+        "members": [],
+        "member_count": 1,
+        "large": False,
+        "joined_at": _now(),
+    }
+    if unavailable is not None:
+        data["unavailable"] = unavailable
+    return data
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

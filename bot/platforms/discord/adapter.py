@@ -97,6 +97,12 @@ class _Client(discord.Client):
         # discord.py's guild_ready_timeout (2 s) for nothing the adapter needs.
         self.connected.set()
 
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        await self.adapter.keep_or_leave(guild)  # a server the bot was in when it connected
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.adapter.keep_or_leave(guild)  # someone just added the bot
+
     async def on_clip_button(self, interaction: discord.Interaction, button: ClipButton) -> None:
         await self.adapter.on_button(interaction, button.custom_id, button.action, button.job_id)
 
@@ -185,6 +191,19 @@ class DiscordAdapter:
                     "with the applications.commands scope?"
                 ) from None
             log.info("registered %d slash commands in guild %s", len(synced), guild_id)
+
+    async def keep_or_leave(self, guild: discord.Guild) -> None:
+        """Leave a server not in ANIMATEBOT_ALLOWED_SERVERS (a public bot can be added anywhere), saying so."""
+        allowed = self.settings.allowed_servers
+        if not allowed or str(guild.id) in allowed:
+            return
+        log.warning(
+            "leaving the Discord server %r (id %s): it is not in ANIMATEBOT_ALLOWED_SERVERS", guild.name, guild.id
+        )
+        try:
+            await guild.leave()
+        except discord.HTTPException as exc:
+            log.error("could not leave the Discord server %s: %s %s", guild.id, exc.status, exc.text or exc)
 
     async def close(self) -> None:
         """Disconnect from Discord and release the HTTP session; safe to call twice."""

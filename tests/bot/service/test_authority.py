@@ -50,7 +50,9 @@ class Chat:
 
 @pytest.fixture
 async def chat(tmp_path: Path) -> AsyncIterator[Chat]:
-    settings = make_settings(tmp_path, DISCORD_OWNER_USER_IDS="1", ANIMATEBOT_MAX_ACTIVE_PER_USER=5)
+    settings = make_settings(
+        tmp_path, DISCORD_OWNER_USER_IDS="1", ANIMATEBOT_MAX_ACTIVE_PER_USER=5, ANIMATEBOT_DIRECT_MESSAGES="on"
+    )
     app = build_app(settings, engine=FakeEngine())
     fake = FakeChat(platform="discord")
     app.service.add_adapter(fake)
