@@ -18,7 +18,7 @@ from bot.service.access import Access
 from bot.service.moderation_admin import run_moderation
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
-from generation.jobs.pool import WorkerState
+from generation.jobs.backend import WorkerState
 from storage.repository import Repository
 
 if TYPE_CHECKING:

@@ -22,9 +22,9 @@ from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
 from generation.catalog import BASE_MODELS, find_base_model
+from generation.jobs.backend import Backend
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision
 from storage.repository import DuplicateRequest, Repository
@@ -40,7 +40,7 @@ class Service:
 
     repo: Repository
     queue: JobQueue
-    worker: Worker
+    worker: Backend
     access: Access
     admin: Admin
     delivery: Delivery
@@ -282,7 +282,7 @@ class Service:
             parent_id=parent.id if parent else None,
             lineage=lineage,
             request_key=inv.request_id,
-            tiny=getattr(self.worker.engine, "is_tiny", False),
+            tiny=self.worker.is_tiny,
             # A reroll inside a thread (Discord says nothing of a thread's age restriction) follows its parent.
             age_restricted=inv.place.age_restricted or bool(parent and parent.age_restricted and inv.place.thread_id),
         )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
-from generation.jobs.pool import WorkerState
+from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus

@@ -59,11 +59,11 @@ def ray_cluster() -> Iterator[RayCluster]:
     imported_before = "ray" in sys.modules
     import ray
 
-    from generation.jobs.pool import _reload_auth_settings, keep_on_loopback
+    from generation.jobs.ray import keep_on_loopback, reload_auth_settings
 
     keep_on_loopback()  # also where Ray read its loopback switch before the environment above was set
     if imported_before:  # Ray read its auth settings at that import, before the environment above was set
-        _reload_auth_settings()
+        reload_auth_settings()
 
     ray.init(
         address="local",
@@ -117,7 +117,7 @@ ACTORS = 2
 
 
 def _spec(gated: bool) -> Any:
-    from generation.jobs.actor import EngineSpec
+    from generation.jobs.ray import EngineSpec
 
     return EngineSpec("tests.fakes.engine:FakeEngine", {"gated": gated}, is_tiny=True)
 
@@ -130,7 +130,7 @@ def ray_actors(ray_cluster: RayCluster) -> Iterator[dict[bool, str]]:
     """
     import ray
 
-    from generation.jobs.pool import RayOptions, ensure_actors
+    from generation.jobs.ray import RayOptions, ensure_actors
 
     namespaces = {gated: f"t{os.getpid()}-{'gated' if gated else 'instant'}" for gated in (True, False)}
     handles = []
@@ -146,7 +146,7 @@ def ray_actors(ray_cluster: RayCluster) -> Iterator[dict[bool, str]]:
 @pytest.fixture
 async def make_pool(ray_actors: dict[bool, str], tmp_path: Path) -> AsyncIterator[PoolFactory]:
     """``await make_pool(gated=False)``: a started RayPool on the session's warm actors, with a fresh database."""
-    from generation.jobs.pool import RayOptions, RayPool
+    from generation.jobs.ray import RayOptions, RayPool
 
     pools: list[RayPool] = []
     db = Database(f"sqlite:///{tmp_path}/pool.db")

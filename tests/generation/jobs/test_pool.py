@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from generation.jobs.events import EventKind
-from generation.jobs.pool import RayPool
+from generation.jobs.ray import RayPool
 from storage.models import JobStatus
 from tests.generation.jobs.conftest import Events, PoolFactory, drive, submit, until
 
@@ -120,10 +120,9 @@ async def test_workers_that_cannot_start_are_a_clear_error_at_start(ray_cluster:
     """An engine that fails to build on every actor stops the start with its reason, not a queue that never moves."""
     import ray
 
-    from generation.jobs.actor import EngineSpec
-    from generation.jobs.pool import RayOptions, WorkersUnavailable
     from generation.jobs.queue import JobQueue
     from generation.jobs.ratelimit import Limits
+    from generation.jobs.ray import EngineSpec, RayOptions, WorkersUnavailable
     from storage.db import Database
     from storage.repository import Repository
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from generation.jobs.events import JobEvent
+from generation.jobs.local import Worker
 from generation.jobs.queue import JobQueue, Submission
 from generation.jobs.ratelimit import DAY_S, when, window_retry_after
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.repository import Repository
