@@ -203,6 +203,8 @@ def worker_line(state: WorkerState) -> str:
     line = (
         f"{state.name} on {state.host}, GPU {gpus}, model {state.model or '?'}: {status}, {state.jobs_done} jobs done"
     )
+    if state.restarts:
+        line += f", restarted {state.restarts} time{'s' if state.restarts != 1 else ''}"
     if state.last_error:
         line += f"; last error: {excerpt(state.last_error, 120)}"
     return line

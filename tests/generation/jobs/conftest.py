@@ -96,6 +96,9 @@ class Events:
     def of(self, kind: EventKind, job_id: int | None = None) -> list[JobEvent]:
         return [e for e in self.seen if e.kind == kind and (job_id is None or e.job_id == job_id)]
 
+    def of_job(self, job_id: int) -> list[JobEvent]:
+        return [e for e in self.seen if e.job_id == job_id]
+
 
 async def until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     """Wait for ``predicate`` (checked often); a generous limit turns a hang into a failure, never a race."""
