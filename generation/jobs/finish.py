@@ -15,6 +15,7 @@ import contextlib
 import logging
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -94,6 +95,9 @@ class Finisher:
         self.media_dir = Path(media_dir)
         self.on_event = on_event
         self.safety = safety
+        # The run that last wrote each clip path: two runs of one job (a claim put back in line while its
+        # first run still ended, a late answer) write the same name, and only the last writer may remove it.
+        self._writers: dict[str, object] = {}
 
     # --- a made clip ---------------------------------------------------------------------------------------
     async def succeed(
@@ -105,16 +109,20 @@ class Finisher:
         *,
         attempt: int | None = None,
         worker: str | None = None,
+        dropped: threading.Event | None = None,
     ) -> bool:
         """Run ``make`` (encoding, when not done yet), store the clip and end the job: on ``executor``'s
         thread, which hands the row's end straight to the database thread. True when the job succeeded.
 
         The job ends cancelled instead when a cancel or a delete came meanwhile; failed when encoding failed.
+        Nothing is written when ``dropped`` is set: this run's claim was never written, and the job, back in
+        line, may be running again under a claim of its own.
         """
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[tuple[Job | None, str]] = loop.create_future()
         stored: list[tuple[str, dict[str, Any]]] = []
-        executor.submit(self._store_and_end, job, params, make, attempt, worker, ended, stored)
+        run = object()
+        executor.submit(self._store_and_end, job, params, make, (attempt, worker, dropped), ended, stored, run)
         try:
             finished, path = await ended
         except _NotMade as exc:
@@ -130,12 +138,14 @@ class Finisher:
             path, values = stored[0]
             finished = await self._end_again(job, attempt, path, values)
             if finished is _REQUEUED:
+                self._remove(path, run)
                 return False
         if finished is not None and finished.status == JobStatus.SUCCEEDED:
+            if self._writers.get(path) is run:
+                del self._writers[path]
             await self.emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=path, job=finished))
             return True
-        with contextlib.suppress(FileNotFoundError):  # cancelled, deleted or taken away meanwhile: not wanted
-            os.unlink(path)
+        self._remove(path, run)  # cancelled, deleted or taken away meanwhile: not wanted
         if finished is not None:
             await self.emit(JobEvent(EventKind.CANCELLED, job.id, message="cancelled while encoding"))
         return False
@@ -145,33 +155,41 @@ class Finisher:
         job: Job,
         params: GenerationParams,
         make: Callable[[], Made],
-        attempt: int | None,
-        worker: str | None,
+        claim: tuple[int | None, str | None, threading.Event | None],
         ended: asyncio.Future[tuple[Job | None, str]],
         stored: list[tuple[str, dict[str, Any]]],
+        run: object,
     ) -> None:
         """On the back end's thread: the clip's file and its NSFW verdict, then the row's end on the database
         thread, whose answer goes to ``ended``."""
         loop = ended.get_loop()
+        attempt, worker, dropped = claim
         result: GenerationResult | None = None
         try:
             made = make()
             result = made.result
-            path, values = self.store(job, params, made, worker=worker)
+            path, values = self.store(job, params, made, worker=worker, run=run)
         except Exception as exc:
             values = generated_values(result) if result is not None else {}
             loop.call_soon_threadsafe(_settle_error, ended, _NotMade(exc, values))
             return
         stored.append((path, values))
-        self.db.answer(ended, lambda: (self.queue.finish_made(job.id, attempt, **values), path))
+
+        def end() -> tuple[Job | None, str]:
+            if dropped is not None and dropped.is_set():  # checked on the database thread, after the claim's write
+                return None, path
+            return self.queue.finish_made(job.id, attempt, **values), path
+
+        self.db.answer(ended, end)
 
     def store(
-        self, job: Job, params: GenerationParams, made: Made, *, worker: str | None = None
+        self, job: Job, params: GenerationParams, made: Made, *, worker: str | None = None, run: object = None
     ) -> tuple[str, dict[str, Any]]:
         """Write ``made``'s clip atomically and judge its raw frames: (its path, the row's values at its end).
         Blocking: on a back end's thread."""
         result, clip = made.result, made.clip
         path = os.path.join(self.media_dir, clip_filename(job.id, job.prompt, clip.extension))
+        self._writers[path] = run
         write_atomically(path, clip.data)  # a crash never leaves half a clip under the real name
         t = result.timings
         self.queue.record_timing(result.steps, params.frames, t.denoise_s, t.load_s + t.decode_s + clip.encode_s)
@@ -218,10 +236,16 @@ class Finisher:
         try:
             return await self.write(end, what=f"job #{job.id}'s end", tries=WRITE_TRIES - 1)
         except Exception:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
             await self.requeue(job, attempt=attempt, count_attempt=True)
             return _REQUEUED
+
+    def _remove(self, path: str, run: object) -> None:
+        """Remove an unwanted clip, unless a later run of the same job has written that name since."""
+        if self._writers.get(path) is not run:
+            return
+        del self._writers[path]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
 
     # --- the other ends ------------------------------------------------------------------------------------
     async def fail(self, job: Job, message: str, *, attempt: int | None = None, **values: Any) -> None:

@@ -345,7 +345,7 @@ class Worker:
             await self._generation_failed(run, exc, timed_out=timed_out)
             return
         # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
-        task = asyncio.create_task(self._finish(job, run.params, result))
+        task = asyncio.create_task(self._finish(job, run.params, result, run.dropped))
         self._encodes.add(task)
         task.add_done_callback(lambda done: self._encoded(run, done))
 
@@ -400,12 +400,16 @@ class Worker:
             log.warning("job #%s failed: %s", job.id, exc, exc_info=not _is_user_error(exc))
             await self.finisher.fail(job, _user_message(exc))
 
-    async def _finish(self, job: Job, params: GenerationParams, result: GenerationResult) -> None:
+    async def _finish(
+        self, job: Job, params: GenerationParams, result: GenerationResult, dropped: threading.Event | None
+    ) -> None:
         """Encode, store and end a generated job through the one finishing path: the encode thread encodes
         and stores, then hands the job's end straight to the database thread (three hand-overs in all)."""
-        if await self.finisher.succeed(
-            job, params, lambda: Made(result, encode(result, params, job.max_bytes)), self._enc
-        ):
+
+        def make() -> Made:  # on the encode thread
+            return Made(result, encode(result, params, job.max_bytes))
+
+        if await self.finisher.succeed(job, params, make, self._enc, dropped=dropped):
             self.state.jobs_done += 1
 
 
