@@ -267,8 +267,11 @@ class RayPool:
         job = await self.db.offload(self.queue.next_job)  # the claim's write (retried there) on the database thread
         if job is None:
             return False
-        params = GenerationParams.from_dict(job.params)
-        model = params.model or self.active_model()
+        try:
+            model = GenerationParams.from_dict(job.params).model or self.active_model()
+        except Exception:  # the dispatcher dies here (its supervisor restarts it), but never with a job in hand
+            await self.finisher.lost(job, attempt=job.attempts, why="the dispatcher died while placing it")
+            raise
         slot = self._pick_idle(model)
         if slot is None:  # an actor was lost or reserved meanwhile: never lose a claimed job
             await self.finisher.requeue(job, attempt=job.attempts, count_attempt=False)

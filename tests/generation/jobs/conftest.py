@@ -156,9 +156,10 @@ async def make_pool(ray_actors: dict[bool, str], tmp_path: Path) -> AsyncIterato
     repo = Repository(db)
     queue = JobQueue(repo, Limits(max_active_per_user=20, max_per_hour=200, queue_cap=200), max_attempts=3)
 
-    async def factory(*, gated: bool = False, events: Events | None = None) -> RayPool:
+    async def factory(*, gated: bool = False, events: Events | None = None, **more: Any) -> RayPool:
         options = RayOptions(workers=ACTORS, gpus_per_worker=0, namespace=ray_actors[gated])
-        pool = RayPool(queue, _spec(gated), options, media_dir=tmp_path / "clips", on_event=events or Events())
+        clips = tmp_path / "clips"
+        pool = RayPool(queue, _spec(gated), options, media_dir=clips, on_event=events or Events(), **more)
         pools.append(pool)
         await pool.start()
         return pool
