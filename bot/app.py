@@ -58,8 +58,7 @@ def make_engine(settings: Settings, steps: int = 4) -> Engine:
     """The generation engine the settings ask for (imports torch and diffusers), warm for ``steps``."""
     from generation.engine import create_engine
 
-    engine: Any = create_engine(**engine_arguments(settings, steps))
-    return engine  # type: ignore[no-any-return]
+    return create_engine(**engine_arguments(settings, steps))
 
 
 def engine_spec(settings: Settings, steps: int = 4) -> EngineSpec:

@@ -313,11 +313,11 @@ class Worker:
             if step >= steps and not run.asked:
                 run.asked = True
                 self._last_denoised = time.monotonic()
-                if not self._stopping and self.queue.has_waiting() and self._unfinished <= ENCODES_AHEAD:
-                    try:
+                try:  # never fails this job; the next one is claimed on the loop instead
+                    if not self._stopping and self.queue.has_waiting() and self._unfinished <= ENCODES_AHEAD:
                         run.next = self._claim_and_start(loop)
-                    except Exception:  # never fails this job; the next one is claimed on the loop instead
-                        log.exception("could not claim the job after #%s", job_id)
+                except Exception:
+                    log.exception("could not claim the job after #%s", job_id)
             # Latest step wins: steps that come faster than the loop takes them become one event.
             run.progress = (step, steps)
             if not run.progress_scheduled:
