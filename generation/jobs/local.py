@@ -350,8 +350,17 @@ class Worker:
         task.add_done_callback(lambda done: self._encoded(run, done))
 
     def _encoded(self, run: _Run, task: asyncio.Task[None]) -> None:
-        self._encodes.discard(task)
         self._one_ended(run)
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            self._encodes.discard(task)
+            return
+        # The finishing path handles every failure it knows; what escapes it still never strands the job.
+        log.error("job #%s: its finishing task died; the job goes back in line", run.job.id, exc_info=error)
+        lost = asyncio.ensure_future(self.finisher.lost(run.job, attempt=run.job.attempts, why="its finishing died"))
+        self._encodes.add(lost)  # stop() and wait_idle() wait for it like for any clip being finished
+        lost.add_done_callback(self._encodes.discard)
+        self._encodes.discard(task)
 
     def _one_ended(self, run: _Run) -> None:
         if run.counted:

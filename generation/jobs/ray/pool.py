@@ -158,7 +158,10 @@ class RayPool:
             supervise("pool dispatcher", self._loop, stopping=lambda: self._stopping, crashed=self._crashed),
             name="animatebot-pool",
         )
-        self._watch_task = asyncio.create_task(self._watch_head(), name="animatebot-pool-head")
+        self._watch_task = asyncio.create_task(
+            supervise("pool head watch", self._watch_head, stopping=lambda: self._stopping, crashed=self._crashed),
+            name="animatebot-pool-head",
+        )
 
     def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_closed():
@@ -204,7 +207,7 @@ class RayPool:
             await asyncio.sleep(0.05)
 
     async def _crashed(self, exc: BaseException) -> None:
-        """The dispatcher died (the supervisor logged it and restarts it): the restart is counted on each line."""
+        """A pool task died (the supervisor logged it and restarts it): the restart is counted on each line."""
         self.restarts += 1
         for slot in self.slots.values():
             slot.state.restarts = self.restarts
