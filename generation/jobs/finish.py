@@ -170,6 +170,9 @@ class Finisher:
             result = made.result
             path, values = self.store(job, params, made, worker=worker, run=run)
         except Exception as exc:
+            for path, writer in list(self._writers.items()):  # a clip that could not be written is nobody's
+                if writer is run:
+                    del self._writers[path]
             values = generated_values(result) if result is not None else {}
             loop.call_soon_threadsafe(_settle_error, ended, _NotMade(exc, values))
             return

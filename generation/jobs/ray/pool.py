@@ -341,7 +341,14 @@ class RayPool:
             why = "its task died" if died else f"its worker {slot.state.name} was lost"
             await self.finisher.lost(job, attempt=attempt, why=why)
             return
-        kind = outcome[0]
+        try:
+            await self._settle(slot, job, params, outcome)
+        except Exception:  # the finishing path handles what it knows; what escapes never strands the job
+            log.exception("job #%s: its finishing died; the job goes back in line", job.id)
+            await self.finisher.lost(job, attempt=attempt, why="its finishing died")
+
+    async def _settle(self, slot: _Slot, job: Job, params: GenerationParams, outcome: tuple[Any, ...]) -> None:
+        kind, attempt = outcome[0], job.attempts
         if kind == "done":
             made: Made = outcome[1]
             slot.state.model = made.result.model
