@@ -81,7 +81,8 @@ class Rig:
 
 async def _rig(tmp_path: Path, *, queue_cls: type[JobQueue] = JobQueue, sink: Any = None, **fails: int) -> Rig:
     repo = FlakyRepository(Database(f"sqlite:///{tmp_path / 'jobs.db'}"), **fails)
-    queue = queue_cls(repo, Limits(max_active_per_user=10, max_per_hour=100, queue_cap=100))
+    limits = Limits(max_active_per_user=10, max_per_hour=100, queue_cap=100)
+    queue = await asyncio.to_thread(queue_cls, repo, limits)  # a queue reads its rows when made: off the loop
     events = Events()
     worker = Worker(queue, FakeEngine(), media_dir=tmp_path / "clips", on_event=sink or events)
     await worker.start()

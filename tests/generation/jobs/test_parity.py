@@ -100,8 +100,9 @@ async def sides(ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactor
 
     root = tmp_path_factory.mktemp("parity")
     safety = GatedSafety()
-    local_db, local_queue = _queue(root / "local.db")
-    ray_db, ray_queue = _queue(root / "ray.db")
+    # Built off the event loop: a queue reads its rows when made.
+    local_db, local_queue = await asyncio.to_thread(_queue, root / "local.db")
+    ray_db, ray_queue = await asyncio.to_thread(_queue, root / "ray.db")
     local_events, ray_events = Events(), Events()
     worker = Worker(
         local_queue, create_engine(**ENGINE), media_dir=root / "local", on_event=local_events, safety=safety
@@ -112,7 +113,7 @@ async def sides(ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactor
     pool = RayPool(ray_queue, spec, options, media_dir=root / "ray", on_event=ray_events, safety=safety)
     png = io.BytesIO()
     Image.fromarray(np.random.default_rng(7).integers(0, 255, (96, 128, 3), dtype=np.uint8)).save(png, "PNG")
-    still = str(store_image(check_image(png.getvalue(), "still.png"), root / "inputs"))
+    still = str(await asyncio.to_thread(store_image, check_image(png.getvalue(), "still.png"), root / "inputs"))
     await asyncio.gather(worker.start(), pool.start())
     try:
         yield Sides(

@@ -6,6 +6,7 @@ Gated engines take a denoising step only when the test lets them (``drive``): no
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from typing import Any
@@ -186,7 +187,7 @@ async def test_an_actor_on_other_code_or_settings_is_replaced_and_a_matching_one
 
     options = RayOptions(workers=1, gpus_per_worker=0, namespace=f"t{os.getpid()}-versions")
     db = Database(f"sqlite:///{tmp_path}/versions.db")
-    queue = JobQueue(Repository(db), Limits())
+    queue = await asyncio.to_thread(JobQueue, Repository(db), Limits())
     pools: list[RayPool] = []
 
     async def start(spec: EngineSpec, version: str | None = None) -> tuple[int | None, str | None]:
