@@ -4,7 +4,7 @@ through the one finishing path's ``encode`` (the same loop and byte budget as th
 Ray is imported only inside ``info`` and torch never: ``generation.jobs.ray.cluster`` wraps ``EngineActor``
 with ``ray.remote`` when a pool starts, and the engine is built from an ``EngineSpec`` (a dotted path)
 inside the actor's own process, so the bot never loads a model itself. An image job brings its still's
-bytes (the actor's host shares no disk with the bot); the actor keeps them in a folder of its own.
+bytes (the actor's host shares no disk with the bot); the actor keeps them in a folder on its host.
 
 ``EngineActor.run`` is a generator (a Ray streaming generator on the pool side): it yields plain
 tuples, never raises for a job's own failure, and ends with exactly one terminal item:
@@ -37,6 +37,7 @@ from typing import Any
 
 from generation.errors import GenerationCancelled, GenerationError
 from generation.jobs.finish import Made, encode
+from generation.media.files import write_atomically
 from generation.params import GenerationParams
 
 ACTOR_PREFIX = "animatebot-worker-"
@@ -99,7 +100,8 @@ class EngineActor:
         self.name = name
         self.code_version = code_version()
         self.spec_fingerprint = spec.fingerprint
-        self._stills = Path(tempfile.mkdtemp(prefix="animatebot-stills-"))
+        # Content-addressed, written whole: actors on one host may share it, and a reroll finds its still there.
+        self._stills = Path(tempfile.gettempdir()) / "animatebot-stills"
         self.engine = spec.build()
         self.engine.load()
         self.loads = 1
@@ -211,10 +213,11 @@ class EngineActor:
         yield self._encode(item[1], params, request)
 
     def _keep_still(self, data: bytes) -> Path:
-        """The still's bytes in this actor's own folder, named by content (a reroll finds it there)."""
+        """The still's bytes in a folder on this actor's host, named by content (a reroll finds it there)."""
         path = self._stills / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
         if not path.exists():
-            path.write_bytes(data)
+            self._stills.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
         return path
 
     def _encode(self, result: Any, params: GenerationParams, request: RunRequest) -> tuple[Any, ...]:
