@@ -27,12 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.fakes.engine, run from anywhere
 
-from generation.jobs.actor import EngineSpec
 from generation.jobs.events import EventKind, JobEvent
-from generation.jobs.pool import RayOptions, RayPool, connect
+from generation.jobs.local import Worker
 from generation.jobs.queue import JobQueue, Submission
 from generation.jobs.ratelimit import Limits
-from generation.jobs.worker import Worker
+from generation.jobs.ray import EngineSpec, RayOptions, RayPool, connect
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.repository import Repository

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from bot.service import Access, Admin, Delivery, Service, Where
 from bot.service.admin import ModelSetting
 from bot.settings import Settings
-from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
-from generation.jobs.actor import EngineSpec
-from generation.jobs.pool import RayOptions, RayPool, WorkerState
+from generation.jobs import Backend, Engine, JobQueue, Limits, SafetyCheck
+from generation.jobs.local import Worker
+from generation.jobs.ray import EngineSpec, RayOptions, RayPool
 from storage.db import Database
 from storage.repository import Repository
 
@@ -60,8 +58,7 @@ def make_engine(settings: Settings, steps: int = 4) -> Engine:
     """The generation engine the settings ask for (imports torch and diffusers), warm for ``steps``."""
     from generation.engine import create_engine
 
-    engine: Any = create_engine(**engine_arguments(settings, steps))
-    return engine  # type: ignore[no-any-return]
+    return create_engine(**engine_arguments(settings, steps))
 
 
 def engine_spec(settings: Settings, steps: int = 4) -> EngineSpec:
@@ -119,7 +116,7 @@ class App:
     db: Database
     repo: Repository
     queue: JobQueue
-    worker: Worker | RayPool
+    worker: Backend
     service: Service
 
     async def start(self) -> None:
@@ -152,7 +149,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
     )
     delivery = Delivery(repo, {}, progress_every_s=settings.progress_every_s, safety_policy=access.safety_policy)
     safety, safety_status = make_safety(settings)
-    worker: Worker | RayPool
+    worker: Backend
     if settings.workers == "ray" and (engine is None or isinstance(engine, EngineSpec)):
         worker = RayPool(
             queue,
@@ -175,6 +172,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
             job_timeout_s=settings.job_timeout_s,
             active_model=model.get,
             safety=safety,
+            device=settings.device,
         )
     admin = Admin(
         repo,
@@ -182,15 +180,15 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         access,
         model,
         worker.validate_model,
-        tiny=worker.engine.is_tiny,
-        workers=_workers_reader(worker, settings, repo, model),
+        tiny=worker.is_tiny,
+        workers=worker.workers,
         delivery=delivery,
         safety_status=safety_status,
     )
     service = Service(
         repo=repo,
         queue=queue,
-        worker=worker,  # type: ignore[arg-type]  # RayPool has the Worker's face
+        worker=worker,
         access=access,
         admin=admin,
         delivery=delivery,
@@ -199,25 +197,3 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         where=Where(frozenset(settings.allowed_servers), settings.direct_messages),
     )
     return App(settings, db, repo, queue, worker, service)
-
-
-def _workers_reader(worker: Worker | RayPool, settings: Settings, repo: Repository, model: ModelSetting) -> Any:
-    """What ``/animate-admin workers`` shows: each Ray actor, or the one in-process worker."""
-    if isinstance(worker, RayPool):
-        return worker.refresh_workers
-
-    async def local() -> Sequence[WorkerState]:
-        running = repo.jobs_with_status("running")
-        return [
-            WorkerState(
-                "local",
-                host=socket.gethostname(),
-                gpus=(settings.device or "auto",),
-                model=model.get(),
-                job_id=running[0].id if running else None,
-                jobs_done=repo.count_status("succeeded"),
-                alive=True,
-            )
-        ]
-
-    return local

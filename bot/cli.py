@@ -105,9 +105,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _logging("WARNING" if not args.verbose else "INFO")
     from bot.app import make_engine
     from generation.errors import GenerationError
-    from generation.jobs.worker import clip_filename
-    from generation.media.encode import EncodeError, encode_clip
-    from generation.media.loop import apply_loop
+    from generation.jobs.finish import clip_filename, encode
+    from generation.media.encode import EncodeError
+    from generation.media.files import write_atomically
 
     started = time.perf_counter()
     engine: Any = make_engine(settings, steps=params.steps)
@@ -115,10 +115,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         engine.load()
         result = engine.generate(params, progress=bar.update_to if bar else None)
-        frames = apply_loop(result.frames, params.loop)
-        # A file on disk has no upload limit: the whole clip, unless --max-bytes asks for a budget.
+        # The bot's own finishing path (loop, encode). A file on disk has no upload limit: the whole clip,
+        # unless --max-bytes asks for a budget.
         budget = args.max_bytes if args.max_bytes is not None else NO_BUDGET_BYTES
-        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=budget)
+        clip = encode(result, params, budget)
     except (GenerationError, EncodeError) as exc:
         print(f"animatebot: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -131,14 +131,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         output = settings.media_dir / clip_filename(int(time.time()), params.prompt, clip.extension)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_bytes(clip.data)
+    write_atomically(output, clip.data)
     t = result.timings
     for note in (*result.notes, *clip.changes):
         print(f"note: {note}", file=sys.stderr)
     print(output)
     print(
         f"seed {result.seed} · model {result.model} · {result.steps} step{'s' if result.steps != 1 else ''} · motion "
-        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {len(frames)} frames "
+        f"{'+'.join(str(m) for m in result.motions) or 'none'} · {clip.frames} frames "
         f"{result.width}x{result.height} @ {clip.fps} fps · {clip.format} {clip.size / 1024:.0f} KiB"
         + (" · tiny test model (noise)" if result.tiny else "")
     )
@@ -332,7 +332,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
             "set RAY_ADDRESS: without it each `animatebot run` starts a private Ray of its own (use /animate-admin workers)"
         )
     from bot.app import ray_options
-    from generation.jobs.pool import WorkersUnavailable, read_workers
+    from generation.jobs.ray import WorkersUnavailable, read_workers
 
     try:
         states = read_workers(ray_options(settings))

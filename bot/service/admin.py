@@ -23,7 +23,7 @@ from bot.service.access import Access, Authority, tenant_of
 from bot.service.moderation_admin import run_moderation
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
-from generation.jobs.pool import WorkerState
+from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
 from storage.models import GLOBAL, Tenant
 from storage.repository import Repository

@@ -24,9 +24,9 @@ from bot.service.images import ImageRefused, take_image
 from bot.service.scope import place_policy, private_channel, scope_of
 from bot.service.where import Where
 from generation.catalog import BASE_MODELS, find_base_model
+from generation.jobs.backend import Backend
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
 from storage.repository import DuplicateRequest, Repository
@@ -43,7 +43,7 @@ class Service:
 
     repo: Repository
     queue: JobQueue
-    worker: Worker
+    worker: Backend
     access: Access
     admin: Admin
     delivery: Delivery
@@ -304,7 +304,7 @@ class Service:
             parent_id=parent.id if parent else None,
             lineage=lineage,
             request_key=inv.request_id,
-            tiny=getattr(self.worker.engine, "is_tiny", False),
+            tiny=self.worker.is_tiny,
             # A reroll inside its parent's thread (Discord says nothing of a thread's age restriction) follows
             # the parent; one from a re-post elsewhere follows the place it was clicked in.
             age_restricted=inv.place.age_restricted

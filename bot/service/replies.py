@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
-from generation.jobs.pool import WorkerState
+from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
 from generation.params import GenerationParams
 from storage.models import Job, JobStatus
@@ -205,6 +205,8 @@ def worker_line(state: WorkerState) -> str:
     line = (
         f"{state.name} on {state.host}, GPU {gpus}, model {state.model or '?'}: {status}, {state.jobs_done} jobs done"
     )
+    if state.restarts:
+        line += f", restarted {state.restarts} time{'s' if state.restarts != 1 else ''}"
     if state.last_error:
         line += f"; last error: {excerpt(state.last_error, 120)}"
     return line

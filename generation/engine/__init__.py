@@ -1,12 +1,11 @@
 """torch + diffusers: the warm ``Engine`` (AnimateDiff-Lightning with MotionLoRAs), its input checks,
 motion-weight handling, where weights come from (Hub, local folders, tiny random weights),
-``models pull``, the result type, and the NSFW classifier that checks finished clips. Importing this
-package imports torch.
+``models pull``, and the NSFW classifier that checks finished clips. Importing this
+package imports torch. The ``GenerationResult`` it returns is plain data in ``generation.result``.
 """
 
 from generation.engine.checks import check_inputs
 from generation.engine.engine import Engine, create_engine
-from generation.engine.result import GenerationResult, Timings
 from generation.engine.safety import SafetyClassifier, SafetyUnavailable, load_classifier, tiny_classifier
 from generation.engine.sources import LORA_WEIGHT_NAME, BaseRef, HubSource, LoraWeights, WeightSource, resolve_base
 
@@ -14,12 +13,10 @@ __all__ = [
     "LORA_WEIGHT_NAME",
     "BaseRef",
     "Engine",
-    "GenerationResult",
     "HubSource",
     "LoraWeights",
     "SafetyClassifier",
     "SafetyUnavailable",
-    "Timings",
     "WeightSource",
     "check_inputs",
     "create_engine",

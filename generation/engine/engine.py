@@ -30,7 +30,6 @@ from PIL import Image
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
 from generation.engine.checks import check_inputs
 from generation.engine.motion import build_adapter, check_fits, load_motion_weights, motion_state
-from generation.engine.result import GenerationResult, Timings
 from generation.engine.sources import (
     BaseRef,
     HubSource,
@@ -54,6 +53,7 @@ from generation.params import (
     MotionSpec,
     scene_starts,
 )
+from generation.result import GenerationResult, Timings
 
 logger = logging.getLogger("animatebot.pipeline")
 

@@ -1,25 +1,32 @@
-"""The durable fair queue (accept, claim, finish, recover), its rate limiter and ETA, job events,
-and the worker back end that runs jobs on an engine. No torch at import: the engine is handed in.
+"""The durable fair queue (accept, claim, finish, recover), its rate limiter and ETA, job events, the
+one back-end protocol and the one finishing path. The local back end is ``generation.jobs.local``; the
+Ray pool, cluster and actor live in ``generation.jobs.ray`` (the only room that imports Ray). No torch
+at import: the engine is handed in.
 """
 
+from generation.jobs.backend import Backend, Engine, WorkerState
 from generation.jobs.events import EventKind, EventSink, JobEvent
+from generation.jobs.finish import Finisher, Made, SafetyCheck, clip_filename, encode
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.jobs.ratelimit import Decision, Limits
-from generation.jobs.worker import Engine, SafetyCheck, Worker, clip_filename
 
 __all__ = [
     "Accepted",
+    "Backend",
     "CancelOutcome",
     "Decision",
     "Engine",
     "EventKind",
     "EventSink",
+    "Finisher",
     "JobEvent",
     "JobQueue",
     "Limits",
+    "Made",
     "Refused",
     "SafetyCheck",
     "Submission",
-    "Worker",
+    "WorkerState",
     "clip_filename",
+    "encode",
 ]

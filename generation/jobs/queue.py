@@ -40,6 +40,7 @@ PAUSED_KEY = "paused"
 DEFAULT_SECONDS_PER_STEP = 1.0  # at 16 frames; replaced by measurements as soon as jobs finish
 DEFAULT_OVERHEAD_S = 2.0
 HISTORY_S = 2 * 3600.0  # submissions older than this cannot affect the hourly limit
+CLAIM_TRIES = 3  # a claim's write is tried this often before its job goes back in line
 
 
 class _Sized(Protocol):
@@ -88,10 +89,15 @@ class CancelOutcome(StrEnum):
 @dataclass(frozen=True)
 class Claim:
     """A job claimed in memory (``JobQueue.take``): it may run at once; ``record()`` writes the claim
-    (on the database thread, before any later write of that job) and says whether the row agreed."""
+    (on the database thread, before any later write of that job) and says whether the row agreed.
+
+    ``dropped`` is set when the claim could not be written (the job is back in line): a generation
+    already started for it stops at its next step, and nothing of it is written.
+    """
 
     job: Job
     record: Callable[[], bool]
+    dropped: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
@@ -365,6 +371,8 @@ class JobQueue:
         while (claim := self.take()) is not None:
             if claim.record():
                 return claim.job
+            if claim.job.id in self._rows:  # its write failed and it is back in line: the next try comes later
+                return None
         return None
 
     def take(self) -> Claim | None:
@@ -383,14 +391,35 @@ class JobQueue:
             assert row is not None  # every id in the order has its row
             job = as_claimed(row, started, seed)
             self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames)
-        return Claim(job, lambda: self._record_claim(job_id, started, seed))
+        dropped = threading.Event()
+        return Claim(job, lambda: self._record_claim(job_id, started, seed, row, dropped), dropped)
 
-    def _record_claim(self, job_id: int, started: datetime, seed: int) -> bool:
-        """The claim's write. False when the row was no longer waiting (changed behind this process's back):
-        the job is then no longer running here, and a generation already started stops at its next step."""
-        if self.repo.claim(job_id, started, seed) is not None:
+    def _record_claim(
+        self, job_id: int, started: datetime, seed: int, row: dict[str, Any], dropped: threading.Event
+    ) -> bool:
+        """The claim's write, tried CLAIM_TRIES times. False when it could not be written (the job goes back
+        in line, as its row still says) or the row was no longer waiting (changed behind this process's
+        back): either way the job is no longer running here, and a generation already started stops."""
+        for tried in range(1, CLAIM_TRIES + 1):
+            try:
+                claimed = self.repo.claim(job_id, started, seed)
+                break
+            except Exception:
+                log.warning(
+                    "job #%s: writing its claim failed (try %d of %d)", job_id, tried, CLAIM_TRIES, exc_info=True
+                )
+        else:
+            log.error("job #%s: its claim could not be written; it goes back in line", job_id)
+            with self._lock:
+                if self._running.pop(job_id, None) is not None:
+                    self._add_waiting(row)
+            dropped.set()
+            self._notify()
+            return False
+        if claimed is not None:
             return True
         log.warning("job #%s was not waiting any more; skipped", job_id)
+        dropped.set()
         with self._lock:
             self._running.pop(job_id, None)
             self._cancel.add(job_id)
@@ -479,6 +508,15 @@ class JobQueue:
                 self.progress.pop(job_id, None)
                 self._running.pop(job_id, None)
             return job
+
+    def finish_made(self, job_id: int, attempt: int | None, **values: object) -> Job | None:
+        """End a running job whose clip is made: succeeded, or cancelled when a cancel (or a delete) came
+        while it was being encoded or stored. The job as it ended (read its status), None when it was not
+        running. Decided under the lock a cancel takes: a cancel is either seen here or comes too late."""
+        with self._lock:
+            if job_id in self._cancel:
+                return self.finish_job(job_id, JobStatus.CANCELLED, attempt)
+            return self.finish_job(job_id, JobStatus.SUCCEEDED, attempt, **values)
 
     def set_place(self, job_id: int, **where: str | None) -> None:
         """Record where a job's parent message is (``channel_id``, ``workspace_id``, ``message_id``,

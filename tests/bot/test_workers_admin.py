@@ -9,7 +9,7 @@ from bot.cli import main
 from bot.commands import ADMIN_ACTIONS
 from bot.commands.command import parse_line
 from bot.service.replies import worker_line, workers
-from generation.jobs.pool import WorkerState
+from generation.jobs.backend import WorkerState
 from tests.fakes.engine import FakeEngine
 from tests.harness import make_settings, start_bot
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from generation.engine.result import GenerationResult, Timings
 from generation.errors import GenerationCancelled
 from generation.params import GenerationParams
+from generation.result import GenerationResult, Timings
 
 NO_TIME = Timings(0.0, 0.0, 0.0)
 

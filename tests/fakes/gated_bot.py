@@ -14,7 +14,7 @@ actor holds which job, and whom to kill.
 
     python -m tests.fakes.gated_bot GATE_DIR --light run [options]
 
-puts ``LightEngine`` behind the gate instead of the configured one: noise frames, no torch, so an
+puts the fake engine (``tests.fakes.engine.FakeEngine``) behind the gate instead of the configured one: noise frames, no torch, so an
 actor holding it starts in about a second (for tests about the workers, not the pipeline).
 """
 
@@ -24,12 +24,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from generation.errors import GenerationCancelled
 from generation.params import GenerationParams
+from tests.fakes.engine import FakeEngine
 
 POLL_S = 0.01  # how often a held step looks at the gate (a condition wait, not a guess at speed)
 
@@ -74,68 +73,9 @@ class GatedEngine:
         return self._inner.generate(params, progress=gated, should_cancel=should_cancel)
 
 
-@dataclass(frozen=True)
-class LightTimings:
-    load_s: float = 0.0
-    denoise_s: float = 0.0
-    decode_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class LightResult:
-    """What the engine's GenerationResult carries, without importing the engine package (and torch)."""
-
-    frames: list[Any]
-    seed: int
-    model: str
-    steps: int
-    motions: tuple[Any, ...]
-    timings: LightTimings = field(default_factory=LightTimings)
-    tiny: bool = True
-    notes: tuple[str, ...] = ()
-
-
-class LightEngine:
-    """The engine's face with no torch: eight 64x64 noise frames, progress per step, cancel between steps."""
-
-    is_tiny = True
-    label = "light fake engine"
-
-    def __init__(self) -> None:
-        import numpy as np
-        from PIL import Image
-
-        rng = np.random.default_rng(0)
-        self.frames = [Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)) for _ in range(8)]
-        self.active_model = "fake"
-
-    def load(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def switch_model(self, name: str) -> str:
-        self.active_model = name
-        return name
-
-    def generate(
-        self,
-        params: GenerationParams,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> LightResult:
-        for step in range(1, params.steps + 1):
-            if should_cancel is not None and should_cancel():
-                raise GenerationCancelled("cancelled")
-            if progress is not None:
-                progress(step, params.steps)
-        model = params.model or self.active_model
-        return LightResult(list(self.frames), params.seed or 0, model, params.steps, params.motions)
-
-
 def gated_light_engine(gate: str) -> GatedEngine:
-    """``LightEngine`` behind the gate in folder ``gate`` (built inside a Ray actor)."""
-    return GatedEngine(LightEngine(), Path(gate))
+    """The fake engine behind the gate in folder ``gate`` (built inside a Ray actor)."""
+    return GatedEngine(FakeEngine(), Path(gate))
 
 
 def gated_engine(gate: str, **engine_kwargs: Any) -> GatedEngine:
@@ -148,7 +88,7 @@ def gated_engine(gate: str, **engine_kwargs: Any) -> GatedEngine:
 def _engine(gate: Path, light: bool) -> Any:
     from bot.app import engine_arguments, make_engine
     from bot.settings import load_settings
-    from generation.jobs.actor import EngineSpec
+    from generation.jobs.ray import EngineSpec
 
     settings = load_settings()
     if settings.workers == "ray":  # the actors build it; the bot only says how
@@ -156,7 +96,7 @@ def _engine(gate: Path, light: bool) -> Any:
             return EngineSpec("tests.fakes.gated_bot:gated_light_engine", {"gate": str(gate)}, is_tiny=True)
         kwargs = {"gate": str(gate), **engine_arguments(settings)}
         return EngineSpec("tests.fakes.gated_bot:gated_engine", kwargs, is_tiny=settings.pipeline == "tiny")
-    return GatedEngine(LightEngine() if light else make_engine(settings), gate)
+    return GatedEngine(FakeEngine() if light else make_engine(settings), gate)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import pytest
 
 from bot.chat import Message, MessageRef
 from bot.service.delivery import Delivery
+from generation.jobs.events import JobEvent
 from generation.jobs.queue import JobQueue, Submission
-from generation.jobs.worker import JobEvent
 from generation.media import read_clip
 from generation.media.encode import encode_clip
 from generation.params import GenerationParams

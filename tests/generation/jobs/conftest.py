@@ -59,11 +59,11 @@ def ray_cluster() -> Iterator[RayCluster]:
     imported_before = "ray" in sys.modules
     import ray
 
-    from generation.jobs.pool import _reload_auth_settings, keep_on_loopback
+    from generation.jobs.ray import keep_on_loopback, reload_auth_settings
 
     keep_on_loopback()  # also where Ray read its loopback switch before the environment above was set
     if imported_before:  # Ray read its auth settings at that import, before the environment above was set
-        _reload_auth_settings()
+        reload_auth_settings()
 
     ray.init(
         address="local",
@@ -96,6 +96,9 @@ class Events:
     def of(self, kind: EventKind, job_id: int | None = None) -> list[JobEvent]:
         return [e for e in self.seen if e.kind == kind and (job_id is None or e.job_id == job_id)]
 
+    def of_job(self, job_id: int) -> list[JobEvent]:
+        return [e for e in self.seen if e.job_id == job_id]
+
 
 async def until(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
     """Wait for ``predicate`` (checked often); a generous limit turns a hang into a failure, never a race."""
@@ -117,7 +120,7 @@ ACTORS = 2
 
 
 def _spec(gated: bool) -> Any:
-    from generation.jobs.actor import EngineSpec
+    from generation.jobs.ray import EngineSpec
 
     return EngineSpec("tests.fakes.engine:FakeEngine", {"gated": gated}, is_tiny=True)
 
@@ -130,7 +133,7 @@ def ray_actors(ray_cluster: RayCluster) -> Iterator[dict[bool, str]]:
     """
     import ray
 
-    from generation.jobs.pool import RayOptions, ensure_actors
+    from generation.jobs.ray import RayOptions, ensure_actors
 
     namespaces = {gated: f"t{os.getpid()}-{'gated' if gated else 'instant'}" for gated in (True, False)}
     handles = []
@@ -146,16 +149,17 @@ def ray_actors(ray_cluster: RayCluster) -> Iterator[dict[bool, str]]:
 @pytest.fixture
 async def make_pool(ray_actors: dict[bool, str], tmp_path: Path) -> AsyncIterator[PoolFactory]:
     """``await make_pool(gated=False)``: a started RayPool on the session's warm actors, with a fresh database."""
-    from generation.jobs.pool import RayOptions, RayPool
+    from generation.jobs.ray import RayOptions, RayPool
 
     pools: list[RayPool] = []
     db = Database(f"sqlite:///{tmp_path}/pool.db")
     repo = Repository(db)
     queue = JobQueue(repo, Limits(max_active_per_user=20, max_per_hour=200, queue_cap=200), max_attempts=3)
 
-    async def factory(*, gated: bool = False, events: Events | None = None) -> RayPool:
+    async def factory(*, gated: bool = False, events: Events | None = None, **more: Any) -> RayPool:
         options = RayOptions(workers=ACTORS, gpus_per_worker=0, namespace=ray_actors[gated])
-        pool = RayPool(queue, _spec(gated), options, media_dir=tmp_path / "clips", on_event=events or Events())
+        clips = tmp_path / "clips"
+        pool = RayPool(queue, _spec(gated), options, media_dir=clips, on_event=events or Events(), **more)
         pools.append(pool)
         await pool.start()
         return pool

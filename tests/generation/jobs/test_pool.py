@@ -6,14 +6,16 @@ Gated engines take a denoising step only when the test lets them (``drive``): no
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from typing import Any
 
 import pytest
 
+from bot.service.replies import worker_line
 from generation.jobs.events import EventKind
-from generation.jobs.pool import RayPool
+from generation.jobs.ray import RayPool
 from storage.models import JobStatus
 from tests.generation.jobs.conftest import Events, PoolFactory, drive, submit, until
 
@@ -120,10 +122,9 @@ async def test_workers_that_cannot_start_are_a_clear_error_at_start(ray_cluster:
     """An engine that fails to build on every actor stops the start with its reason, not a queue that never moves."""
     import ray
 
-    from generation.jobs.actor import EngineSpec
-    from generation.jobs.pool import RayOptions, WorkersUnavailable
     from generation.jobs.queue import JobQueue
     from generation.jobs.ratelimit import Limits
+    from generation.jobs.ray import EngineSpec, RayOptions, WorkersUnavailable
     from storage.db import Database
     from storage.repository import Repository
 
@@ -140,5 +141,75 @@ async def test_workers_that_cannot_start_are_a_clear_error_at_start(ray_cluster:
         )
     finally:
         for slot in pool.slots.values():
+            ray.kill(slot.handle, no_restart=True)
+        db.close()
+
+
+@pytest.mark.parametrize("fails_on", [1, 2], ids=["dispatcher", "job-task"])
+async def test_a_pool_task_that_dies_is_logged_its_job_requeued_and_run_again(
+    make_pool: PoolFactory, caplog: pytest.LogCaptureFixture, fails_on: int
+) -> None:
+    """The admin's model setting fails once while it is read: by the dispatcher placing the job (its first
+    read), or by the job's own task (the second). The task reading it dies there."""
+    queue = make_pool.queue  # type: ignore[attr-defined]
+    events = Events()
+    reads = [0]
+
+    def active_model() -> str | None:
+        reads[0] += 1
+        if reads[0] == fails_on:
+            raise RuntimeError("the model setting could not be read")
+        return None
+
+    pool = await make_pool(events=events, active_model=active_model)
+    job_id = await queue.repo.db.offload(submit, queue, "alice")
+    await until(lambda: bool(events.of(EventKind.SUCCEEDED, job_id)), what="the clip after the task's death")
+    row = await queue.repo.db.offload(queue.repo.job, job_id)
+    assert (row.status, row.attempts) == ("succeeded", 2)  # back in line with the attempt counted, then made
+    assert len(events.of(EventKind.SUCCEEDED, job_id)) == 1 and not events.of(EventKind.FAILED, job_id)
+    died = [r for r in caplog.records if r.exc_info and "could not be read" in str(r.exc_info[1])]
+    assert len(died) == 1  # logged once, with its traceback
+    restarted = [state for state in await pool.workers() if state.restarts]
+    assert restarted and all(state.restarts == 1 for state in restarted)
+    assert "restarted 1 time" in worker_line(restarted[0])
+
+
+async def test_an_actor_on_other_code_or_settings_is_replaced_and_a_matching_one_kept(
+    ray_cluster: Any, tmp_path: Any
+) -> None:
+    import ray
+
+    from generation.jobs.queue import JobQueue
+    from generation.jobs.ratelimit import Limits
+    from generation.jobs.ray import EngineSpec, RayOptions, code_version
+    from storage.db import Database
+    from storage.repository import Repository
+
+    options = RayOptions(workers=1, gpus_per_worker=0, namespace=f"t{os.getpid()}-versions")
+    db = Database(f"sqlite:///{tmp_path}/versions.db")
+    queue = await asyncio.to_thread(JobQueue, Repository(db), Limits())
+    pools: list[RayPool] = []
+
+    async def start(spec: EngineSpec, version: str | None = None) -> tuple[int | None, str | None]:
+        pool = RayPool(queue, spec, options, media_dir=tmp_path / "clips", on_event=Events(), version=version)
+        pools.append(pool)
+        await pool.start()
+        [state] = await pool.workers()
+        await pool.stop()
+        return state.pid, state.version
+
+    old = EngineSpec("tests.fakes.engine:FakeEngine", {}, is_tiny=True)
+    new = EngineSpec("tests.fakes.engine:FakeEngine", {"size": 32}, is_tiny=True)
+    try:
+        first, version = await start(old)
+        assert version == code_version()
+        assert (await start(old))[0] == first  # same code, same settings: attached warm
+        on_new_code = (await start(old, version="a newer build"))[0]  # the bot runs other code
+        assert on_new_code not in (None, first)
+        new_settings = (await start(new))[0]  # other engine settings
+        assert new_settings not in (None, first, on_new_code)
+        assert (await start(new))[0] == new_settings
+    finally:
+        for slot in pools[-1].slots.values():
             ray.kill(slot.handle, no_restart=True)
         db.close()

@@ -69,7 +69,7 @@ import os, sys
 os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
 import ray  # first, as an earlier test or library may do: Ray reads its loopback switch now, and it is off
 from ray._private import services
-from generation.jobs.pool import keep_on_loopback
+from generation.jobs.ray import keep_on_loopback
 print("before", services.resolve_ip_for_localhost("127.0.0.1"))
 keep_on_loopback()
 print("after", services.resolve_ip_for_localhost("127.0.0.1"))

@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from generation.jobs.events import JobEvent
+from generation.jobs.local import Worker
 from generation.jobs.queue import JobQueue, Submission
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.models import JobStatus

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from generation.jobs.events import JobEvent
+from generation.jobs.local import Worker
 from generation.jobs.queue import JobQueue, Submission
 from generation.jobs.ratelimit import Limits
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.repository import Repository

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from generation.jobs.events import JobEvent
+from generation.jobs.local import Worker
 from generation.jobs.queue import JobQueue, Submission
 from generation.jobs.ratelimit import DAY_S, when, window_retry_after
-from generation.jobs.worker import Worker
 from generation.params import GenerationParams
 from storage.db import Database
 from storage.repository import Repository
@@ -64,8 +64,11 @@ async def test_a_failing_check_counts_as_flagged_and_no_check_as_unchecked(tmp_p
     assert (job.safety_score, job.safety_flagged) == (None, None)
 
 
-def test_the_jobs_package_imports_no_torch() -> None:
-    code = "import sys, generation.jobs, bot.service; assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+def test_the_jobs_package_and_both_back_ends_import_no_torch_and_no_ray() -> None:
+    code = (
+        "import sys, generation.jobs, generation.jobs.local, generation.jobs.ray, bot.service; "
+        "loaded = {'torch', 'transformers', 'diffusers', 'ray'} & set(sys.modules); assert not loaded, loaded"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 

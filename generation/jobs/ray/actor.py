@@ -1,31 +1,43 @@
-"""The Ray worker actor: one warm engine on one GPU (or none), streaming progress, encoding on its own host.
+"""The Ray worker actor: one warm engine on one GPU (or none), streaming progress, encoding on its own host
+through the one finishing path's ``encode`` (the same loop and byte budget as the local worker).
 
-This module imports neither Ray nor torch: ``generation.jobs.pool`` wraps ``EngineActor`` with
-``ray.remote`` when a pool starts, and the engine is built from an ``EngineSpec`` (a dotted path)
-inside the actor's own process, so the bot never loads a model itself.
+Ray is imported only inside ``info`` and torch never: ``generation.jobs.ray.cluster`` wraps ``EngineActor``
+with ``ray.remote`` when a pool starts, and the engine is built from an ``EngineSpec`` (a dotted path)
+inside the actor's own process, so the bot never loads a model itself. An image job brings its still's
+bytes (the actor's host shares no disk with the bot); the actor keeps them in a folder on its host.
 
 ``EngineActor.run`` is a generator (a Ray streaming generator on the pool side): it yields plain
 tuples, never raises for a job's own failure, and ends with exactly one terminal item:
 
 - ``("progress", step, total)`` after each denoising step;
-- ``("done", ClipReply)`` the encoded clip bytes and timings;
+- ``("done", Made)`` the encoded clip and the generation's result (its raw frames when the request asks
+  for them, for the bot's safety check; none otherwise);
 - ``("cancelled", reason)`` with reason ``"cancel"``, ``"shutdown"`` or ``"timeout"``;
 - ``("failed", message)`` a message for people.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 import importlib
+import json
 import os
 import queue
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from generation.errors import GenerationCancelled, GenerationError
+from generation.jobs.finish import Made, encode
+from generation.media.files import write_atomically
 from generation.params import GenerationParams
 
 ACTOR_PREFIX = "animatebot-worker-"
@@ -38,6 +50,12 @@ class EngineSpec:
     target: str = "generation.engine:create_engine"
     kwargs: dict[str, Any] = field(default_factory=dict)
     is_tiny: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of what the engine is built from: an actor built from other settings is replaced."""
+        text = json.dumps([self.target, self.kwargs, self.is_tiny], sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def build(self) -> Any:
         module, _, name = self.target.partition(":")
@@ -55,27 +73,24 @@ class RunRequest:
     params: dict[str, Any]  # GenerationParams.to_dict(), seed and model filled in
     max_bytes: int
     timeout_s: float
+    image: bytes | None = None  # the still of an image job (params["image"] names it on the bot's host only)
+    want_frames: bool = False  # send the raw frames back (the bot's safety check reads them)
 
 
-@dataclass(frozen=True)
-class ClipReply:
-    """What an actor hands back for a finished job: the encoded clip and how it was made."""
-
-    data: bytes
-    extension: str
-    format: str
-    encode_s: float
-    changes: tuple[str, ...]
-    seed: int
-    model: str
-    steps: int
-    frames: int
-    motions: str
-    load_s: float
-    denoise_s: float
-    decode_s: float
-    notes: tuple[str, ...]
-    tiny: bool
+@functools.cache
+def code_version() -> str:
+    """This process's version of the generation code: the package version and a hash of every source file of
+    ``generation`` (an actor left by a bot on other code reports another one and is replaced)."""
+    try:
+        version = metadata.version("animatebot")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256(version.encode())
+    root = Path(__file__).resolve().parents[2]  # the generation package
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return f"{version}+{digest.hexdigest()[:12]}"
 
 
 class EngineActor:
@@ -83,6 +98,10 @@ class EngineActor:
 
     def __init__(self, name: str, spec: EngineSpec) -> None:
         self.name = name
+        self.code_version = code_version()
+        self.spec_fingerprint = spec.fingerprint
+        # Content-addressed, written whole: actors on one host may share it, and a reroll finds its still there.
+        self._stills = Path(tempfile.gettempdir()) / "animatebot-stills"
         self.engine = spec.build()
         self.engine.load()
         self.loads = 1
@@ -109,6 +128,8 @@ class EngineActor:
             "jobs_done": self.jobs_done,
             "last_error": self.last_error,
             "loads": self.loads,
+            "code_version": self.code_version,
+            "spec": self.spec_fingerprint,
         }
 
     def switch_model(self, name: str) -> str:
@@ -142,6 +163,8 @@ class EngineActor:
 
     def _run(self, request: RunRequest) -> Iterator[tuple[Any, ...]]:
         params = GenerationParams.from_dict(request.params)
+        if request.image is not None:
+            params = params.with_changes(image=str(self._keep_still(request.image)))
         deadline = time.monotonic() + request.timeout_s
         try:
             if params.model and params.model != self.engine.active_model:
@@ -189,30 +212,21 @@ class EngineActor:
             return
         yield self._encode(item[1], params, request)
 
-    def _encode(self, result: Any, params: GenerationParams, request: RunRequest) -> tuple[Any, ...]:
-        from generation.media.encode import encode_clip
+    def _keep_still(self, data: bytes) -> Path:
+        """The still's bytes in a folder on this actor's host, named by content (a reroll finds it there)."""
+        path = self._stills / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+        if not path.exists():
+            self._stills.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, data)
+        return path
 
+    def _encode(self, result: Any, params: GenerationParams, request: RunRequest) -> tuple[Any, ...]:
         try:
-            clip = encode_clip(result.frames, format=params.format, fps=params.fps, max_bytes=request.max_bytes)
+            clip = encode(result, params, request.max_bytes)
         except Exception as exc:
             self.last_error = f"encoding: {exc}"
             return ("failed", f"could not encode the clip: {exc}")
         self.jobs_done += 1
-        reply = ClipReply(
-            data=clip.data,
-            extension=clip.extension,
-            format=clip.format,
-            encode_s=clip.encode_s,
-            changes=tuple(clip.changes),
-            seed=result.seed,
-            model=result.model,
-            steps=result.steps,
-            frames=len(result.frames),
-            motions="+".join(str(m) for m in result.motions) or "none",
-            load_s=result.timings.load_s,
-            denoise_s=result.timings.denoise_s,
-            decode_s=result.timings.decode_s,
-            notes=tuple(result.notes),
-            tiny=result.tiny,
-        )
-        return ("done", reply)
+        if not request.want_frames:
+            result = dataclasses.replace(result, frames=[])
+        return ("done", Made(result, clip))

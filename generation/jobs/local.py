@@ -1,4 +1,5 @@
-"""The one GPU worker: claims jobs from the queue, generates, encodes, reports events.
+"""The local back end: one in-process GPU worker that claims jobs from the queue, generates them and hands
+the frames to the one finishing path (``generation.jobs.finish``).
 
 Generation runs on one dedicated thread (the engine is not thread-safe and CUDA likes one
 thread), so the event loop never blocks. Encoding runs on another thread and overlaps the
@@ -16,8 +17,9 @@ this job's ``generate`` call.
 Events that happen on the generation thread (started, progress) reach the loop in batches: one
 callback per batch, one task delivering them in order, never a task per event.
 
-The worker's face to the rest of the bot is small: it takes jobs from a ``JobQueue`` and
-reports ``JobEvent``s to one callback. A pool of remote workers can implement the same.
+The worker's face to the rest of the bot is the ``Backend`` protocol (``generation.jobs.backend``); the
+Ray pool implements the same. Its loop runs under a supervisor: if it dies, the traceback is logged, its
+jobs go back in line (attempt counted) and the loop starts again.
 """
 
 from __future__ import annotations
@@ -25,26 +27,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
+import socket
 import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from generation.errors import GenerationCancelled, GenerationError
+from generation.jobs.backend import Engine, WorkerState, supervise
 from generation.jobs.events import EventKind, EventSink, JobEvent
-from generation.jobs.queue import JobQueue
-from generation.media.encode import EncodeError, encode_clip
-from generation.media.files import write_atomically
-from generation.media.loop import apply_loop
+from generation.jobs.finish import Finisher, Made, SafetyCheck, encode
+from generation.jobs.queue import CancelOutcome, JobQueue
 from generation.params import GenerationParams
-from storage.models import Job, JobStatus, SafetyDecision
+from generation.result import GenerationResult
+from storage.models import Job
 
 log = logging.getLogger("animatebot.worker")
 
@@ -52,35 +53,6 @@ log = logging.getLogger("animatebot.worker")
 # frames are large (16 frames of 512x512 RGB: 12 MiB) and an encoder slower than the GPU would
 # otherwise pile them up. A job claimed after waiting for room is not counted as started back to back.
 ENCODES_AHEAD = 4
-
-
-class Engine(Protocol):
-    """What the worker needs from generation.engine.engine.Engine (a fake in tests and benchmarks)."""
-
-    @property
-    def active_model(self) -> str: ...
-    @property
-    def is_tiny(self) -> bool: ...
-    def load(self) -> None: ...
-    def switch_model(self, name: str) -> str: ...
-    def generate(
-        self,
-        params: GenerationParams,
-        *,
-        progress: Callable[[int, int], None] | None = None,
-        should_cancel: Callable[[], bool] | None = None,
-    ) -> Any: ...
-    def close(self) -> None: ...
-
-
-# The NSFW check on a finished clip's frames (generation.engine.safety builds the real one): the
-# highest score and whether it counts as flagged; a score of None means no classifier could judge.
-SafetyCheck = Callable[[Sequence[Any]], tuple[float | None, bool]]
-
-
-def clip_filename(job_id: int, prompt: str, extension: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "clip"
-    return f"{job_id:06d}-{slug}{extension}"
 
 
 @dataclass(eq=False)
@@ -97,6 +69,8 @@ class _Run:
     next: _Run | None = None  # the job claimed then, already queued on the generation thread
     progress: tuple[int, int] = (0, 0)  # the latest (step, total), written by the generation thread
     progress_scheduled: bool = False  # the run waits among the side events: its ``progress`` will be emitted
+    dropped: threading.Event | None = None  # set when the claim's write failed and the job went back in line
+    counted: bool = True  # among the worker's unfinished jobs (until its generation fails or its clip is done)
 
 
 @dataclass
@@ -110,6 +84,8 @@ class _Gaps:
 
 
 class Worker:
+    """The local back end (``generation.jobs.backend.Backend``): one engine in this process."""
+
     def __init__(
         self,
         queue: JobQueue,
@@ -120,15 +96,16 @@ class Worker:
         job_timeout_s: float = 600.0,
         active_model: Callable[[], str | None] = lambda: None,
         safety: SafetyCheck | None = None,
+        device: str | None = None,
     ) -> None:
         self.queue = queue
         self.engine = engine
         self.media_dir = Path(media_dir)
-        self.on_event = on_event
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model  # the admin's choice, read before every job (from memory)
         self.db = queue.repo.db
-        self.safety = safety  # scores frames after generation, before anything is posted
+        self.finisher = Finisher(queue, self.media_dir, on_event, safety=safety)
+        self.state = WorkerState("local", host=socket.gethostname(), gpus=(device or "auto",), alive=False)
         self._gen = ThreadPoolExecutor(1, thread_name_prefix="animatebot-gen")
         self._enc = ThreadPoolExecutor(1, thread_name_prefix="animatebot-enc")
         self._wake = asyncio.Event()
@@ -158,7 +135,48 @@ class Worker:
         self.media_dir.mkdir(parents=True, exist_ok=True)
         await loop.run_in_executor(self._gen, self._load)
         self.loaded = True
-        self._task = asyncio.create_task(self._loop(), name="animatebot-worker")
+        self.state.alive = True
+        self.state.loads += 1
+        self._task = asyncio.create_task(
+            supervise("worker", self._loop, stopping=lambda: self._stopping, crashed=self._crashed),
+            name="animatebot-worker",
+        )
+
+    @property
+    def is_tiny(self) -> bool:
+        return bool(self.engine.is_tiny)
+
+    async def cancel(self, job_id: int) -> CancelOutcome:
+        """Cancel a queued job, or stop the running one at its next denoising step (or before its end is written)."""
+        return await self.db.offload(self.queue.cancel, job_id)
+
+    async def workers(self) -> list[WorkerState]:
+        """The one local worker (from memory)."""
+        state = self.state
+        state.model = self.engine.active_model
+        running = [run.job.id for run in self._runs]
+        state.job_id = min(running) if running else None
+        return [state]
+
+    async def _crashed(self, exc: BaseException) -> None:
+        """The loop died: its jobs go back in line (attempt counted), and the supervisor starts it again."""
+        self.state.restarts += 1
+        self.state.last_error = f"the worker loop died ({type(exc).__name__}: {exc}); restarted"
+        runs: list[_Run] = []
+        for first in self._runs:
+            run: _Run | None = first
+            while run is not None and run not in runs:
+                runs.append(run)
+                run = run.next
+        self._runs = set()
+        self._shutdown_cancel = True  # a generation still on the thread stops at its next step
+        for run in runs:
+            if run.started is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wrap_future(run.started)  # off the generation thread before it runs again
+            self._one_ended(run)
+            await self.finisher.lost(run.job, attempt=run.job.attempts, why="the worker loop died")
+        self._shutdown_cancel = False
 
     def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         # Only while the loop looks for work: a busy worker claims the next job itself, and waking the
@@ -230,13 +248,9 @@ class Worker:
                         await asyncio.wait_for(self._wake.wait(), 1.0)
                     continue
                 self._looking = False
-            try:
-                await self._follow(run)
-            except Exception:  # never let one job stop the worker
-                log.exception("job #%s crashed the worker loop", run.job.id)
-                await self._fail(run.job, "an internal error stopped this job; it has been logged")
-            finally:
-                self._runs.discard(run)
+            # An error here kills the loop: the supervisor logs it, puts this job back in line and restarts it.
+            await self._follow(run)
+            self._runs.discard(run)
             if run.next is not None:  # claimed on the generation thread before this job returned
                 pending = run.next
                 self._adopt(pending)
@@ -265,7 +279,7 @@ class Worker:
         with self._unfinished_lock:
             self._unfinished += 1
         self.db.submit_first(claim.record)
-        run = _Run(claim.job, self._params(claim.job), prefetched)
+        run = _Run(claim.job, GenerationParams.from_dict(claim.job.params), prefetched, dropped=claim.dropped)
         run.started = self._gen.submit(self._generate, run, loop)
         return run
 
@@ -287,6 +301,7 @@ class Worker:
 
     def _generate(self, run: _Run, loop: asyncio.AbstractEventLoop) -> Any:
         """On the generation thread: run the engine; nothing here touches the database."""
+        run.params = self._params(run.job)  # here, not at the claim: an error then fails this job, never loses it
         started = time.monotonic()
         if run.prefetched and self._last_denoised is not None:
             self.idle_gaps.values.append(started - self._last_denoised)
@@ -298,11 +313,11 @@ class Worker:
             if step >= steps and not run.asked:
                 run.asked = True
                 self._last_denoised = time.monotonic()
-                if not self._stopping and self.queue.has_waiting() and self._unfinished <= ENCODES_AHEAD:
-                    try:
+                try:  # never fails this job; the next one is claimed on the loop instead
+                    if not self._stopping and self.queue.has_waiting() and self._unfinished <= ENCODES_AHEAD:
                         run.next = self._claim_and_start(loop)
-                    except Exception:  # never fails this job; the next one is claimed on the loop instead
-                        log.exception("could not claim the job after #%s", job_id)
+                except Exception:
+                    log.exception("could not claim the job after #%s", job_id)
             # Latest step wins: steps that come faster than the loop takes them become one event.
             run.progress = (step, steps)
             if not run.progress_scheduled:
@@ -312,6 +327,7 @@ class Worker:
         def should_cancel() -> bool:
             return (
                 self._shutdown_cancel
+                or (run.dropped is not None and run.dropped.is_set())
                 or self.queue.cancel_requested(job_id)
                 or (run.deadline is not None and time.monotonic() > run.deadline)
             )
@@ -324,22 +340,33 @@ class Worker:
         try:
             result = await run.future
         except Exception as exc:
-            self._one_ended()
+            self._one_ended(run)
             timed_out = run.deadline is not None and time.monotonic() > run.deadline
-            await self._generation_failed(job, exc, timed_out=timed_out)
+            await self._generation_failed(run, exc, timed_out=timed_out)
             return
         # Encoding overlaps the next job's denoising; the job stays "running" until its file exists.
-        task = asyncio.create_task(self._encode(job, run.params, result))
+        task = asyncio.create_task(self._finish(job, run.params, result, run.dropped))
         self._encodes.add(task)
-        task.add_done_callback(self._encoded)
+        task.add_done_callback(lambda done: self._encoded(run, done))
 
-    def _encoded(self, task: asyncio.Task[None]) -> None:
+    def _encoded(self, run: _Run, task: asyncio.Task[None]) -> None:
+        self._one_ended(run)
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            self._encodes.discard(task)
+            return
+        # The finishing path handles every failure it knows; what escapes it still never strands the job.
+        log.error("job #%s: its finishing task died; the job goes back in line", run.job.id, exc_info=error)
+        lost = asyncio.ensure_future(self.finisher.lost(run.job, attempt=run.job.attempts, why="its finishing died"))
+        self._encodes.add(lost)  # stop() and wait_idle() wait for it like for any clip being finished
+        lost.add_done_callback(self._encodes.discard)
         self._encodes.discard(task)
-        self._one_ended()
 
-    def _one_ended(self) -> None:
-        with self._unfinished_lock:
-            self._unfinished -= 1
+    def _one_ended(self, run: _Run) -> None:
+        if run.counted:
+            run.counted = False
+            with self._unfinished_lock:
+                self._unfinished -= 1
 
     def _side_emit_threadsafe(self, loop: asyncio.AbstractEventLoop, event: JobEvent | _Run) -> None:
         """From the generation thread: queue ``event`` (a run: its latest progress, read when it is emitted);
@@ -365,135 +392,34 @@ class Worker:
                 item.progress_scheduled = False  # cleared before reading: a later step queues it again
                 step, steps = item.progress
                 item = JobEvent(EventKind.PROGRESS, item.job.id, step, steps, job=item.job)
-            await self._emit(item)
+            await self.finisher.emit(item)
 
-    async def _generation_failed(self, job: Job, exc: Exception, *, timed_out: bool) -> None:
-        if isinstance(exc, GenerationCancelled) and timed_out:
-            await self._fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
+    async def _generation_failed(self, run: _Run, exc: Exception, *, timed_out: bool) -> None:
+        job = run.job
+        if run.dropped is not None and run.dropped.is_set():
+            log.info("job #%s stopped: its claim was not written, and the job waits in line", job.id)
+        elif isinstance(exc, GenerationCancelled) and timed_out:
+            await self.finisher.fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
         elif isinstance(exc, GenerationCancelled) and self._shutdown_cancel:
-            await self.db.offload(self.queue.requeue, job.id, count_attempt=False)
-            log.info("job #%s put back in line for the next start", job.id)
+            if await self.finisher.requeue(job, attempt=None, count_attempt=False):
+                log.info("job #%s put back in line for the next start", job.id)
         elif isinstance(exc, GenerationCancelled):
-            if await self.db.offload(self.queue.finish, job.id, JobStatus.CANCELLED):
-                await self._emit(JobEvent(EventKind.CANCELLED, job.id, message="cancelled while generating"))
+            await self.finisher.cancelled(job)
         else:
             log.warning("job #%s failed: %s", job.id, exc, exc_info=not _is_user_error(exc))
-            await self._fail(job, _user_message(exc))
+            await self.finisher.fail(job, _user_message(exc))
 
-    async def _encode(self, job: Job, params: GenerationParams, result: Any) -> None:
-        """Encode, check and end a generated job: one trip from the loop to the encode thread, which hands
-        the job's end straight to the database thread, whose answer comes back here (three hand-overs)."""
-        loop = asyncio.get_running_loop()
-        generated = _generated(result)
-        ended: asyncio.Future[tuple[Job | None, str] | EncodeFailed] = loop.create_future()
-        self._enc.submit(self._encode_and_end, job, params, result, generated, ended)
-        try:
-            outcome = await ended
-        except Exception:  # the end could not be written: the job stays running until recovery
-            log.exception("job #%s: recording its end failed", job.id)
-            return
-        if isinstance(outcome, EncodeFailed):
-            if not isinstance(outcome.error, EncodeError):
-                log.error("job #%s: encoding failed", job.id, exc_info=outcome.error)
-            await self._fail(job, f"could not encode the clip: {outcome.error}", **generated)
-            return
-        finished, path = outcome
-        if finished is not None:
-            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=path, job=finished))
-        else:  # cancelled or taken away meanwhile: the file is not wanted
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-
-    def _encode_and_end(
-        self,
-        job: Job,
-        params: GenerationParams,
-        result: Any,
-        generated: dict[str, Any],
-        ended: asyncio.Future[tuple[Job | None, str] | EncodeFailed],
+    async def _finish(
+        self, job: Job, params: GenerationParams, result: GenerationResult, dropped: threading.Event | None
     ) -> None:
-        """On the encode thread: the clip's file, the NSFW verdict, then the job's end on the database thread."""
-        try:
-            clip, path = self._encode_and_write(job, params, result)
-        except Exception as exc:
-            ended.get_loop().call_soon_threadsafe(_settle, ended, EncodeFailed(exc))
-            return
-        overhead = result.timings.load_s + result.timings.decode_s + clip.encode_s
-        self.queue.record_timing(result.steps, params.frames, result.timings.denoise_s, overhead)
-        score, flagged = self._safety_verdict(job, result.frames)
-        values: dict[str, Any] = {
-            **generated,
-            "notes": "\n".join((*result.notes, *clip.changes)) or None,
-            "safety_score": score,
-            "safety_flagged": flagged,
-            "output_path": path,
-            "output_format": clip.format,
-            "output_bytes": clip.size,
-            "encode_s": clip.encode_s,
-        }
-        if not flagged:  # a clip nobody flagged passes whatever its channel's policy (written with the end)
-            values["safety_decision"] = SafetyDecision.PASSED.value
-        self.db.answer(ended, lambda: (self.queue.finish_job(job.id, JobStatus.SUCCEEDED, **values), path))
+        """Encode, store and end a generated job through the one finishing path: the encode thread encodes
+        and stores, then hands the job's end straight to the database thread (three hand-overs in all)."""
 
-    def _encode_and_write(self, job: Job, params: GenerationParams, result: Any) -> tuple[Any, str]:
-        frames = apply_loop(result.frames, params.loop)
-        clip = encode_clip(frames, format=params.format, fps=params.fps, max_bytes=job.max_bytes)
-        path = os.path.join(self.media_dir, clip_filename(job.id, job.prompt, clip.extension))
-        write_atomically(path, clip.data)  # a crash never leaves half a clip under the real name
-        return clip, path
+        def make() -> Made:  # on the encode thread
+            return Made(result, encode(result, params, job.max_bytes))
 
-    def _safety_verdict(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
-        """The NSFW verdict (on the encode thread, beside the next job's denoising); None when the check is off.
-
-        A check that fails counts as flagged: the channel's policy then withholds or hides the clip.
-        """
-        if self.safety is None:
-            return None, None
-        try:
-            return self.safety(frames)
-        except Exception:
-            log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
-            return None, True
-
-    async def _fail(self, job: Job, message: str, **values: Any) -> None:
-        if await self.db.offload(self.queue.finish, job.id, JobStatus.FAILED, error=message, **values):
-            await self._emit(JobEvent(EventKind.FAILED, job.id, message=message))
-
-    async def _emit(self, event: JobEvent) -> None:
-        if event.kind == "progress":
-            self.queue.progress[event.job_id] = event.step  # memory only: no database write per step
-        try:
-            await self.on_event(event)
-        except Exception:
-            log.exception("event handler failed for %s", event)
-
-
-@dataclass(frozen=True)
-class EncodeFailed:
-    """The clip could not be encoded or written (the job fails with this error's text)."""
-
-    error: Exception
-
-
-def _settle(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _generated(result: Any) -> dict[str, object]:
-    """What generation made of a job, for its row (written with the job's end: one write per job)."""
-    return {
-        "seed": result.seed,
-        "model_used": result.model,
-        "steps_used": result.steps,
-        "motions_used": "+".join(str(m) for m in result.motions) or "none",
-        "load_s": result.timings.load_s,
-        "denoise_s": result.timings.denoise_s,
-        "decode_s": result.timings.decode_s,
-        "notes": "\n".join(result.notes) or None,
-        "tiny": result.tiny,
-        "progress_step": result.steps,
-    }
+        if await self.finisher.succeed(job, params, make, self._enc, dropped=dropped):
+            self.state.jobs_done += 1
 
 
 def _is_user_error(exc: Exception) -> bool:

@@ -1,4 +1,8 @@
-"""What the engine hands back: the frames of one clip and everything needed to reproduce it."""
+"""What an engine hands back: the frames of one clip and everything needed to reproduce it.
+
+Plain data (PIL frames, numbers, names; no torch): the engine makes it, the job back ends and the one
+finishing path read it, and a Ray actor can send it to the bot.
+"""
 
 from __future__ import annotations
 

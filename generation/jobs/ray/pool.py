@@ -1,20 +1,24 @@
-"""A pool of warm Ray actors behind the same fair queue, with the local ``Worker``'s face.
+"""The Ray back end: a pool of warm Ray actors behind the same fair queue, with the ``Backend`` face.
 
 The dispatcher claims a job from the queue only when an actor is idle, so nothing waits inside Ray
 and the queue's fairness, positions and ETAs stay exact. The job goes to an idle actor that already
 has the job's base model loaded, else to the one idle longest. The actor streams progress, encodes
-on its own host and returns the clip bytes; the bot writes the file atomically and finishes the row,
-passing the attempt number so a late answer from an attempt presumed dead changes nothing.
+on its own host (``generation.jobs.finish.encode``) and returns the clip and, when the bot checks safety,
+the raw frames; the one finishing path then writes the file atomically, judges the frames and finishes the
+row (on a thread and the database thread, never on the event loop), passing the attempt number so a late
+answer from an attempt presumed dead changes nothing. An image job carries its still's bytes.
 
-Actors are named and detached: they outlive the bot and are re-attached warm at the next start.
-Ray restarts an actor that dies; its job goes back in line with the attempt counted.
+Actors are named and detached: they outlive the bot and are re-attached warm at the next start, unless
+they run other code or engine settings than this bot (then they are replaced). Ray restarts an actor that
+dies; its job goes back in line with the attempt counted. The dispatcher runs under a supervisor, and a
+job's task that dies puts its job back in line (attempt counted), logged with its traceback.
 
 The Ray head is watched (a TCP probe of its GCS port every second). When it is lost the pool stops
 dispatching, puts the jobs in flight back in line (attempt counted), leaves Ray (``ray.shutdown``,
 before Ray's own reconnect timeout would end the process) and connects again with backoff; the
 queue keeps accepting meanwhile, and the actors are attached (or made again) once the head is back.
 
-Ray is imported when the pool starts, never at import: ``generation.jobs`` stays light.
+Ray is imported when the pool starts, never at import.
 """
 
 from __future__ import annotations
@@ -23,70 +27,37 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
-import secrets
-import socket
-import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from generation.jobs.actor import ACTOR_PREFIX, ClipReply, EngineActor, EngineSpec, RunRequest
+from generation.jobs.backend import WorkerState, supervise
 from generation.jobs.events import EventKind, EventSink, JobEvent
-from generation.jobs.queue import JobQueue
-from generation.jobs.worker import SafetyCheck, clip_filename
-from generation.media import read_clip
-from generation.media.files import write_atomically
+from generation.jobs.finish import Finisher, Made, SafetyCheck
+from generation.jobs.queue import CancelOutcome, JobQueue
+from generation.jobs.ray.actor import EngineSpec, RunRequest, code_version
+from generation.jobs.ray.cluster import (
+    RayOptions,
+    WorkersUnavailable,
+    apply_info,
+    connect,
+    ensure_actors,
+    probe,
+    reason,
+)
 from generation.params import GenerationParams
-from storage.models import Job, JobStatus
+from storage.models import Job
 
 log = logging.getLogger("animatebot.pool")
 
-ACTOR_CONCURRENCY = 4  # run + info + cancel + engine controls at once; the lock inside keeps one job at a time
 RECONNECT_MAX_S = 30.0  # the longest wait between two tries to reach the Ray head again
 HEAD_CHECK_S = 1.0  # how often the head's GCS port is probed
 HEAD_PROBE_TIMEOUT_S = 2.0
 HEAD_LOST_AFTER = 2  # probes failed in a row before the head counts as lost (one may be a hiccup)
 REVIVE_POLL_MAX_S = 1.0  # a restarting actor is asked this often at least (a tiny call; the reload takes longer)
-
-
-class WorkersUnavailable(Exception):
-    """The Ray cluster cannot be reached or has no room for the workers; ``str(e)`` says which and why."""
-
-
-@dataclass(frozen=True)
-class RayOptions:
-    """Where the cluster is and how many actors to keep (from settings; plain values)."""
-
-    address: str | None = None  # None: start Ray on this machine, on 127.0.0.1 only
-    workers: int | None = None  # None: one per GPU in the cluster
-    gpus_per_worker: float = 1.0
-    token: str | None = field(default=None, repr=False)  # the cluster's auth token; never in a repr
-    namespace: str = "animatebot"
-    init_kwargs: dict[str, Any] = field(default_factory=dict)  # extra ray.init arguments for a local start
-
-
-@dataclass
-class WorkerState:
-    """One actor as the dispatcher and the admins see it."""
-
-    name: str
-    host: str = "?"
-    gpus: tuple[str, ...] = ()
-    model: str | None = None
-    job_id: int | None = None
-    jobs_done: int = 0
-    last_error: str | None = None
-    loads: int = 0
-    pid: int | None = None
-    alive: bool = False
-    idle_since: float | None = None  # monotonic; None while busy, dead or reserved
-
-    @property
-    def busy(self) -> bool:
-        return self.job_id is not None
 
 
 @dataclass
@@ -108,18 +79,22 @@ class RayPool:
         media_dir: Path,
         on_event: EventSink,
         job_timeout_s: float = 600.0,
-        active_model: Any = lambda: None,
+        active_model: Callable[[], str | None] = lambda: None,
         safety: SafetyCheck | None = None,
+        version: str | None = None,
     ) -> None:
-        self.safety = safety  # the NSFW check, on this host, on the clip the actor sent back
         self.queue = queue
+        self.db = queue.repo.db
         self.spec = spec
         self.options = options
         self.media_dir = Path(media_dir)
-        self.on_event = on_event
+        self.finisher = Finisher(queue, self.media_dir, on_event, safety=safety)
         self.job_timeout_s = job_timeout_s
         self.active_model = active_model
-        self.engine = SimpleNamespace(is_tiny=spec.is_tiny)  # what the service reads from a worker's engine
+        # The code actors must run: this process's (a test stands for a bot on new code by naming another).
+        self.version = version or code_version()
+        self.restarts = 0  # the dispatcher's, counted on every worker's line
+        self._files = ThreadPoolExecutor(2, thread_name_prefix="animatebot-pool-files")  # stills, clips, checks
         self.slots: dict[str, _Slot] = {}
         self._ray: Any = None
         self._owns_ray = False
@@ -159,7 +134,7 @@ class RayPool:
 
     def _attach(self) -> None:
         """Create the named actors, or attach to those a previous bot left running (they stay warm)."""
-        for name, handle in ensure_actors(self.spec, self.options, self._actor_count()).items():
+        for name, handle in ensure_actors(self.spec, self.options, self._actor_count(), self.version).items():
             self.slots[name] = _Slot(WorkerState(name), handle)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -179,8 +154,14 @@ class RayPool:
             first = next(iter(self.slots.values())).state
             raise WorkersUnavailable(f"no Ray worker could start; {first.name}: {first.last_error}")
         self.loaded = True
-        self._task = asyncio.create_task(self._loop(), name="animatebot-pool")
-        self._watch_task = asyncio.create_task(self._watch_head(), name="animatebot-pool-head")
+        self._task = asyncio.create_task(
+            supervise("pool dispatcher", self._loop, stopping=lambda: self._stopping, crashed=self._crashed),
+            name="animatebot-pool",
+        )
+        self._watch_task = asyncio.create_task(
+            supervise("pool head watch", self._watch_head, stopping=lambda: self._stopping, crashed=self._crashed),
+            name="animatebot-pool-head",
+        )
 
     def _wake_from_any_thread(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_closed():
@@ -208,17 +189,28 @@ class RayPool:
                 await asyncio.wait(pending, timeout=60)
         if self._owns_ray and not self._head_lost:
             await asyncio.to_thread(self._ray.shutdown)
+        self._files.shutdown(wait=True)
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.spec.is_tiny
 
     @property
     def busy(self) -> bool:
         return bool(self._jobs)
 
     async def wait_idle(self) -> None:
-        """Return once nothing is queued or running."""
+        """Return once nothing is queued or running (from memory)."""
         while True:
-            if not self.busy and not self.queue.active_jobs():
+            if not self.busy and not self.queue.has_active():
                 return
             await asyncio.sleep(0.05)
+
+    async def _crashed(self, exc: BaseException) -> None:
+        """A pool task died (the supervisor logged it and restarts it): the restart is counted on each line."""
+        self.restarts += 1
+        for slot in self.slots.values():
+            slot.state.restarts = self.restarts
 
     async def validate_model(self, name: str) -> str:
         """Load ``name`` on one idle actor (the others switch before their next job); raises its ModelLoadError."""
@@ -238,20 +230,21 @@ class RayPool:
             slot.state.idle_since = time.monotonic()
             self._wake.set()
 
-    async def cancel(self, job_id: int) -> Any:
+    async def cancel(self, job_id: int) -> CancelOutcome:
         """Cancel a job: a queued one never reaches Ray; a running one stops at its actor's next step."""
-        outcome = self.queue.cancel(job_id)
+        outcome = await self.db.offload(self.queue.cancel, job_id)
         self._forward_cancels()
         return outcome
 
-    def workers(self) -> list[WorkerState]:
-        """Each actor as last seen (call ``refresh_workers`` first for fresh figures)."""
+    def states(self) -> list[WorkerState]:
+        """Each actor as last seen (``workers`` asks them first)."""
         return [slot.state for slot in self.slots.values()]
 
-    async def refresh_workers(self) -> list[WorkerState]:
-        if not self._head_lost:  # while the head is away each actor shows as down, with why
+    async def workers(self) -> list[WorkerState]:
+        """Each actor as it answers now; while the head is away each shows as down, with why."""
+        if not self._head_lost:
             await asyncio.gather(*(self._refresh(slot) for slot in self.slots.values() if not slot.reviving))
-        return self.workers()
+        return self.states()
 
     @property
     def head_lost(self) -> bool:
@@ -261,11 +254,7 @@ class RayPool:
     # --- the loop ------------------------------------------------------------------------------------------
     async def _loop(self) -> None:
         while not self._stopping:
-            try:
-                started = self._dispatch_one()
-            except Exception:
-                log.exception("could not read the queue; retrying")
-                started = False
+            started = await self._dispatch_one()
             self._forward_cancels()
             if started:
                 continue
@@ -273,17 +262,22 @@ class RayPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 0.5)
 
-    def _dispatch_one(self) -> bool:
-        if self._head_lost or not any(s.state.idle_since is not None for s in self.slots.values()):
+    async def _dispatch_one(self) -> bool:
+        if self._head_lost or not self.queue.has_waiting():  # from memory: nothing to claim costs nothing
             return False
-        job = self.queue.next_job()
+        if not any(s.state.idle_since is not None and s.state.alive for s in self.slots.values()):
+            return False
+        job = await self.db.offload(self.queue.next_job)  # the claim's write (retried there) on the database thread
         if job is None:
             return False
-        params = GenerationParams.from_dict(job.params)
-        model = params.model or self.active_model()
+        try:
+            model = GenerationParams.from_dict(job.params).model or self.active_model()
+        except Exception:  # the dispatcher dies here (its supervisor restarts it), but never with a job in hand
+            await self.finisher.lost(job, attempt=job.attempts, why="the dispatcher died while placing it")
+            raise
         slot = self._pick_idle(model)
-        if slot is None:  # cannot happen (checked above, same thread), but never lose a claimed job
-            self.queue.requeue(job.id, count_attempt=False, attempt=job.attempts)
+        if slot is None:  # an actor was lost or reserved meanwhile: never lose a claimed job
+            await self.finisher.requeue(job, attempt=job.attempts, count_attempt=False)
             return False
         slot.state.idle_since = None
         slot.state.job_id = job.id
@@ -315,51 +309,71 @@ class RayPool:
 
     # --- one job -------------------------------------------------------------------------------------------
     async def _run(self, slot: _Slot, job: Job) -> None:
+        """One job's task. If it dies, its traceback is logged, the actor is told to drop the job and the job
+        goes back in line (attempt counted), to be dispatched again like any other."""
         attempt = job.attempts
         outcome: tuple[Any, ...] | None = None
+        died = False
+        params = GenerationParams.from_dict(job.params)
         try:
-            outcome = await self._drive_unless_head_lost(slot, job)
-        except Exception:
-            log.exception("job #%s crashed the pool", job.id)
-            outcome = ("failed", "an internal error stopped this job; it has been logged")
+            params = self._params(job)
+            outcome = await self._drive_unless_head_lost(slot, job, params)
+        except Exception as exc:
+            log.exception("the task running job #%s on %s died; the job goes back in line", job.id, slot.state.name)
+            died = True
+            slot.state.restarts += 1
+            slot.state.last_error = f"the task running job #{job.id} died ({type(exc).__name__}: {exc}); restarted"
         finally:
             # The actor's part is over: it takes the next job while this one is written and finished.
             slot.state.job_id = None
             self._cancel_sent.discard(job.id)
-            if outcome is None:
+            if died and not self._head_lost:
+                with contextlib.suppress(Exception):
+                    slot.handle.cancel.remote(job.id, "shutdown")  # it may still be making the job
+                self._spawn(self._revive(slot))
+            elif outcome is None:
                 slot.state.alive = False
                 self._spawn(self._revive(slot))
             else:
                 slot.state.idle_since = time.monotonic()
             self._wake.set()
         if outcome is None:
-            if attempt >= self.queue.max_attempts:
-                await self._fail(
-                    job, f"the worker making this clip was lost {attempt} times; giving up on it", attempt=attempt
-                )
-            elif self.queue.requeue(job.id, count_attempt=True, attempt=attempt):
-                log.warning("job #%s back in line: its worker %s was lost", job.id, slot.state.name)
+            why = "its task died" if died else f"its worker {slot.state.name} was lost"
+            await self.finisher.lost(job, attempt=attempt, why=why)
             return
         try:
-            await self._settle(slot, job, outcome)
-        except Exception:
-            log.exception("job #%s: could not store its outcome", job.id)
-            await self._fail(job, "an internal error stopped this job; it has been logged")
+            await self._settle(slot, job, params, outcome)
+        except Exception:  # the finishing path handles what it knows; what escapes never strands the job
+            log.exception("job #%s: its finishing died; the job goes back in line", job.id)
+            await self.finisher.lost(job, attempt=attempt, why="its finishing died")
 
-    async def _settle(self, slot: _Slot, job: Job, outcome: tuple[Any, ...]) -> None:
-        kind = outcome[0]
+    async def _settle(self, slot: _Slot, job: Job, params: GenerationParams, outcome: tuple[Any, ...]) -> None:
+        kind, attempt = outcome[0], job.attempts
         if kind == "done":
-            slot.state.model = outcome[1].model
-            await self._succeeded(slot, job, outcome[1])
+            made: Made = outcome[1]
+            slot.state.model = made.result.model
+            worker = slot.state.name
+            if await self.finisher.succeed(job, params, lambda: made, self._files, attempt=attempt, worker=worker):
+                slot.state.jobs_done += 1
         elif kind == "cancelled":
             await self._cancelled(job, outcome[1])
         else:
             slot.state.last_error = outcome[1]
-            await self._fail(job, outcome[1], attempt=job.attempts)
+            await self.finisher.fail(job, outcome[1], attempt=attempt)
 
-    async def _drive_unless_head_lost(self, slot: _Slot, job: Job) -> tuple[Any, ...] | None:
+    def _params(self, job: Job) -> GenerationParams:
+        """The exact parameters a claimed job runs with: the seed the claim fixed (a rerun after a lost worker
+        makes the same clip) and the base model chosen now unless the job named one."""
+        params = GenerationParams.from_dict(job.params)
+        if params.seed is None:
+            params = params.with_changes(seed=job.seed)
+        if params.model is None:
+            params = params.with_changes(model=self.active_model())
+        return params
+
+    async def _drive_unless_head_lost(self, slot: _Slot, job: Job, params: GenerationParams) -> tuple[Any, ...] | None:
         """``_drive``, given up (None: back in line, attempt counted) as soon as the head is lost."""
-        drive = asyncio.ensure_future(self._drive(slot, job))
+        drive = asyncio.ensure_future(self._drive(slot, job, params))
         lost = asyncio.ensure_future(self._lost.wait())
         try:
             await asyncio.wait({drive, lost}, return_when=asyncio.FIRST_COMPLETED)
@@ -371,106 +385,48 @@ class RayPool:
         slot.state.last_error = f"the Ray head was lost while making job #{job.id}"
         return None
 
-    async def _drive(self, slot: _Slot, job: Job) -> tuple[Any, ...] | None:
+    async def _drive(self, slot: _Slot, job: Job, params: GenerationParams) -> tuple[Any, ...] | None:
         """Run ``job`` on ``slot``'s actor, reporting progress; its terminal item, or None when the actor died."""
         ray = self._ray
-        params = GenerationParams.from_dict(job.params)
-        if params.seed is None:
-            # Fix the seed before generating: a rerun after a lost worker then makes the same clip.
-            params = params.with_changes(seed=job.seed if job.seed is not None else secrets.randbelow(2**32))
-            self.queue.repo.update_job(job.id, seed=params.seed)
-        if params.model is None:
-            params = params.with_changes(model=self.active_model())
-        await self._emit(JobEvent(EventKind.STARTED, job.id, 0, params.steps))
-        request = RunRequest(job.id, job.attempts, params.to_dict(), job.max_bytes, self.job_timeout_s)
+        image = None
+        if params.image is not None:  # the actor's host shares no disk with this one: the still travels
+            try:
+                image = await asyncio.get_running_loop().run_in_executor(self._files, _read, params.image)
+            except OSError as exc:
+                return ("failed", f"the input image {params.image!r} cannot be read: {exc.strerror or exc}")
+        await self.finisher.emit(JobEvent(EventKind.STARTED, job.id, 0, params.steps, job=job))
+        request = RunRequest(
+            job.id,
+            job.attempts,
+            params.to_dict(),
+            job.max_bytes,
+            self.job_timeout_s,
+            image=image,
+            want_frames=self.finisher.safety is not None,
+        )
         try:
             stream = slot.handle.run.options(num_returns="streaming").remote(request)
             async for ref in stream:
                 item = await ref
                 if item[0] != "progress":
                     return tuple(item)  # terminal: no need to wait for the stream's end
-                await self._emit(JobEvent(EventKind.PROGRESS, job.id, item[1], item[2]))
+                await self.finisher.emit(JobEvent(EventKind.PROGRESS, job.id, item[1], item[2]))
         except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError) as exc:
             slot.state.last_error = f"lost while making job #{job.id}: {type(exc).__name__}"
             log.warning("worker %s lost while making job #%s: %s", slot.state.name, job.id, type(exc).__name__)
             return None
         return ("failed", "the worker ended the job without a result")
 
-    async def _succeeded(self, slot: _Slot, job: Job, reply: ClipReply) -> None:
-        path = self.media_dir / clip_filename(job.id, job.prompt, reply.extension)
-        await asyncio.to_thread(write_atomically, path, reply.data)
-        score, flagged = await self._check_safety(job, path)
-        self.queue.repo.update_job(
-            job.id,
-            seed=reply.seed,
-            model_used=reply.model,
-            steps_used=reply.steps,
-            motions_used=reply.motions,
-            load_s=reply.load_s,
-            denoise_s=reply.denoise_s,
-            decode_s=reply.decode_s,
-            tiny=reply.tiny,
-            progress_step=reply.steps,
-            safety_score=score,
-            safety_flagged=flagged,
-        )
-        self.queue.record_timing(
-            reply.steps, reply.frames, reply.denoise_s, reply.load_s + reply.decode_s + reply.encode_s
-        )
-        finished = self.queue.finish(
-            job.id,
-            JobStatus.SUCCEEDED,
-            attempt=job.attempts,
-            output_path=str(path),
-            output_format=reply.format,
-            output_bytes=len(reply.data),
-            encode_s=reply.encode_s,
-            notes="\n".join((*reply.notes, *reply.changes)) or None,
-            worker=slot.state.name,
-        )
-        if finished:
-            slot.state.jobs_done += 1
-            await self._emit(JobEvent(EventKind.SUCCEEDED, job.id, output_path=str(path)))
-        else:  # cancelled or taken away meanwhile: the file is not wanted
-            path.unlink(missing_ok=True)
-
-    async def _check_safety(self, job: Job, path: Path) -> tuple[float | None, bool | None]:
-        """The NSFW verdict on the clip's frames, read back from the file the actor sent; None when off.
-
-        A check that fails counts as flagged: the channel's policy then withholds or hides the clip.
-        """
-        if self.safety is None:
-            return None, None
-        check = self.safety
-        try:
-            frames, _fps = await asyncio.to_thread(read_clip, path)
-            return await asyncio.to_thread(check, frames)
-        except Exception:
-            log.exception("job #%s: the safety check failed; the clip counts as flagged", job.id)
-            return None, True
-
-    async def _cancelled(self, job: Job, reason: str) -> None:
-        if reason == "timeout":
-            await self._fail(job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped")
-        elif reason == "shutdown":
-            self.queue.requeue(job.id, count_attempt=False, attempt=job.attempts)
-            log.info("job #%s put back in line for the next start", job.id)
-        elif self.queue.finish(job.id, JobStatus.CANCELLED, attempt=job.attempts):
-            await self._emit(JobEvent(EventKind.CANCELLED, job.id, message="cancelled while generating"))
-
-    async def _fail(self, job: Job, message: str, *, attempt: int | None = None) -> None:
-        if self.queue.finish(
-            job.id, JobStatus.FAILED, attempt=job.attempts if attempt is None else attempt, error=message
-        ):
-            await self._emit(JobEvent(EventKind.FAILED, job.id, message=message))
-
-    async def _emit(self, event: JobEvent) -> None:
-        if event.kind == EventKind.PROGRESS:
-            self.queue.progress[event.job_id] = event.step  # memory only: no database write per step
-        try:
-            await self.on_event(event)
-        except Exception:
-            log.exception("event handler failed for %s", event)
+    async def _cancelled(self, job: Job, why: str) -> None:
+        if why == "timeout":
+            await self.finisher.fail(
+                job, f"took longer than the {self.job_timeout_s:.0f} s limit and was stopped", attempt=job.attempts
+            )
+        elif why == "shutdown":
+            if await self.finisher.requeue(job, attempt=job.attempts, count_attempt=False):
+                log.info("job #%s put back in line for the next start", job.id)
+        else:
+            await self.finisher.cancelled(job, attempt=job.attempts)
 
     # --- actor health ------------------------------------------------------------------------------------
     async def _refresh(self, slot: _Slot, *, orphan_ok: bool = False) -> bool:
@@ -479,11 +435,11 @@ class RayPool:
             info = await slot.handle.info.remote()
         except Exception as exc:
             slot.state.alive = False
-            slot.state.last_error = _reason(exc)
+            slot.state.last_error = reason(exc)
             return False
         state = slot.state
         running_here, known_job = info["job_id"], state.job_id
-        _apply_info(state, info)
+        apply_info(state, info)
         state.job_id = known_job  # ours to track: the actor may still be ending a job we gave up on
         if orphan_ok and running_here is not None:
             # Left running by a previous bot: that job was requeued at startup; stop this copy.
@@ -529,7 +485,7 @@ class RayPool:
             if address is None:
                 continue
             try:
-                await asyncio.to_thread(_probe, address, HEAD_PROBE_TIMEOUT_S)
+                await asyncio.to_thread(probe, address, HEAD_PROBE_TIMEOUT_S)
             except WorkersUnavailable:
                 failures += 1
             else:
@@ -553,9 +509,9 @@ class RayPool:
         while not self._stopping:
             try:
                 if self.options.address is not None:
-                    await asyncio.to_thread(_probe, target, HEAD_PROBE_TIMEOUT_S)  # ray.init would retry for long
+                    await asyncio.to_thread(probe, target, HEAD_PROBE_TIMEOUT_S)  # ray.init would retry for long
                 await asyncio.to_thread(self._connect)
-                handles = await asyncio.to_thread(ensure_actors, self.spec, self.options, len(self.slots))
+                handles = await asyncio.to_thread(ensure_actors, self.spec, self.options, len(self.slots), self.version)
                 break
             except Exception as exc:
                 log.warning("Ray head at %s still unreachable (%s); next try in %.1f s", target, exc, delay)
@@ -584,151 +540,6 @@ class RayPool:
         task.add_done_callback(self._side_tasks.discard)
 
 
-def connect(opts: RayOptions) -> tuple[Any, bool]:
-    """Become a Ray driver: (the ray module, whether this call connected). Raises WorkersUnavailable.
-
-    Token authentication is always on: a local start makes up a token nobody else knows and keeps
-    every address on 127.0.0.1; a remote cluster needs its token (``RAY_AUTH_TOKEN``).
-    """
-    if _ray_connected():
-        import ray
-
-        return ray, False  # the process is already a driver (tests; an embedding application)
-    token = opts.token
-    if opts.address is None:
-        keep_on_loopback()
-        token = token or secrets.token_hex(32)
-    elif not token:
-        raise WorkersUnavailable(
-            f"the Ray cluster at {opts.address} needs its auth token: set RAY_AUTH_TOKEN (see the README)"
-        )
-    os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN"] = token
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray  # after the environment above: Ray reads its auth settings once
-
-    _reload_auth_settings()
-    kwargs: dict[str, Any] = {"namespace": opts.namespace, "log_to_driver": False, "logging_level": "WARNING"}
-    if opts.address is None:
-        kwargs.update(address="local", include_dashboard=False, _node_ip_address="127.0.0.1")
-        kwargs.update(opts.init_kwargs)
-    else:
-        kwargs["address"] = opts.address
-        _probe(opts.address)  # Ray itself retries an unreachable head for minutes before it says so
-    try:
-        ray.init(**kwargs)
-    except Exception as exc:
-        where = opts.address or "this machine"
-        raise WorkersUnavailable(f"cannot reach the Ray cluster at {where}: {type(exc).__name__}: {exc}") from None
-    return ray, True
-
-
-def read_workers(opts: RayOptions, timeout_s: float = 15.0) -> list[WorkerState]:
-    """The bot's actors in a running cluster, as they describe themselves; creates nothing.
-
-    An actor that does not answer within ``timeout_s`` is listed as not alive.
-    """
-    ray, owned = connect(opts)
-    try:
-        names = sorted(
-            entry["name"]
-            for entry in ray.util.list_named_actors(all_namespaces=True)
-            if entry["namespace"] == opts.namespace and entry["name"].startswith(ACTOR_PREFIX)
-        )
-        states = []
-        for name in names:
-            state = WorkerState(name)
-            try:
-                info = ray.get(ray.get_actor(name, namespace=opts.namespace).info.remote(), timeout=timeout_s)
-            except Exception as exc:
-                state.last_error = f"not answering: {type(exc).__name__}"
-            else:
-                _apply_info(state, info)
-            states.append(state)
-        return states
-    finally:
-        if owned:
-            ray.shutdown()
-
-
-def _apply_info(state: WorkerState, info: dict[str, Any]) -> None:
-    state.host, state.pid, state.gpus = info["host"], info["pid"], tuple(info["gpus"])
-    state.model, state.jobs_done, state.loads = info["model"], info["jobs_done"], info["loads"]
-    state.last_error = info["last_error"] or state.last_error
-    state.job_id = info["job_id"]
-    state.alive = True
-
-
-def ensure_actors(spec: EngineSpec, options: RayOptions, count: int) -> dict[str, Any]:
-    """Handles of the ``count`` named, detached, restartable actors, created unless they exist (needs a driver)."""
-    import ray
-
-    remote_cls = ray.remote(EngineActor)
-    handles = {}
-    for index in range(count):
-        name = f"{ACTOR_PREFIX}{index}"
-        handles[name] = remote_cls.options(
-            name=name,
-            namespace=options.namespace,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_task_retries=0,
-            num_gpus=options.gpus_per_worker,
-            num_cpus=0,
-            max_concurrency=ACTOR_CONCURRENCY,
-        ).remote(name, spec)
-    return handles
-
-
-def keep_on_loopback() -> None:
-    """Make a Ray instance started by this process keep every address, and every listening socket, on 127.0.0.1.
-
-    Ray reads its switch (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) once, when first imported. With the switch
-    on (Linux's default) ``ray.init(_node_ip_address="127.0.0.1")`` replaces 127.0.0.1 by the machine's
-    network address, and the GCS then listens on every interface: it keeps to loopback only when its
-    node address is exactly 127.0.0.1. So the switch is set here, and also where Ray has read it already.
-    """
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None:  # imported before this call: it read the environment then
-        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[attr-defined]  # Ray private, no stubs
-
-
-def _reload_auth_settings() -> None:
-    """Make Ray re-read RAY_AUTH_MODE / RAY_AUTH_TOKEN (it caches them when first imported)."""
-    try:
-        from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]  # private, no stubs
-
-        Config.initialize("")
-        AuthenticationTokenLoader.instance().reset_cache()
-    except Exception:  # another Ray version: it read the environment on import, which came after ours
-        log.debug("could not reload Ray's auth settings", exc_info=True)
-
-
-def _probe(address: str, timeout_s: float = 5.0) -> None:
-    """Raise WorkersUnavailable at once when nothing answers at the head's ``host:port``."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        raise WorkersUnavailable(f"RAY_ADDRESS {address!r} is not host:port (e.g. 10.0.0.5:6379)")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        raise WorkersUnavailable(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
-
-
-def _ray_connected() -> bool:
-    ray = sys.modules.get("ray")
-    return ray is not None and bool(ray.is_initialized())
-
-
-def _reason(exc: BaseException) -> str:
-    """One line for people from a Ray error: for an actor whose engine failed to build, the engine's own error
-    (the last line of the traceback Ray carries), not Ray's page of ids and addresses."""
-    text = str(exc)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        head, sep, _ = line.partition(": ")
-        if sep and head.replace(".", "").isidentifier() and head.split(".")[-1].endswith(("Error", "Exception")):
-            return line[:300]
-    return f"{type(exc).__name__}: {lines[0] if lines else text}"[:300]
+def _read(path: str) -> bytes:
+    with open(path, "rb") as file:
+        return file.read()
