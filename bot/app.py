@@ -16,6 +16,8 @@ from typing import Any
 
 from bot.service import Access, Admin, Delivery, Service
 from bot.service.admin import ModelSetting
+from bot.service.board import Board
+from bot.service.showcase import Showcase
 from bot.settings import Settings
 from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
 from generation.jobs.actor import EngineSpec
@@ -175,6 +177,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
             active_model=model.get,
             safety=safety,
         )
+    showcase = Showcase(repo, delivery, access.moderation)
     admin = Admin(
         repo,
         queue,
@@ -185,6 +188,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         workers=_workers_reader(worker, settings, repo, model),
         delivery=delivery,
         safety_status=safety_status,
+        showcase=showcase,
     )
     service = Service(
         repo=repo,
@@ -196,6 +200,16 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         upload_limit_bytes=settings.upload_limit_bytes,
         report_channels=settings.report_channels(),
     )
+    service.vote_listeners.append(showcase.on_vote)
+    if settings.web_enabled:
+        secret = settings.web_secret.get_secret_value() if settings.web_secret else None
+        service.board = Board(
+            service,
+            settings.web_public_url,
+            secret=secret,
+            session_hours=settings.web_session_hours,
+            backend=settings.workers,
+        )
     return App(settings, db, repo, queue, worker, service)
 
 
