@@ -44,6 +44,7 @@ VIEWER = "animatebot.viewer"  # the request's signed-in Viewer
 _HANDLER: web.AppKey[Any] = web.AppKey("handler")
 _OPTIONS = web.AppKey("options", WebOptions)
 _TEMPLATES = web.AppKey("templates", jinja2.Environment)
+_STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("streams")  # open event streams, ended at shutdown
 SECURITY_HEADERS = {
     # Scripts and styles only from this server: nothing injected into a page can run.
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; media-src 'self'; style-src 'self'; "
@@ -74,6 +75,8 @@ def build_web_app(handler: BoardHandler, options: WebOptions | None = None) -> w
     app[_HANDLER] = handler
     app[_OPTIONS] = options or WebOptions()
     app[_TEMPLATES] = _templates()
+    app[_STREAMS] = set()
+    app.on_shutdown.append(_end_streams)
     app.add_routes(
         [
             web.get("/", signed_in(grid)),
@@ -97,11 +100,19 @@ def build_web_app(handler: BoardHandler, options: WebOptions | None = None) -> w
 
 async def start_web(handler: BoardHandler, options: WebOptions) -> web.AppRunner:
     """Serve the board on ``options.host:port`` until the runner is cleaned up."""
-    runner = web.AppRunner(build_web_app(handler, options), access_log=None)
+    # handler_cancellation: a browser that goes away ends its event stream at once
+    runner = web.AppRunner(build_web_app(handler, options), access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.TCPSite(runner, options.host, options.port).start()
     log.info("the review board listens on http://%s:%s", options.host, options.port)
     return runner
+
+
+async def _end_streams(app: web.Application) -> None:
+    """Event streams never end by themselves: shutting down ends them, rather than waiting for them."""
+    streams: set[asyncio.Task[Any]] = app[_STREAMS]
+    for task in list(streams):
+        task.cancel()
 
 
 # --- plumbing ------------------------------------------------------------------------------------------------------
@@ -325,6 +336,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 async def events(request: web.Request) -> web.StreamResponse:
     """Tally changes of the session's server as server-sent events, until the browser goes away."""
     changes = _board(request).changes(_viewer(request))  # listening before the browser hears "connected"
+    task = asyncio.current_task()
+    if task is not None:
+        request.app[_STREAMS].add(task)
     try:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
@@ -334,6 +348,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await response.write(f"event: tally\ndata: {json.dumps(asdict(change))}\n\n".encode())
     finally:
         await changes.aclose()
+        request.app[_STREAMS].discard(task)  # type: ignore[arg-type]
     return response
 
 

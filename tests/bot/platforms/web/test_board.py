@@ -233,7 +233,7 @@ async def test_clip_page_compare_and_a_zip_of_approved_clips(bot: Bot, client: C
     page = await (await client.get("/clip/1")).text()
     recipe_line = "/animate a lighthouse frames:8 seed:7 neg:&#34;blurry&#34; model:epicrealism"
     assert f'<code id="recipe">{recipe_line}</code>' in page
-    assert "✅ Bob" in page and 'href="/clip/2"' in page and "(reroll)" in page
+    assert "✓ Bob" in page and 'href="/clip/2"' in page and "(reroll)" in page
     child = await (await client.get("/clip/2")).text()
     assert "reroll of" in child and 'href="/clip/1"' in child
     assert (await client.get("/clip/99")).status == 404
