@@ -143,6 +143,11 @@ class BoardStore:
             models = [r[0] for r in c.execute(select(JOBS.c.model_used).where(*where).distinct()) if r[0]]
         return sorted(channels), sorted(((k, n or k) for k, n in people), key=lambda p: p[1].lower()), sorted(models)
 
+    def latest(self, scope: Scope) -> int:
+        """The newest job id ``scope`` has (0: none): the facets change only when it does (or a clip is deleted)."""
+        with self.db.reading() as c:
+            return int(c.scalar(select(func.max(JOBS.c.id)).where(*scope.conditions())) or 0)
+
     def votes(self, job_id: int) -> list[Vote]:
         with self.db.session() as s:
             return list(s.scalars(select(Vote).where(Vote.job_id == job_id).order_by(Vote.updated_at, Vote.id)))

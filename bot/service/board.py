@@ -101,6 +101,7 @@ class Board:
     clock: Callable[[], float] = time.monotonic  # the rate limits' time
     wall: Callable[[], float] = time.time  # a link's age (tests move it on)
     _serializer: URLSafeTimedSerializer | None = None
+    _facets: dict[Scope, tuple[int, Facets]] = field(default_factory=dict)
     _listeners: defaultdict[tuple[str, str], set[asyncio.Queue[TallyChange]]] = field(
         default_factory=lambda: defaultdict(set)
     )
@@ -224,8 +225,22 @@ class Board:
         return ClipPage(cards, f"{last.tally.approve}.{last.job.id}" if last else None)
 
     async def facets(self, viewer: Viewer) -> Facets:
-        channels, people, models = await self._db(self.store.facets, _scope(viewer))
-        return Facets(tuple(channels), tuple(people), tuple(models))
+        """The filters' values, read again only when the server has a new job (three scans of its clips)."""
+        scope = _scope(viewer)
+
+        def read() -> Facets:
+            latest = self.store.latest(scope)
+            kept = self._facets.get(scope)
+            if kept is not None and kept[0] == latest:
+                return kept[1]
+            channels, people, models = self.store.facets(scope)
+            facets = Facets(tuple(channels), tuple(people), tuple(models))
+            if len(self._facets) > 1000:
+                self._facets.clear()
+            self._facets[scope] = (latest, facets)
+            return facets
+
+        return await self._db(read)
 
     async def clip(self, viewer: Viewer, job_id: int) -> ClipDetail | None:
         scope = _scope(viewer)
