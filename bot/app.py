@@ -14,6 +14,8 @@ from typing import Any
 
 from bot.service import Access, Admin, Delivery, Service, Where
 from bot.service.admin import ModelSetting
+from bot.service.board import Board
+from bot.service.showcase import Showcase
 from bot.settings import Settings
 from generation.jobs import Backend, Engine, JobQueue, Limits, SafetyCheck
 from generation.jobs.local import Worker
@@ -174,6 +176,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
             safety=safety,
             device=settings.device,
         )
+    showcase = Showcase(repo, delivery, access.moderation)
     admin = Admin(
         repo,
         queue,
@@ -184,6 +187,7 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         workers=worker.workers,
         delivery=delivery,
         safety_status=safety_status,
+        showcase=showcase,
     )
     service = Service(
         repo=repo,
@@ -196,4 +200,14 @@ def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) 
         report_channels=settings.report_channels(),
         where=Where(frozenset(settings.allowed_servers), settings.direct_messages),
     )
+    service.vote_listeners.append(showcase.on_vote)
+    if settings.web_enabled:
+        secret = settings.web_secret.get_secret_value() if settings.web_secret else None
+        service.board = Board(
+            service,
+            settings.web_public_url,
+            secret=secret,
+            session_hours=settings.web_session_hours,
+            backend=settings.workers,
+        )
     return App(settings, db, repo, queue, worker, service)

@@ -203,9 +203,17 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     adapters: list[Any] = []
+    web_runner: Any = None
     code = EXIT_OK
     try:
         await app.start()
+        if app.service.board is not None:
+            from bot.platforms.web import WebOptions, start_web
+
+            secure = settings.web_public_url.startswith("https://")
+            options = WebOptions(settings.web_host, settings.web_port, secure=secure)
+            web_runner = await start_web(app.service.board, options)
+            log.info("review board: %s (sign in with /animate-board)", settings.web_public_url)
         if settings.discord_enabled:
             from bot.platforms.discord.adapter import DiscordAdapter
 
@@ -235,6 +243,8 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
         for adapter in adapters:
             with contextlib.suppress(Exception):
                 await adapter.close()
+        if web_runner is not None:
+            await web_runner.cleanup()
         await app.stop(grace_s=args.grace)
     return code
 

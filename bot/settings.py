@@ -116,6 +116,13 @@ class Settings(BaseSettings):
     daily_per_user: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_USER")  # 0: no quota unless an admin sets one
     daily_per_server: int = Field(0, ge=0, alias="ANIMATEBOT_DAILY_PER_SERVER")
 
+    # --- the review board (issue 23): a web page served by the bot; off unless a port is given -----
+    web_port: int | None = Field(None, ge=1, le=65535, alias="ANIMATEBOT_WEB_PORT")
+    web_host: str = Field("127.0.0.1", min_length=1, alias="ANIMATEBOT_WEB_HOST")
+    web_url: str | None = Field(None, alias="ANIMATEBOT_WEB_URL")  # the public address behind a reverse proxy
+    web_secret: SecretStr | None = Field(None, alias="ANIMATEBOT_WEB_SECRET")  # unset: made once, kept in the database
+    web_session_hours: float = Field(12.0, gt=0, le=24 * 30, alias="ANIMATEBOT_WEB_SESSION_HOURS")
+
     # --- GPU tuning (issue 12: settings chosen by benchmarks/bench_pipeline.py --real-size) -----
     # The dtype the VAE decodes in; unset: bfloat16 on CUDA, float32 on CPU (docs/PERFORMANCE.md).
     vae_dtype: Literal["float16", "bfloat16", "float32"] | None = Field(None, alias="ANIMATEBOT_VAE_DTYPE")
@@ -156,6 +163,9 @@ class Settings(BaseSettings):
         "report_channel",
         "discord_report_channel_id",
         "slack_report_channel_id",
+        "web_port",
+        "web_url",
+        "web_secret",
         mode="before",
     )
     @classmethod
@@ -176,6 +186,18 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return self.slack_bot_token is not None and bool(self.slack_bot_token.get_secret_value())
+
+    @property
+    def web_enabled(self) -> bool:
+        return self.web_port is not None
+
+    @property
+    def web_public_url(self) -> str:
+        """Where people open the board: ANIMATEBOT_WEB_URL, else the address it listens on."""
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        host = "localhost" if self.web_host in ("127.0.0.1", "0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
 
     def owner_user_keys(self) -> frozenset[str]:
         """The bot's owners as platform-qualified ids (``discord:123``, ``slack:U123``, ``console:alice``),

@@ -181,6 +181,7 @@ class Job(Base):
         Index("ix_jobs_server", "platform", "workspace_id", "id"),  # a server's clips (history, search)
         Index("ix_jobs_user_started", "user_key", "started_at"),  # the queue: a user's last start
         Index("ix_jobs_user_created", "user_key", "created_at"),  # the queue: a user's recent submissions
+        Index("ix_jobs_server_user", "platform", "workspace_id", "user_key", "id"),  # the board: one person's clips
     )
 
     @property
@@ -215,7 +216,10 @@ class Vote(Base):
     value: Mapped[str] = mapped_column(String(16))  # approve | reject
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
-    __table_args__ = (UniqueConstraint("job_id", "user_key", name="uq_votes_job_user"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "user_key", name="uq_votes_job_user"),
+        Index("ix_votes_job_value", "job_id", "value"),  # the board: a clip's tally from the index alone
+    )
 
 
 class Setting(Base):
@@ -326,3 +330,31 @@ class Report(Base):
     link: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(8), default="open", index=True)  # open | closed
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BoardLink(Base):
+    """A one-time sign-in link of the review board that was used: a second use finds its row and fails."""
+
+    __tablename__ = "board_links"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BoardSession(Base):
+    """A person signed in to the review board, in one server. ``id`` is a hash of the cookie's value:
+    the table alone opens no session."""
+
+    __tablename__ = "board_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(100))
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64), default="")
+    is_dm: Mapped[bool] = mapped_column(default=False)  # signed in from a DM: one's own clips only
+    owner: Mapped[bool] = mapped_column(default=False)  # may switch servers
+    admin: Mapped[bool] = mapped_column(default=False)  # sees the reports
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -25,7 +25,7 @@ from bot.commands.grammar import (
     normalize_model,
     parse_animate,
 )
-from bot.commands.moderation import MODERATION_ACTIONS, MODERATION_OPTIONS, parse_moderation
+from bot.commands.moderation import HERE, MODERATION_ACTIONS, MODERATION_OPTIONS, parse_channel, parse_moderation
 from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
     ASPECTS,
@@ -57,12 +57,21 @@ COMMAND_NAMES: tuple[str, ...] = (
     "animate-history",
     "animate-show",
     "animate-review",
+    "animate-board",
     "animate-admin",
     "animate-help",
 )
 # Answers to these go only to the person who asked (ephemeral); the others are for the channel.
 PRIVATE_COMMANDS = frozenset(
-    {"animate-queue", "animate-cancel", "animate-history", "animate-review", "animate-help", "animate-admin"}
+    {
+        "animate-queue",
+        "animate-cancel",
+        "animate-history",
+        "animate-review",
+        "animate-board",
+        "animate-help",
+        "animate-admin",
+    }
 )
 ADMIN_ACTIONS: tuple[str, ...] = (
     "model",
@@ -73,8 +82,11 @@ ADMIN_ACTIONS: tuple[str, ...] = (
     "ban",
     "unban",
     "workers",
+    "showcase",
     *MODERATION_ACTIONS,
 )
+SHOWCASE_APPROVALS = 3  # approvals that bring a clip to the showcase channel unless the admin says otherwise
+SHOWCASE_MAX = 1000
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
 LIMIT_MAX = 1_000_000
 # The remix form on every platform: room for a prompt with key:value tokens (Slack inputs take 3,000).
@@ -220,6 +232,33 @@ def _limits(words: list[str], options: dict[str, str]) -> dict[str, str]:
     return {key: values[key] for key in LIMIT_KEYS if key in values}
 
 
+def _showcase(words: list[str], options: dict[str, str]) -> dict[str, str]:
+    """``showcase`` (show it), ``showcase off``, or ``showcase #channel [approvals:N]``."""
+    usage = "/animate-admin showcase #channel [approvals:N] | showcase off | showcase"
+    approvals = options.get("approvals")
+    channel = options.get("channel")
+    for word in words:
+        key, colon, value = word.partition(":")
+        if colon and key.lower() == "approvals":
+            approvals = _merge("approvals", value, options.get("approvals"))
+        elif word.lower() == "off" and channel is None:
+            channel = "off"
+        elif channel is None:
+            channel = parse_channel(word)
+        else:
+            raise CommandError(f"/animate-admin showcase takes one channel and approvals:N; usage: {usage}")
+    if channel is None:
+        if approvals is not None:
+            raise CommandError(f"/animate-admin showcase needs a channel with approvals:N; usage: {usage}")
+        return {}
+    if channel == "off":
+        if approvals is not None:
+            raise CommandError("/animate-admin showcase off takes nothing more")
+        return {"channel": "off"}
+    count = _int(approvals, "approvals", 1, SHOWCASE_MAX) if approvals is not None else SHOWCASE_APPROVALS
+    return {"channel": parse_channel(channel) if channel != HERE else HERE, "approvals": str(count)}
+
+
 def _parse_admin(text: str, options: dict[str, str]) -> Command:
     words = text.split()
     action_text = options.get("action")
@@ -233,7 +272,13 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         args, job_id = parse_moderation(action, text, words, options)
         return Command("admin", text, job_id=job_id, admin_action=action, admin_args=args)
     extra_options = set(options) - {"action"}
-    allowed_options = {"model": {"model"}, "limits": set(LIMIT_KEYS), "ban": {"user", "reason"}, "unban": {"user"}}
+    allowed_options = {
+        "model": {"model"},
+        "limits": set(LIMIT_KEYS),
+        "ban": {"user", "reason"},
+        "unban": {"user"},
+        "showcase": {"channel", "approvals"},
+    }
     stray = extra_options - allowed_options.get(action, set())
     if stray:
         raise CommandError(f"/animate-admin {action} has no option {_show(sorted(stray)[0])}")
@@ -249,6 +294,8 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         return Command("admin", text, admin_action=action, admin_args={"model": normalize_model(name)})
     if action == "limits":
         return Command("admin", text, admin_action=action, admin_args=_limits(words, options))
+    if action == "showcase":
+        return Command("admin", text, admin_action=action, admin_args=_showcase(words, options))
     ref = _merge("user", words.pop(0) if words else None, options.get("user"))
     if ref is None:
         raise CommandError(f"/animate-admin {action} needs a user, e.g. /animate-admin {action} @bob")
@@ -269,7 +316,8 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "history": ("user", "search"),
     "show": ("job",),
     "review": ("job",),
-    "admin": ("action", "model", "user", "reason", *LIMIT_KEYS, *MODERATION_OPTIONS),
+    "board": (),
+    "admin": ("action", "model", "user", "reason", "approvals", *LIMIT_KEYS, *MODERATION_OPTIONS),
     "help": ("topic",),
 }
 
@@ -297,6 +345,9 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
         return _parse_history(text, opts)
     if short == "admin":
         return _parse_admin(text, opts)
+    if short == "board":
+        _no_more(command, text.split(), "/animate-board")
+        return Command("board", text)
     return Command("help", text)  # any topic words are welcome; the help is short enough to show whole
 
 
@@ -333,6 +384,7 @@ def help_text() -> str:
         "  /animate-history [user] [search]   past clips; user is a mention, user:<name> or mine",
         "  /animate-show <job>                one job and its clip, e.g. /animate-show 12",
         "  /animate-review [job]              review a clip with the team in its thread",
+        "  /animate-board                     a private one-time link to the review board (web)",
         "  /animate-admin <action>            admins only: model <alias> | models | pause | resume |",
         "                                     limits [per_user:<n>] [per_hour:<n>] [queue_cap:<n>] |",
         "                                     ban <user> [reason] | unban <user> |",
@@ -341,7 +393,8 @@ def help_text() -> str:
         "                                     safety [show] | safety block|spoiler|allow|default [#channel] |",
         "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
         "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
-        "                                     release <job> | reports [close <n>]",
+        "                                     release <job> | reports [close <n>] |",
+        "                                     showcase #channel [approvals:N] | showcase off",
         "  /animate-help                      this text",
         "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
         "",

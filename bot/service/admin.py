@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.chat import Invocation
 from bot.commands import Command
@@ -72,6 +72,7 @@ class Admin:
     workers: Callable[[], Awaitable[Sequence[WorkerState]]] | None = None  # the worker back end's actors
     delivery: Delivery | None = None  # releases withheld clips
     safety_status: str = "off"  # what /animate-admin safety show says about the NSFW check
+    showcase: Any = None  # bot.service.showcase.Showcase: /animate-admin showcase
 
     async def run(self, inv: Invocation, command: Command) -> None:
         await run_admin(self, inv, command)
@@ -104,6 +105,12 @@ async def run_admin(admin: Admin, inv: Invocation, command: Command) -> None:
 
     if action in MODERATION_ACTIONS:
         await run_moderation(admin, inv, command, detail, owner)
+        return
+    if action == "showcase" and admin.showcase is not None:
+        message = await admin.showcase.command(inv, command)
+        if command.admin_args:
+            await audit(True)
+        await inv.responder.reply(message, ephemeral=True)
         return
     if action == "models":
         active = await db(_model_of, admin, tenant)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
 from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
@@ -29,7 +30,7 @@ from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.params import GenerationParams
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
-from storage.repository import DuplicateRequest, Repository
+from storage.repository import DuplicateRequest, Repository, Tally
 from storage.scope import Scope
 
 log = logging.getLogger("animatebot.service")
@@ -50,6 +51,9 @@ class Service:
     upload_limit_bytes: int = 10 * 1024 * 1024
     report_channels: dict[str, str] = field(default_factory=dict)  # platform -> channel where admins see reports
     where: Where = field(default_factory=Where)  # allowed servers, direct messages on or off
+    # Told of every vote after its row and the chat card (the review board's live tallies, the showcase).
+    vote_listeners: list[Callable[[Job, Tally], Awaitable[None]]] = field(default_factory=list)
+    board: Any = None  # the review board (bot.service.board.Board) when ANIMATEBOT_WEB_PORT is set
 
     # --- wiring ----------------------------------------------------------------------------------------
     @property
@@ -253,6 +257,8 @@ class Service:
             scope = scope_of(inv.place, inv.actor.key)
             jobs = await self.repo.db.offload(self.repo.awaiting_review, scope, inv.place.channel_id)
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
+        elif command.name == "board":
+            await self._board_link(inv)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
         elif command.name == "admin":
@@ -466,9 +472,28 @@ class Service:
         if job.status != JobStatus.SUCCEEDED.value:
             await self._reply(inv, render.error(f"#{job.id} has no clip to review ({job.status})"), ephemeral=True)
             return
-        tally = await self.repo.db.offload(self.repo.vote, job.id, inv.actor.key, inv.actor.name, value)
-        await self.delivery.refresh_clip(job.id)
+        tally = await self.record_vote(inv.actor.key, inv.actor.name, job, value)
         await self._reply(inv, render.info(f"you {value}d #{job.id}: {render.review_text(tally)}"), ephemeral=True)
+
+    async def record_vote(self, user_key: str, user_name: str, job: Job, value: str) -> Tally:
+        """The one vote path (chat buttons and the review board): the row, the chat card redrawn, then the
+        listeners. The caller has checked that the clip is seen and finished."""
+        tally = await self.repo.db.offload(self.repo.vote, job.id, user_key, user_name, value)
+        await self.delivery.refresh_clip(job.id)
+        for listener in list(self.vote_listeners):
+            try:
+                await listener(job, tally)
+            except Exception:
+                log.exception("a vote listener failed on #%s", job.id)
+        return tally
+
+    async def _board_link(self, inv: Invocation) -> None:
+        if self.board is None:
+            await self._reply(inv, render.error(render.BOARD_OFF), ephemeral=True)
+            return
+        link = await self.board.link(inv.actor, inv.place)
+        message = render.board_link(link) if link else render.error(render.BOARD_TOO_OFTEN)
+        await self._reply(inv, message, ephemeral=True)
 
     async def _delete(self, inv: Invocation, job: Job) -> None:
         if not self.access.may_act_on(inv.actor, inv.place, job):

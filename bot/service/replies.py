@@ -138,7 +138,22 @@ def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) ->
 def review_text(tally: Tally) -> str:
     if not tally.decided:
         return "awaiting review"
-    return f"✅ {tally.approve} approve · ❌ {tally.reject} reject"
+    approvals = "approval" if tally.approve == 1 else "approvals"
+    rejections = "rejection" if tally.reject == 1 else "rejections"
+    return f"✅ {tally.approve} {approvals} · ❌ {tally.reject} {rejections}"
+
+
+BOARD_OFF = "the review board is off on this bot (its operator sets ANIMATEBOT_WEB_PORT to turn it on)"
+BOARD_TOO_OFTEN = "you asked for several sign-in links just now; use the last one, or wait 10 minutes"
+
+
+def board_link(link: str) -> Message:
+    """The private answer to /animate-board: a one-time sign-in link."""
+    return Message(
+        f"{link}\nThis link signs you in to the review board once, within 10 minutes. Do not share it.",
+        title="Your review board link",
+        tone="ok",
+    )
 
 
 def job_line(job: Job) -> str:

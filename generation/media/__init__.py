@@ -2,5 +2,14 @@
 
 from generation.media.decode import read_clip
 from generation.media.encode import DEFAULT_MAX_BYTES, EncodedClip, EncodeError, clip_palette, encode_clip
+from generation.media.poster import write_poster
 
-__all__ = ["DEFAULT_MAX_BYTES", "EncodeError", "EncodedClip", "clip_palette", "encode_clip", "read_clip"]
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "EncodeError",
+    "EncodedClip",
+    "clip_palette",
+    "encode_clip",
+    "read_clip",
+    "write_poster",
+]

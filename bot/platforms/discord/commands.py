@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import discord
 from discord import app_commands
 
-from bot.commands import LIMIT_MAX, MAX_REASON_CHARS
+from bot.commands import LIMIT_MAX, MAX_REASON_CHARS, SHOWCASE_MAX
 from bot.commands.moderation import BLOCK_OPS, CHANNEL_OPS, QUOTA_MAX, ROLE_OPS, SAFETY_OPS
 from generation.catalog import ALLOWED_STEPS, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
@@ -176,6 +176,10 @@ def build_tree(
     async def review(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX] | None = None) -> None:
         await run(interaction, "animate-review", "", _given({"job": job}))
 
+    @tree.command(name="animate-board", description="A private one-time link to the team's review board (web)")
+    async def board(interaction: discord.Interaction) -> None:
+        await run(interaction, "animate-board", "", {})
+
     @tree.command(name="animate-help", description="How to use animatebot: commands, options, motions, models")
     async def help_(interaction: discord.Interaction) -> None:
         await run(interaction, "animate-help", "", {})
@@ -249,6 +253,21 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
         reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
     ) -> None:
         await run_admin(interaction, "ban", user=_mention(user), reason=reason)
+
+    @admin.command(name="showcase", description="Where clips with enough approvals are posted (once each)")
+    @app_commands.describe(
+        channel="The showcase channel (none: show the setting)",
+        approvals="Approvals needed (default 3)",
+        off="Turn the showcase off",
+    )
+    async def showcase(
+        interaction: discord.Interaction,
+        channel: app_commands.AppCommandChannel | None = None,
+        approvals: app_commands.Range[int, 1, SHOWCASE_MAX] | None = None,
+        off: bool = False,
+    ) -> None:
+        target = "off" if off else _channel_ref(channel)
+        await run_admin(interaction, "showcase", channel=target, approvals=approvals)
 
     @admin.command(name="unban", description="Let someone queue clips again")
     @app_commands.describe(user="A mention or a user id (they may have left the server)")

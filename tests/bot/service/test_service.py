@@ -125,10 +125,10 @@ async def test_review_reroll_remix_delete(bot: Bot) -> None:
     await bot.say(f"/animate a red fox motion:pan-left {SMALL}")
     await bot.idle()
     assert "#1" in await bot.say("/animate-review")
-    assert "1 approve" in await bot.say("approve 1", user="alice")
-    assert "2 approve" in await bot.say("approve 1", user="bob")
+    assert "1 approval" in await bot.say("approve 1", user="alice")
+    assert "2 approvals" in await bot.say("approve 1", user="bob")
     changed = await bot.say("reject 1", user="bob")  # one vote per person, changeable
-    assert "1 approve" in changed and "1 reject" in changed
+    assert "1 approval" in changed and "1 rejection" in changed
     assert "No clips found" in await bot.say("/animate-review")
 
     await bot.say("reroll 1", user="carol")

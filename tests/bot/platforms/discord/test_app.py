@@ -148,7 +148,7 @@ async def test_buttons_and_remix_work_after_a_restart(fake: FakeDiscord, tmp_pat
         assert (await second.acked(approve)) == {"type": 6}  # deferred update: nothing shown yet
         note = await fake.wait_for(lambda: fake.find("POST", rf"/webhooks/\d+/{approve.payload['token']}"))
         assert note[0].body["flags"] & EPHEMERAL and "you approved #1" in text_of(note[0].body)
-        assert "1 approve" in text_of(fake.messages[clip_id]).lower()  # the clip's review field redrawn
+        assert "1 approval" in text_of(fake.messages[clip_id]).lower()  # the clip's review field redrawn
 
         remix = await fake.interact(second.payloads.click("animatebot:remix:1", clip_id))
         modal = await second.acked(remix)

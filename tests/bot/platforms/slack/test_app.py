@@ -111,7 +111,7 @@ async def test_buttons_review_reroll_and_delete(bot: SlackBot) -> None:
     bot.fake.ratelimit_next("chat.update", retry_after=0)  # the tally redraw waits out a 429
     status, _, took = await bot.click(f"animatebot:approve:{job_id}", "U0000002", "t-approve")
     assert status == 200 and took < 3.0
-    await bot.fake.wait_for(lambda: "1 approve" in bot.fake.messages[clip_key]["text"])
+    await bot.fake.wait_for(lambda: "1 approval" in bot.fake.messages[clip_key]["text"])
     assert bot.app.repo.tally(job_id).approve == 1
     await bot.fake.wait_for(lambda: bot.fake.responses_for("t-approve"))
     assert "you approved" in bot.fake.responses_for("t-approve")[0]["text"]
