@@ -20,6 +20,7 @@ from bot.settings import Settings
 from generation.jobs import Engine, JobQueue, Limits, SafetyCheck, Worker
 from generation.jobs.actor import EngineSpec
 from generation.jobs.pool import RayOptions, RayPool, WorkerState
+from storage import loopguard
 from storage.db import Database
 from storage.repository import Repository
 
@@ -132,7 +133,15 @@ class App:
 
 
 def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) -> App:
-    """Everything but the chat adapters, ready to ``start()``. Runs database migrations."""
+    """Everything but the chat adapters, ready to ``start()``. Runs database migrations.
+
+    Its parts read their state from the database once as they are made, before any event loop serves a
+    command, so those reads may run on the loop's thread (``loopguard.permitted``)."""
+    with loopguard.permitted():
+        return _build_app(settings, engine)
+
+
+def _build_app(settings: Settings, engine: Engine | EngineSpec | None) -> App:
     db = Database(settings.database_url)
     repo = Repository(db)
     queue = JobQueue(
@@ -204,7 +213,7 @@ def _workers_reader(worker: Worker | RayPool, settings: Settings, repo: Reposito
     if isinstance(worker, RayPool):
         return worker.refresh_workers
 
-    async def local() -> Sequence[WorkerState]:
+    def read() -> Sequence[WorkerState]:
         running = repo.jobs_with_status("running")
         return [
             WorkerState(
@@ -217,5 +226,8 @@ def _workers_reader(worker: Worker | RayPool, settings: Settings, repo: Reposito
                 alive=True,
             )
         ]
+
+    async def local() -> Sequence[WorkerState]:
+        return await repo.db.offload(read)
 
     return local

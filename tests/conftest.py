@@ -18,7 +18,24 @@ except ImportError:  # pragma: no cover - torch is a hard dependency, but parsin
 
 import pytest
 
-from tests.postgres import database_url, postgres_server  # noqa: F401  (fixtures: SQLite and PostgreSQL)
+from storage import loopguard
+from tests.postgres import database_url, postgres_instance, postgres_server  # noqa: F401  (fixtures)
+
+# The event loop never waits on the database: with the guard on, a database call made on an event loop's thread
+# by the bot's own code raises (storage/loopguard.py) and the test that made it fails below, even where the call's
+# caller swallowed the error. Off until the calls on the loop in the service's admin, moderation, report and
+# delete paths, the queue's pause and the Ray pool go through the database thread: ANIMATEBOT_TEST_LOOP_GUARD=1
+# turns it on (and lists them); then its default here becomes "1".
+LOOP_GUARD = os.environ.get("ANIMATEBOT_TEST_LOOP_GUARD", "0") == "1"
+loopguard.guard(LOOP_GUARD)
+
+
+@pytest.fixture(autouse=True)
+def _no_database_call_on_the_event_loop() -> object:
+    loopguard.take_offences()
+    yield
+    caught = loopguard.take_offences()
+    assert not caught, "database calls on the event loop's thread:\n" + "\n".join(dict.fromkeys(caught))
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks

@@ -193,7 +193,7 @@ class Delivery:
             )
         except Exception:
             log.exception("could not tell %s that #%s was withheld", job.user_key, job.id)
-        self.repo.update_job(job.id, delivery=DeliveryState.WITHHELD)
+        await self._db(self.repo.update_job, job.id, delivery=DeliveryState.WITHHELD)
         log.info("withheld #%s (safety score %s)", job.id, job.safety_score)
 
     async def _post_warning(self, adapter: ChatAdapter, job: Job) -> MessageRef | None:
@@ -202,20 +202,22 @@ class Delivery:
             ref = await adapter.post(place_of(job, thread=True), render.spoiler_warning(job))
         except Exception:
             log.exception("could not post the warning for #%s", job.id)
-            self.repo.update_job(job.id, delivery=DeliveryState.FAILED)
+            await self._db(self.repo.update_job, job.id, delivery=DeliveryState.FAILED)
             return None
-        self.repo.update_job(job.id, clip_message_id=ref.message_id, delivery=DeliveryState.MESSAGE)
+        await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=DeliveryState.MESSAGE)
         return ref
 
     async def release(self, job: Job, *, by: str) -> None:
         """An admin let a withheld clip through: post it in its thread and update the parent."""
-        self.repo.update_job(job.id, safety_decision=SafetyDecision.RELEASED.value)
+        await self._db(self.repo.update_job, job.id, safety_decision=SafetyDecision.RELEASED.value)
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
-        fresh = self.repo.job(job.id) or job
+        fresh = await self._db(self.repo.job, job.id)
+        fresh = fresh or job
         ref = await self.post_clip(adapter, place_of(fresh, thread=True), fresh)
-        await self._finish_parent(adapter, self.repo.job(job.id) or fresh, ref)
+        posted = await self._db(self.repo.job, job.id)
+        await self._finish_parent(adapter, posted or fresh, ref)
         log.info("#%s released by %s", job.id, by)
 
     async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
@@ -308,7 +310,7 @@ class Delivery:
         except (EncodeError, OSError, ValueError) as exc:
             log.warning("could not re-encode #%s under %d bytes: %s", job.id, budget, exc)
             return None
-        path.write_bytes(clip.data)
+        await asyncio.to_thread(path.write_bytes, clip.data)
         notes = "\n".join(
             [*(job.notes or "").splitlines(), f"re-encoded to fit the upload limit: {', '.join(clip.changes)}"]
         )
@@ -348,7 +350,7 @@ class Delivery:
     async def delete_clip(self, job: Job, *, by: str) -> None:
         await self._db(self.repo.update_job, job.id, deleted=True)
         if job.output_path:
-            Path(job.output_path).unlink(missing_ok=True)
+            await asyncio.to_thread(Path(job.output_path).unlink, missing_ok=True)
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
