@@ -219,7 +219,7 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
             await adapter.start()
         if adapters:
             log.info("animatebot is running on %s; Ctrl-C to stop", ", ".join(a.platform for a in adapters))
-            await stop.wait()
+            code = await _serve(adapters, stop)
         else:
             from bot.platforms.console import ConsoleAdapter, run_console
 
@@ -237,6 +237,23 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
                 await adapter.close()
         await app.stop(grace_s=args.grace)
     return code
+
+
+async def _serve(adapters: list[Any], stop: asyncio.Event) -> int:
+    """Until a stop signal (exit 0) or a platform connection lost for good (exit 1: a process that stays up but
+    hears nothing helps nobody; systemd or the container restarts one that exits)."""
+    stopping = asyncio.create_task(stop.wait())
+    lost = [asyncio.create_task(adapter.wait_lost()) for adapter in adapters if hasattr(adapter, "wait_lost")]
+    try:
+        done, _ = await asyncio.wait({stopping, *lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopping, *lost):
+            task.cancel()
+    for task in lost:
+        if task in done:
+            log.error("%s; stopping (exit code %d) so that it can be restarted", task.result(), EXIT_FAILURE)
+            return EXIT_FAILURE
+    return EXIT_OK
 
 
 # --- history, db, models ---------------------------------------------------------------------------------------
