@@ -215,8 +215,8 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
 
             adapters.append(SlackAdapter(app.service, settings, host=settings.slack_host))
         for adapter in adapters:
-            app.service.add_adapter(adapter)
             await adapter.start()
+            app.service.add_adapter(adapter)  # once up: what it would have dropped while connecting waited
         if adapters:
             log.info("animatebot is running on %s; Ctrl-C to stop", ", ".join(a.platform for a in adapters))
             code = await _serve(adapters, stop)

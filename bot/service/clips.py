@@ -53,7 +53,8 @@ class Service:
         return self.delivery.adapters
 
     def add_adapter(self, adapter: ChatAdapter) -> None:
-        self.delivery.adapters[adapter.platform] = adapter
+        """``adapter`` is up (started): replies and clips of its platform go through it from now on."""
+        self.delivery.add_adapter(adapter)
 
     @property
     def active_model(self) -> str:

@@ -64,6 +64,15 @@ class Delivery:
         self._ended: set[int] = set()  # jobs whose end has been reported and not delivered yet
         self._parents: dict[int, dict[str, str | None]] = {}  # job id -> where its parent message is (attached)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unposted: defaultdict[str, dict[int, JobEvent]] = defaultdict(dict)  # platform not up yet -> its ends
+
+    def add_adapter(self, adapter: ChatAdapter) -> None:
+        """``adapter`` is up: deliver from now on through it, starting with the ends of jobs that finished while
+        its platform was not connected yet (the bot starts its platforms one after the other, and recovered jobs
+        run from the start)."""
+        self.adapters[adapter.platform] = adapter
+        for job_id, event in self._unposted.pop(adapter.platform, {}).items():
+            self.submit(JobEvent(event.kind, job_id))  # read again: the row is the truth by now
 
     async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """A repository call, on the database thread (never on the event loop), after any command waiting there."""
@@ -137,7 +146,9 @@ class Delivery:
             return
         adapter = self.adapters.get(job.platform)
         if adapter is None:
-            return  # delivered when that platform is connected again (see Service.start)
+            if event.kind not in ("started", "progress"):
+                self._unposted[job.platform][job.id] = event  # delivered once that platform is up (add_adapter)
+            return
         if event.kind in ("started", "progress"):
             await self._progress(adapter, job, event)
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
