@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -283,6 +284,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "output": j.output_path,
                 "bytes": j.output_bytes,
                 "error": j.error,
+                "expired": j.expired_at is not None,
                 "created_at": j.created_at.isoformat(),
                 "parent_id": j.parent_id,
             }
@@ -301,9 +303,33 @@ def cmd_db(args: argparse.Namespace) -> int:
     from storage.db import current_revision, make_engine, upgrade
 
     settings = _settings()
+    if args.action == "prune":
+        return _prune(settings, args.older_than)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)} at revision {current_revision(engine)}")
+    return EXIT_OK
+
+
+def _prune(settings: Any, older_than: str) -> int:
+    from datetime import timedelta
+
+    from storage.db import Database
+    from storage.models import utcnow
+    from storage.retention import prune
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dhw]?)\s*", older_than or "")
+    if match is None:
+        raise _Usage(f"--older-than {older_than!r} is not an age; give days like 30d (or 12h, 2w)")
+    amount, unit = int(match[1]), match[2] or "d"
+    unit_name = {"d": "days", "h": "hours", "w": "weeks"}[unit]
+    age = timedelta(**{unit_name: amount})
+    db = Database(settings.database_url)
+    try:
+        pruned = prune(db, utcnow() - age, settings.media_dir)
+    finally:
+        db.close()
+    print(f"older than {older_than.strip()}: {pruned.line()} (rows kept, marked expired)")
     return EXIT_OK
 
 
@@ -399,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="action", required=True, parser_class=_Parser)
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
+    prune = dsub.add_parser(
+        "prune", help="remove clips and input stills older than an age from disk; rows stay, marked expired"
+    )
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="30d, 12h or 2w")
     db.set_defaults(func=cmd_db)
 
     hist = sub.add_parser("history", help="recent clips")

@@ -404,6 +404,7 @@ class Service:
         if (
             job.status == JobStatus.SUCCEEDED.value
             and job.output_path
+            and job.expired_at is None  # its file was removed (retention): the details say so instead
             and adapter is not None
             and job.safety_decision != SafetyDecision.BLOCK.value
         ):

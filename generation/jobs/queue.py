@@ -16,6 +16,7 @@ Every method is blocking and thread-safe: async callers run them with ``Database
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -131,6 +132,8 @@ class JobQueue:
     _submitted: dict[str, ratelimit.History] = field(default_factory=dict)  # user -> recent (time, units)
     _limits: dict[str, int] | None = None
     _paused: bool = False
+    # Why no job can be accepted now, or None (the media disk's free space: generation.media.space.DiskSpace).
+    space: Callable[[], str | None] | None = None
 
     def __post_init__(self) -> None:
         stats = self.repo.stats()
@@ -224,6 +227,7 @@ class JobQueue:
             existing = self.repo.job_by_request_key(sub.request_key)
             if existing is not None:
                 raise DuplicateRequest(existing)
+        _check_media(sub, self.space)
         with self._lock:  # check-then-insert must not interleave within this process
             decision = self.check(sub.user_key, exempt=exempt, frames=sub.params.frames)
             if not decision.allowed:
@@ -476,3 +480,16 @@ class JobQueue:
     def _notify(self) -> None:
         for callback in list(self._listeners):
             callback()
+
+
+def _check_media(sub: Submission, space: Callable[[], str | None] | None) -> None:
+    """Refused (one line) while the media disk is too full to write a clip, or when the still an image job animates
+    has expired (retention removed it: a reroll of an old image clip cannot be made again)."""
+    refusal = space() if space is not None else None
+    if refusal is not None:
+        raise Refused(refusal)
+    if sub.params.image is not None and not os.path.exists(sub.params.image):
+        raise Refused(
+            "the image this clip was animated from has expired (old clips' files are removed from the bot's disk); "
+            "animate the image again with image:"
+        )
