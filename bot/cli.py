@@ -57,14 +57,14 @@ def _logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # The model libraries narrate every load ("modules kept in float32", "no LoRA keys for the text
     # encoder", "torchvision not installed"): useful while developing them, noise in a bot's log. Our
-    # own lines say what matters. Set before their first import, which already prints.
+    # own lines say what matters. Set before their first import, which already prints, and reads these; importing
+    # them here instead would cost every start 2-3 s, also a bot whose engine never loads them (Ray, tests' fakes).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
+    for imported in ("diffusers.utils.logging", "transformers.utils.logging"):
+        module = sys.modules.get(imported)
+        if module is not None:  # imported already (a caller in the same process): too late for the variables
+            module.set_verbosity_error()
 
 
 # --- generate ------------------------------------------------------------------------------------------------
