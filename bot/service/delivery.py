@@ -272,6 +272,8 @@ class Delivery:
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
         original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
+        if job.expired_at is not None:  # retention removed its file: say so rather than try an upload
+            return await self._fallback(adapter, place, job)
         for attempt in range(REENCODE_TRIES + 2):
             if tally is None:
                 tally = await self._db(self.repo.tally, job.id)
@@ -331,6 +333,8 @@ class Delivery:
 
     async def _fallback(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
         text = f"#{job.id} is ready, but the clip could not be uploaded here; it is kept on the bot's host as {job.output_path}"
+        if job.expired_at is not None:
+            text = f"#{job.id} has expired: its clip was removed from the bot's disk; Reroll makes it again"
         try:
             ref = await adapter.post(
                 place, Message(text, title=f"#{job.id}", fields=render.describe(job), tone="error")

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
+from bot.chat import Place
 from bot.cli import main
 from generation.media.space import MB, DiskSpace
 from storage.models import utcnow
@@ -50,6 +51,10 @@ async def test_keep_days_expires_old_clips_and_their_recipes_still_work(tmp_path
         assert "expired" in await bot.say("/animate-history")
         shown = await bot.say("/animate-show 1")
         assert "expired" in shown and "a reroll makes it again" in shown and "clip:" not in shown
+        expired = bot.app.repo.job(1)
+        assert expired is not None  # posting it again (an admin's release, a delivery cut short) says it expired
+        await bot.app.service.delivery.post_clip(bot.console, Place("console", "console"), expired)
+        assert "#1 has expired: its clip was removed" in bot.printed
 
         assert "queued #3" in await bot.say("reroll 1")  # the row kept the recipe
         await bot.idle()  # its progress lines are printed before the next answer
