@@ -123,8 +123,9 @@ class Database:
     On the database thread (``offload``) both run on one connection held open for the thread's life.
     """
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, reconnect_within_s: float = RECONNECT_WITHIN_S) -> None:
         self.url = url
+        self.reconnect_within_s = reconnect_within_s  # how long the database thread tries while the server is away
         self.engine = make_engine(url)
         if migrate:
             upgrade(self.engine)
@@ -269,6 +270,14 @@ class Database:
         self._local.connection = self.engine.connect()
         self._local.commits = 0  # commits begun on the held connection (see ``_resilient``)
 
+    def _start_thread(self) -> None:
+        """The database thread's first connection; a server away just then is tried again at the first call."""
+        try:
+            self._hold_connection()
+        except DBAPIError as exc:
+            self._local.connection, self._local.commits = None, 0
+            log.warning("the database is not reachable (%s); trying again at the first call", _first_line(exc.orig))
+
     # --- surviving the server: a lost connection is replaced, a call that committed nothing is run again -----
     def _resilient(self, call: Callable[[], _T]) -> _T:
         """On the database thread: ``call()``. When its connection turns out to be lost (the server restarted or
@@ -290,7 +299,7 @@ class Database:
         return call()
 
     def _reconnect(self, lost: DBAPIError | None) -> None:
-        """Replace the database thread's connection; tries for ``RECONNECT_WITHIN_S`` while the server is away."""
+        """Replace the database thread's connection; tries for ``reconnect_within_s`` while the server is away."""
         old: Connection | None = getattr(self._local, "connection", None)
         self._local.connection = None
         if old is not None:
@@ -299,7 +308,7 @@ class Database:
                 old.close()
         if lost is not None:
             log.warning("the database connection was lost (%s); connecting again", _first_line(lost.orig))
-        deadline, pause = time.monotonic() + RECONNECT_WITHIN_S, 0.05
+        deadline, pause = time.monotonic() + self.reconnect_within_s, 0.05
         while True:
             try:
                 self._hold_connection()
@@ -338,7 +347,7 @@ class Database:
         if self._thread is None:
             with self._thread_lock:
                 if self._thread is None:
-                    self._thread = DatabaseThread(self._hold_connection)
+                    self._thread = DatabaseThread(self._start_thread)
         return self._thread
 
     def close(self) -> None:

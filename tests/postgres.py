@@ -50,14 +50,20 @@ class PostgresServer:
     bin_dir: Path
     data: Path
     home: Path
+    options: str  # the server's command-line options: its port, socket folder, no fsync
 
     def restart(self) -> None:
         """Restart the server (``pg_ctl restart``, fast mode: every connection is cut, as an operator's restart
         does) and return once it accepts connections again, on the same port."""
         self._pg_ctl("-m", "fast", "-w", "restart")
 
-    def stop(self) -> None:
-        self._pg_ctl("-m", "immediate", "-w", "stop", check=False)
+    def stop(self, *, check: bool = False) -> None:
+        """Stop the server at once (``immediate``: connections are cut, as a crash would)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop", check=check)
+
+    def start(self) -> None:
+        """Start it (again after ``stop``: the same port); return once it accepts connections."""
+        self._pg_ctl("-o", self.options, "-w", "start")
 
     def _pg_ctl(self, *args: str, check: bool = True) -> None:
         # restart reuses the options of the first start (postmaster.opts): the same port and socket folder
@@ -92,14 +98,8 @@ def postgres_instance() -> Iterator[PostgresServer]:
         capture_output=True,
     )
     options = f"-h 127.0.0.1 -p {port} -k {home} -F -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        _as_server_user(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    server = PostgresServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}", bin_dir, data, home)
+    server = PostgresServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}", bin_dir, data, home, options)
+    server.start()
     try:
         yield server
     finally:

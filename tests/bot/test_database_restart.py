@@ -11,7 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
+from storage.db import Database
+from storage.repository import Repository
 from tests.fakes.engine import FakeEngine
 from tests.harness import make_settings, start_bot
 from tests.postgres import PostgresServer, create_database
@@ -68,3 +71,23 @@ async def test_a_postgresql_restart_mid_run_loses_no_job_and_prints_no_traceback
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
     printed = capsys.readouterr()
     assert "Traceback" not in bot.printed + printed.out + printed.err
+
+
+@pytest.mark.timeout(120)
+async def test_a_database_away_when_the_database_thread_starts_is_reached_at_its_first_call(
+    postgres_instance: PostgresServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # migrated while the server is up; its thread tries to connect once per call (no waiting in a test)
+    db = Database(create_database(postgres_instance.url), reconnect_within_s=0)
+    repo = Repository(db)
+    try:
+        postgres_instance.stop(check=True)
+        try:
+            with pytest.raises(DBAPIError):  # away for longer than the thread tries: the call fails, nothing hangs
+                await db.offload(repo.job, 1)
+        finally:
+            postgres_instance.start()
+        assert await db.offload(repo.job, 1) is None  # back: the thread connects at its next call
+    finally:
+        db.close()
+    assert "the database is not reachable" in caplog.text
