@@ -281,8 +281,10 @@ class Database:
     # --- surviving the server: a lost connection is replaced, a call that committed nothing is run again -----
     def _resilient(self, call: Callable[[], _T]) -> _T:
         """On the database thread: ``call()``. When its connection turns out to be lost (the server restarted or
-        dropped it), a new one is made, and ``call()`` runs again if none of its commits had begun: the server
-        rolled back whatever it had done, so running it again is safe. Otherwise the error is raised."""
+        dropped it), a new one is made, and ``call()`` runs again if nothing of it can have been committed: none
+        of its commits had begun, or the server answered the commit with an error (a server shutting down ends
+        each connection with one: the transaction was rolled back). Only a connection that went silent during a
+        commit leaves it unknown; then the error is raised."""
         if getattr(self._local, "connection", None) is None:
             self._reconnect(None)  # lost before, and not back then: try again now
         commits = self._local.commits
@@ -291,10 +293,10 @@ class Database:
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            repeat = self._local.commits == commits
+            repeat = self._local.commits == commits or getattr(exc.orig, "sqlstate", None) is not None
             self._reconnect(exc)
             if not repeat:
-                log.warning("the database connection was lost while a write was being committed; not repeated")
+                log.warning("the database connection went silent while a write was committed; not repeated")
                 raise
         return call()
 
