@@ -7,9 +7,12 @@ worker, or with ``ANIMATEBOT_WORKERS=ray`` an ``EngineSpec`` that every actor bu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.service import Access, Admin, Delivery, Service, Where
@@ -20,10 +23,16 @@ from bot.settings import Settings
 from generation.jobs import Backend, Engine, JobQueue, Limits, SafetyCheck
 from generation.jobs.local import Worker
 from generation.jobs.ray import EngineSpec, RayOptions, RayPool
+from generation.media.space import DiskSpace
+from storage import loopguard
 from storage.db import Database
+from storage.models import utcnow
 from storage.repository import Repository
+from storage.retention import Pruned, prune
 
 log = logging.getLogger("animatebot.app")
+
+PRUNE_EVERY_S = 24 * 3600.0  # ANIMATEBOT_KEEP_DAYS counts days: once a day is soon enough
 
 
 _frozen = False
@@ -120,24 +129,57 @@ class App:
     queue: JobQueue
     worker: Backend
     service: Service
+    pruned: asyncio.Event = field(default_factory=asyncio.Event)  # set after each prune (ANIMATEBOT_KEEP_DAYS)
+    _pruning: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.service.start()
         _freeze_startup_objects()
+        if self.settings.keep_days > 0:
+            self._pruning = asyncio.create_task(self._prune_daily(), name="animatebot-retention")
 
     async def stop(self, grace_s: float = 30.0) -> None:
+        if self._pruning is not None:
+            self._pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruning
         await self.service.stop(grace_s)
         self.db.close()
 
+    async def prune(self, older_than: timedelta) -> Pruned:
+        """Remove the clips and stills of jobs made more than ``older_than`` ago (off the loop); what went."""
+        pruned = await asyncio.to_thread(prune, self.db, utcnow() - older_than, self.settings.media_dir)
+        if pruned.jobs:
+            log.info("retention (ANIMATEBOT_KEEP_DAYS=%d): %s", self.settings.keep_days, pruned.line())
+        return pruned
+
+    async def _prune_daily(self) -> None:
+        while True:
+            try:
+                await self.prune(timedelta(days=self.settings.keep_days))
+            except Exception as exc:  # a failing prune must not stop the bot; it is tried again tomorrow
+                log.warning("pruning old clips failed: %s", exc)
+            self.pruned.set()
+            await asyncio.sleep(PRUNE_EVERY_S)
+
 
 def build_app(settings: Settings, *, engine: Engine | EngineSpec | None = None) -> App:
-    """Everything but the chat adapters, ready to ``start()``. Runs database migrations."""
+    """Everything but the chat adapters, ready to ``start()``. Runs database migrations.
+
+    Its parts read their state from the database once as they are made, before any event loop serves a
+    command, so those reads may run on the loop's thread (``loopguard.permitted``)."""
+    with loopguard.permitted():
+        return _build_app(settings, engine)
+
+
+def _build_app(settings: Settings, engine: Engine | EngineSpec | None) -> App:
     db = Database(settings.database_url)
     repo = Repository(db)
     queue = JobQueue(
         repo,
         default_limits=Limits(settings.max_active_per_user, settings.max_per_hour, settings.queue_cap),
         max_attempts=settings.max_attempts,
+        space=DiskSpace(settings.media_dir, settings.min_free_mb).refusal,
     )
     model = ModelSetting(repo, settings.base_model)
     access = Access(

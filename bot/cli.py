@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import time
@@ -56,14 +57,14 @@ def _logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     # The model libraries narrate every load ("modules kept in float32", "no LoRA keys for the text
     # encoder", "torchvision not installed"): useful while developing them, noise in a bot's log. Our
-    # own lines say what matters. Set before their first import, which already prints.
+    # own lines say what matters. Set before their first import, which already prints, and reads these; importing
+    # them here instead would cost every start 2-3 s, also a bot whose engine never loads them (Ray, tests' fakes).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
+    for imported in ("diffusers.utils.logging", "transformers.utils.logging"):
+        module = sys.modules.get(imported)
+        if module is not None:  # imported already (a caller in the same process): too late for the variables
+            module.set_verbosity_error()
 
 
 # --- generate ------------------------------------------------------------------------------------------------
@@ -223,11 +224,11 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
 
             adapters.append(SlackAdapter(app.service, settings, host=settings.slack_host))
         for adapter in adapters:
-            app.service.add_adapter(adapter)
             await adapter.start()
+            app.service.add_adapter(adapter)  # once up: what it would have dropped while connecting waited
         if adapters:
             log.info("animatebot is running on %s; Ctrl-C to stop", ", ".join(a.platform for a in adapters))
-            await stop.wait()
+            code = await _serve(adapters, stop)
         else:
             from bot.platforms.console import ConsoleAdapter, run_console
 
@@ -247,6 +248,23 @@ async def _run(settings: Any, args: argparse.Namespace) -> int:
             await web_runner.cleanup()
         await app.stop(grace_s=args.grace)
     return code
+
+
+async def _serve(adapters: list[Any], stop: asyncio.Event) -> int:
+    """Until a stop signal (exit 0) or a platform connection lost for good (exit 1: a process that stays up but
+    hears nothing helps nobody; systemd or the container restarts one that exits)."""
+    stopping = asyncio.create_task(stop.wait())
+    lost = [asyncio.create_task(adapter.wait_lost()) for adapter in adapters if hasattr(adapter, "wait_lost")]
+    try:
+        done, _ = await asyncio.wait({stopping, *lost}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (stopping, *lost):
+            task.cancel()
+    for task in lost:
+        if task in done:
+            log.error("%s; stopping (exit code %d) so that it can be restarted", task.result(), EXIT_FAILURE)
+            return EXIT_FAILURE
+    return EXIT_OK
 
 
 # --- history, db, models ---------------------------------------------------------------------------------------
@@ -278,6 +296,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 "output": j.output_path,
                 "bytes": j.output_bytes,
                 "error": j.error,
+                "expired": j.expired_at is not None,
                 "created_at": j.created_at.isoformat(),
                 "parent_id": j.parent_id,
             }
@@ -296,9 +315,33 @@ def cmd_db(args: argparse.Namespace) -> int:
     from storage.db import current_revision, make_engine, upgrade
 
     settings = _settings()
+    if args.action == "prune":
+        return _prune(settings, args.older_than)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)} at revision {current_revision(engine)}")
+    return EXIT_OK
+
+
+def _prune(settings: Any, older_than: str) -> int:
+    from datetime import timedelta
+
+    from storage.db import Database
+    from storage.models import utcnow
+    from storage.retention import prune
+
+    match = re.fullmatch(r"\s*(\d+)\s*([dhw]?)\s*", older_than or "")
+    if match is None:
+        raise _Usage(f"--older-than {older_than!r} is not an age; give days like 30d (or 12h, 2w)")
+    amount, unit = int(match[1]), match[2] or "d"
+    unit_name = {"d": "days", "h": "hours", "w": "weeks"}[unit]
+    age = timedelta(**{unit_name: amount})
+    db = Database(settings.database_url)
+    try:
+        pruned = prune(db, utcnow() - age, settings.media_dir)
+    finally:
+        db.close()
+    print(f"older than {older_than.strip()}: {pruned.line()} (rows kept, marked expired)")
     return EXIT_OK
 
 
@@ -394,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     dsub = db.add_subparsers(dest="action", required=True, parser_class=_Parser)
     dsub.add_parser("upgrade", help="apply migrations (also done at every start)")
+    prune = dsub.add_parser(
+        "prune", help="remove clips and input stills older than an age from disk; rows stay, marked expired"
+    )
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="30d, 12h or 2w")
     db.set_defaults(func=cmd_db)
 
     hist = sub.add_parser("history", help="recent clips")

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # --- storage ------------------------------------------------------------------------------
     database_url: str = Field("sqlite:///data/animatebot.db", alias="ANIMATEBOT_DATABASE_URL")
     media_dir: Path = Field(Path("data/clips"), alias="ANIMATEBOT_MEDIA_DIR")
+    # Clips and input stills older than this many days are removed from disk (their rows stay, "expired"); 0 keeps all.
+    keep_days: int = Field(0, ge=0, alias="ANIMATEBOT_KEEP_DAYS")
+    # New jobs are refused while the media disk has less than this free (MB); 0 turns the check off.
+    min_free_mb: int = Field(500, ge=0, alias="ANIMATEBOT_MIN_FREE_MB")
 
     # --- limits (defaults; admins change them from chat, the database then wins) --------------
     max_active_per_user: int = Field(2, ge=1, alias="ANIMATEBOT_MAX_ACTIVE_PER_USER")

@@ -18,6 +18,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.selectable import Select
 
+from storage import loopguard
 from storage.dbthread import DatabaseThread, Urgency
 from storage.prepared import Prepared
 
@@ -42,6 +44,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 CHECKPOINT_EVERY_S = 0.5  # how often the checkpoint thread folds SQLite's write-ahead log into the database
 
+RECONNECT_WITHIN_S = 15.0  # how long the database thread tries to connect again after losing its connection
 READ_ONLY = "animatebot_read_only"  # connection.info flag: the next transaction only reads
 
 _P = ParamSpec("_P")
@@ -61,6 +64,8 @@ def make_engine(url: str) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    else:
+        kwargs["pool_pre_ping"] = True  # a server restarted since a connection was pooled: a new one, not an error
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         _tune_sqlite(engine)
@@ -118,8 +123,9 @@ class Database:
     On the database thread (``offload``) both run on one connection held open for the thread's life.
     """
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, reconnect_within_s: float = RECONNECT_WITHIN_S) -> None:
         self.url = url
+        self.reconnect_within_s = reconnect_within_s  # how long the database thread tries while the server is away
         self.engine = make_engine(url)
         if migrate:
             upgrade(self.engine)
@@ -138,27 +144,35 @@ class Database:
     def session(self) -> Iterator[Session]:
         held: Connection | None = getattr(self._local, "connection", None)
         if held is None:
+            if loopguard.enabled:
+                loopguard.check()
             with self._sessions.begin() as session:
                 yield session
             return
         with Session(bind=held, expire_on_commit=False) as session, session.begin():
             yield session
+            self._local.commits += 1  # counted as it starts: a commit cut short may have happened
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
         """A Core transaction: cheaper than a session for the queue's hot statements."""
         held: Connection | None = getattr(self._local, "connection", None)
         if held is None:
+            if loopguard.enabled:
+                loopguard.check()
             with self.engine.begin() as connection:
                 yield connection
             return
         with held.begin():
             yield held
+            self._local.commits += 1
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """Like ``connection()``, for reads only: on SQLite no write lock is taken."""
         held: Connection | None = getattr(self._local, "connection", None)
+        if held is None and loopguard.enabled:
+            loopguard.check()
         with contextlib.ExitStack() as stack:
             connection = held if held is not None else stack.enter_context(self.engine.connect())
             connection.info[READ_ONLY] = True  # read by the "begin" listener; lives as long as the DBAPI connection
@@ -216,15 +230,25 @@ class Database:
                 rows = prepared.rows(cursor) if prepared.columns else []
                 count = len(rows) if prepared.columns else cursor.rowcount
                 if own:
+                    if hasattr(self._local, "commits"):  # the database thread: counted as it starts (``_resilient``)
+                        self._local.commits += 1
                     dbapi_connection.commit()
             except self._dbapi_error as exc:
+                lost = self.engine.dialect.is_disconnect(exc, dbapi_connection, cursor)  # type: ignore[arg-type]
                 if own:
-                    dbapi_connection.rollback()
+                    with contextlib.suppress(self._dbapi_error):  # a lost connection cannot roll back
+                        dbapi_connection.rollback()
                 raise DBAPIError.instance(
-                    prepared.sql, parameters, exc, self._dbapi_error, dialect=self.engine.dialect
+                    prepared.sql,
+                    parameters,
+                    exc,
+                    self._dbapi_error,
+                    dialect=self.engine.dialect,
+                    connection_invalidated=lost,
                 ) from exc
             finally:
-                cursor.close()
+                with contextlib.suppress(self._dbapi_error):
+                    cursor.close()
         return count, rows
 
     @contextmanager
@@ -234,6 +258,8 @@ class Database:
         if held is not None:
             yield held.connection.dbapi_connection, not held.in_transaction()
             return
+        if loopguard.enabled:
+            loopguard.check()
         pooled = self.engine.raw_connection()
         try:
             yield pooled.dbapi_connection, True
@@ -242,30 +268,88 @@ class Database:
 
     def _hold_connection(self) -> None:
         self._local.connection = self.engine.connect()
+        self._local.commits = 0  # commits begun on the held connection (see ``_resilient``)
+
+    def _start_thread(self) -> None:
+        """The database thread's first connection; a server away just then is tried again at the first call."""
+        try:
+            self._hold_connection()
+        except DBAPIError as exc:
+            self._local.connection, self._local.commits = None, 0
+            log.warning("the database is not reachable (%s); trying again at the first call", _first_line(exc.orig))
+
+    # --- surviving the server: a lost connection is replaced, a call that committed nothing is run again -----
+    def _resilient(self, call: Callable[[], _T]) -> _T:
+        """On the database thread: ``call()``. When its connection turns out to be lost (the server restarted or
+        dropped it), a new one is made, and ``call()`` runs again if nothing of it can have been committed: none
+        of its commits had begun, or the server answered the commit with an error (a server shutting down ends
+        each connection with one: the transaction was rolled back). Only a connection that went silent during a
+        commit leaves it unknown; then the error is raised."""
+        if getattr(self._local, "connection", None) is None:
+            self._reconnect(None)  # lost before, and not back then: try again now
+        commits = self._local.commits
+        try:
+            return call()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            repeat = self._local.commits == commits or getattr(exc.orig, "sqlstate", None) is not None
+            self._reconnect(exc)
+            if not repeat:
+                log.warning("the database connection went silent while a write was committed; not repeated")
+                raise
+        return call()
+
+    def _reconnect(self, lost: DBAPIError | None) -> None:
+        """Replace the database thread's connection; tries for ``reconnect_within_s`` while the server is away."""
+        old: Connection | None = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.invalidate()
+                old.close()
+        if lost is not None:
+            log.warning("the database connection was lost (%s); connecting again", _first_line(lost.orig))
+        deadline, pause = time.monotonic() + self.reconnect_within_s, 0.05
+        while True:
+            try:
+                self._hold_connection()
+            except DBAPIError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)  # the server is restarting: back off, the thread has nothing else it can do
+                pause = min(pause * 2, 1.0)
+                continue
+            if lost is not None:
+                log.info("connected to the database again")
+            return
 
     async def offload(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run ``fn(*args, **kwargs)`` on the database thread and return its result (or raise its error)."""
-        return await self._executor().call(Urgency.NORMAL, functools.partial(fn, *args, **kwargs))
+        return await self._executor().call(Urgency.NORMAL, self._on_thread(fn, *args, **kwargs))
 
     async def offload_later(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """``offload`` for work nobody waits on (delivery's bookkeeping): it runs after every waiting ``offload``."""
-        return await self._executor().call(Urgency.LATER, functools.partial(fn, *args, **kwargs))
+        return await self._executor().call(Urgency.LATER, self._on_thread(fn, *args, **kwargs))
 
     def answer(self, waiter: asyncio.Future[_T], fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> None:
         """From any thread: run ``fn(*args, **kwargs)`` on the database thread (as ``offload`` does) and settle
         ``waiter``, a future of the running loop, with its result or error."""
-        self._executor().answer(waiter, Urgency.NORMAL, functools.partial(fn, *args, **kwargs))
+        self._executor().answer(waiter, Urgency.NORMAL, self._on_thread(fn, *args, **kwargs))
 
     def submit_first(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
         """Queue ``fn(*args, **kwargs)`` for the database thread ahead of everything else, from any thread
         (a claim the GPU waits for); its future."""
-        return self._executor().submit(Urgency.FIRST, fn, *args, **kwargs)
+        return self._executor().submit(Urgency.FIRST, self._on_thread(fn, *args, **kwargs))
+
+    def _on_thread(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> Callable[[], _T]:
+        return functools.partial(self._resilient, functools.partial(fn, *args, **kwargs))
 
     def _executor(self) -> DatabaseThread:
         if self._thread is None:
             with self._thread_lock:
                 if self._thread is None:
-                    self._thread = DatabaseThread(self._hold_connection)
+                    self._thread = DatabaseThread(self._start_thread)
         return self._thread
 
     def close(self) -> None:
@@ -283,6 +367,10 @@ class Database:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _is_sqlite_file(engine: Engine) -> bool:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -41,9 +42,41 @@ def _as_server_user(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+@dataclass
+class PostgresServer:
+    """A running server the tests started: its URL (no database), and what stopping or restarting it needs."""
+
+    url: str
+    bin_dir: Path
+    data: Path
+    home: Path
+    options: str  # the server's command-line options: its port, socket folder, no fsync
+
+    def restart(self) -> None:
+        """Restart the server (``pg_ctl restart``, fast mode: every connection is cut, as an operator's restart
+        does) and return once it accepts connections again, on the same port."""
+        self._pg_ctl("-m", "fast", "-w", "restart")
+
+    def stop(self, *, check: bool = False) -> None:
+        """Stop the server at once (``immediate``: connections are cut, as a crash would)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop", check=check)
+
+    def start(self) -> None:
+        """Start it (again after ``stop``: the same port); return once it accepts connections."""
+        self._pg_ctl("-o", self.options, "-w", "start")
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        # restart reuses the options of the first start (postmaster.opts): the same port and socket folder
+        subprocess.run(
+            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.home / "log"), *args]),
+            check=check,
+            capture_output=True,
+        )
+
+
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """``postgresql+psycopg://postgres@127.0.0.1:PORT`` of a server running for this session."""
+def postgres_instance() -> Iterator[PostgresServer]:
+    """A PostgreSQL server running for this session (from the Debian binaries, on 127.0.0.1)."""
     bin_dir = _bin_dir()
     if bin_dir is None:
         pytest.skip("PostgreSQL binaries not installed (apt-get install postgresql)")
@@ -65,21 +98,19 @@ def postgres_server() -> Iterator[str]:
         capture_output=True,
     )
     options = f"-h 127.0.0.1 -p {port} -k {home} -F -c fsync=off -c full_page_writes=off"
-    subprocess.run(
-        _as_server_user(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(home / "log"), "-w", "start"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    server = PostgresServer(f"postgresql+psycopg://postgres@127.0.0.1:{port}", bin_dir, data, home, options)
+    server.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        subprocess.run(
-            _as_server_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-            capture_output=True,
-        )
+        server.stop()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(postgres_instance: PostgresServer) -> str:
+    """``postgresql+psycopg://postgres@127.0.0.1:PORT`` of a server running for this session."""
+    return postgres_instance.url
 
 
 def create_database(server: str) -> str:

@@ -61,7 +61,8 @@ class Service:
         return self.delivery.adapters
 
     def add_adapter(self, adapter: ChatAdapter) -> None:
-        self.delivery.adapters[adapter.platform] = adapter
+        """``adapter`` is up (started): replies and clips of its platform go through it from now on."""
+        self.delivery.add_adapter(adapter)
 
     @property
     def active_model(self) -> str:
@@ -443,7 +444,12 @@ class Service:
             await self._reply(inv, render.error(f"there is no clip #{job_id}"), ephemeral=True)
             return
         adapter = self.adapters.get(inv.place.platform)
-        if job.status != JobStatus.SUCCEEDED.value or not job.output_path or adapter is None:
+        if (
+            job.status != JobStatus.SUCCEEDED.value
+            or not job.output_path
+            or job.expired_at is not None
+            or adapter is None
+        ):
             tally = await self.repo.db.offload(self.repo.tally, job.id)
             await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
             return

@@ -66,6 +66,15 @@ class Delivery:
         self._ended: set[int] = set()  # jobs whose end has been reported and not delivered yet
         self._parents: dict[int, dict[str, str | None]] = {}  # job id -> where its parent message is (attached)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unposted: defaultdict[str, dict[int, JobEvent]] = defaultdict(dict)  # platform not up yet -> its ends
+
+    def add_adapter(self, adapter: ChatAdapter) -> None:
+        """``adapter`` is up: deliver from now on through it, starting with the ends of jobs that finished while
+        its platform was not connected yet (the bot starts its platforms one after the other, and recovered jobs
+        run from the start)."""
+        self.adapters[adapter.platform] = adapter
+        for job_id, event in self._unposted.pop(adapter.platform, {}).items():
+            self.submit(JobEvent(event.kind, job_id))  # read again: the row is the truth by now
 
     async def _db(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """A repository call, on the database thread (never on the event loop), after any command waiting there."""
@@ -139,7 +148,9 @@ class Delivery:
             return
         adapter = self.adapters.get(job.platform)
         if adapter is None:
-            return  # delivered when that platform is connected again (see Service.start)
+            if event.kind not in ("started", "progress"):
+                self._unposted[job.platform][job.id] = event  # delivered once that platform is up (add_adapter)
+            return
         if event.kind in ("started", "progress"):
             await self._progress(adapter, job, event)
         elif job.status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value) or job.delivery != "pending":
@@ -195,7 +206,7 @@ class Delivery:
             )
         except Exception:
             log.exception("could not tell %s that #%s was withheld", job.user_key, job.id)
-        self.repo.update_job(job.id, delivery=DeliveryState.WITHHELD)
+        await self._db(self.repo.update_job, job.id, delivery=DeliveryState.WITHHELD)
         log.info("withheld #%s (safety score %s)", job.id, job.safety_score)
 
     async def _post_warning(self, adapter: ChatAdapter, job: Job) -> MessageRef | None:
@@ -204,20 +215,22 @@ class Delivery:
             ref = await adapter.post(place_of(job, thread=True), render.spoiler_warning(job))
         except Exception:
             log.exception("could not post the warning for #%s", job.id)
-            self.repo.update_job(job.id, delivery=DeliveryState.FAILED)
+            await self._db(self.repo.update_job, job.id, delivery=DeliveryState.FAILED)
             return None
-        self.repo.update_job(job.id, clip_message_id=ref.message_id, delivery=DeliveryState.MESSAGE)
+        await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=DeliveryState.MESSAGE)
         return ref
 
     async def release(self, job: Job, *, by: str) -> None:
         """An admin let a withheld clip through: post it in its thread and update the parent."""
-        self.repo.update_job(job.id, safety_decision=SafetyDecision.RELEASED.value)
+        await self._db(self.repo.update_job, job.id, safety_decision=SafetyDecision.RELEASED.value)
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
-        fresh = self.repo.job(job.id) or job
+        fresh = await self._db(self.repo.job, job.id)
+        fresh = fresh or job
         ref = await self.post_clip(adapter, place_of(fresh, thread=True), fresh)
-        await self._finish_parent(adapter, self.repo.job(job.id) or fresh, ref)
+        posted = await self._db(self.repo.job, job.id)
+        await self._finish_parent(adapter, posted or fresh, ref)
         log.info("#%s released by %s", job.id, by)
 
     async def _progress(self, adapter: ChatAdapter, job: Job, event: JobEvent) -> None:
@@ -277,6 +290,8 @@ class Delivery:
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
         original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
+        if job.expired_at is not None:  # retention removed its file: say so rather than try an upload
+            return None if repost_by is not None else await self._fallback(adapter, place, job)
         lineage = await self._lineage_seen(place, job)
         for attempt in range(REENCODE_TRIES + 2):
             if tally is None:
@@ -341,7 +356,7 @@ class Delivery:
         except (EncodeError, OSError, ValueError) as exc:
             log.warning("could not re-encode #%s under %d bytes: %s", job.id, budget, exc)
             return None
-        path.write_bytes(clip.data)
+        await asyncio.to_thread(path.write_bytes, clip.data)
         notes = "\n".join(
             [*(job.notes or "").splitlines(), f"re-encoded to fit the upload limit: {', '.join(clip.changes)}"]
         )
@@ -351,6 +366,8 @@ class Delivery:
 
     async def _fallback(self, adapter: ChatAdapter, place: Place, job: Job) -> MessageRef | None:
         text = f"#{job.id} is ready, but the clip could not be uploaded here; it is kept on the bot's host as {job.output_path}"
+        if job.expired_at is not None:
+            text = f"#{job.id} has expired: its clip was removed from the bot's disk; Reroll makes it again"
         try:
             ref = await adapter.post(
                 place, Message(text, title=f"#{job.id}", fields=render.describe(job), tone="error")
@@ -383,7 +400,7 @@ class Delivery:
     async def delete_clip(self, job: Job, *, by: str) -> None:
         await self._db(self.repo.update_job, job.id, deleted=True)
         if job.output_path:
-            Path(job.output_path).unlink(missing_ok=True)
+            await asyncio.to_thread(Path(job.output_path).unlink, missing_ok=True)
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return

@@ -160,6 +160,8 @@ def job_line(job: Job) -> str:
     status = job.status
     if job.status == JobStatus.SUCCEEDED.value and job.output_bytes:
         status = f"{job.output_format} {job.output_bytes / 1024:.0f} KiB"
+    if job.expired_at is not None:
+        status = f"{job.status}, expired"
     who = job.user_name or job.user_key
     return f"#{job.id} [{status}] {excerpt(job.prompt, 50)} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
 
@@ -191,7 +193,11 @@ def job_detail(job: Job, tally: Tally) -> Message:
     lines = [excerpt(job.prompt, 300), f"status: {job.status}"]
     if job.error:
         lines.append(f"error: {job.error}")
-    if job.output_path and job.status == JobStatus.SUCCEEDED.value:
+    if job.expired_at is not None:
+        lines.append(
+            f"expired {job.expired_at:%Y-%m-%d}: its file was removed; a reroll makes it again from this recipe"
+        )
+    elif job.output_path and job.status == JobStatus.SUCCEEDED.value:
         lines.append(f"file: {job.output_path}")
     return Message("\n".join(lines), title=f"#{job.id}", fields=(*describe(job), Field("Review", review_text(tally))))
 

@@ -16,6 +16,7 @@ Every method is blocking and thread-safe: async callers run them with ``Database
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -143,6 +144,8 @@ class JobQueue:
     _paused_servers: set[Tenant] = field(default_factory=set)
     _held: dict[int, dict[str, Any]] = field(default_factory=dict)  # held job id -> its row
     _waiting_in: Counter[Tenant] = field(default_factory=Counter)  # server -> its waiting jobs, held or not
+    # Why no job can be accepted now, or None (the media disk's free space: generation.media.space.DiskSpace).
+    space: Callable[[], str | None] | None = None
 
     def __post_init__(self) -> None:
         stats = self.repo.stats()
@@ -308,6 +311,7 @@ class JobQueue:
             existing = self.repo.job_by_request_key(sub.request_key)
             if existing is not None:
                 raise DuplicateRequest(existing)
+        _check_media(sub, self.space)
         with self._lock:  # check-then-insert must not interleave within this process
             server = Tenant(sub.platform, sub.workspace_id)
             decision = self.check(
@@ -602,3 +606,16 @@ class JobQueue:
 
 def _server_of(row: dict[str, Any]) -> Tenant:
     return Tenant(row["platform"], row["workspace_id"] or "")
+
+
+def _check_media(sub: Submission, space: Callable[[], str | None] | None) -> None:
+    """Refused (one line) while the media disk is too full to write a clip, or when the still an image job animates
+    has expired (retention removed it: a reroll of an old image clip cannot be made again)."""
+    refusal = space() if space is not None else None
+    if refusal is not None:
+        raise Refused(refusal)
+    if sub.params.image is not None and not os.path.exists(sub.params.image):
+        raise Refused(
+            "the image this clip was animated from has expired (old clips' files are removed from the bot's disk); "
+            "animate the image again with image:"
+        )

@@ -151,6 +151,11 @@ class FakeDiscord:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def end_sessions(self, code: int, message: str = "") -> None:
+        """Close every gateway connection with ``code`` (4004: the token was revoked, which a client must not retry)."""
+        for ws in list(self._sockets):
+            await ws.close(code=code, message=message.encode())
+
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/v10"

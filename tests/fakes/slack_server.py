@@ -68,6 +68,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.uploads: dict[str, Upload] = {}
         self.deleted: list[tuple[str, str]] = []
+        self.deleted_files: list[str] = []  # files.delete: the ids removed (and gone from ``uploads``)
         self.upload_status = 200  # what the upload URL answers; 413 plays a file too large
         self.responses: list[tuple[str, dict[str, Any]]] = []  # (key, body) POSTed to response_url targets
         self.users: dict[str, dict[str, Any]] = {}
@@ -245,6 +246,13 @@ class FakeSlack:
         file_id = f"F{next(self._ids):08d}"
         self.uploads[file_id] = Upload(file_id, str(args["filename"]), int(args["length"]))
         return {"ok": True, "upload_url": f"{self.origin}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(args.get("file", ""))
+        if self.uploads.pop(file_id, None) is None:
+            return {"ok": False, "error": "file_not_found"}
+        self.deleted_files.append(file_id)
+        return {"ok": True}
 
     def _m_files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel_id")

@@ -205,6 +205,24 @@ class DiscordAdapter:
         except discord.HTTPException as exc:
             log.error("could not leave the Discord server %s: %s %s", guild.id, exc.status, exc.text or exc)
 
+    async def wait_lost(self) -> str:
+        """Wait until the gateway connection has ended for good without ``close()`` (discord.py reconnects by itself
+        and gives up only on what retrying cannot mend: a revoked token, a fatal close code); a line saying why.
+        The process should then end: it would stay up hearing nothing."""
+        task = self._task
+        if task is None:
+            raise RuntimeError("the Discord adapter is not started")
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # the waiter was cancelled, not the connection
+            return "the Discord gateway connection was cancelled"
+        except Exception as exc:
+            code = getattr(exc, "code", None)
+            return f"the Discord gateway gave up: {exc}" + (f" (close code {code})" if code else "")
+        return "the Discord gateway connection ended"
+
     async def close(self) -> None:
         """Disconnect from Discord and release the HTTP session; safe to call twice."""
         await self.client.close()

@@ -36,6 +36,16 @@ EVENTS_PATH = "/slack/events"
 SLACK_MAX_UPLOAD = 1024 * 1024 * 1024  # Slack accepts files up to 1 GB
 _NOT_IN_CHANNEL = frozenset({"not_in_channel", "channel_not_found"})
 _TOO_LARGE = frozenset({"file_too_large", "file_uploads_exceeded"})
+# A clip's message id is "<ts of the message with its buttons>/<id of the uploaded file>": the service stores it
+# and hands it back for edits and Delete, so the file can go with the message, after a restart too.
+_FILE_SEP = "/"
+
+
+def _ts_and_file(message_id: str) -> tuple[str, str | None]:
+    ts, _, file_id = message_id.partition(_FILE_SEP)
+    return ts, file_id or None
+
+
 _CONNECT_TIMEOUT_S = 30.0
 
 
@@ -199,9 +209,10 @@ class SlackAdapter:
 
     async def edit(self, ref: MessageRef, message: Message) -> None:
         """Replace the text and blocks of a message the bot posted (chat.update)."""
+        ts, _file = _ts_and_file(ref.message_id)
         try:
             await self.client.chat_update(
-                channel=ref.place.channel_id, ts=ref.message_id, text=fallback_text(message), blocks=blocks(message)
+                channel=ref.place.channel_id, ts=ts, text=fallback_text(message), blocks=blocks(message)
             )
         except SlackApiError as e:
             raise _translate(e, ref.place) from e
@@ -213,13 +224,13 @@ class SlackAdapter:
     async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
         """Upload the clip into ``place`` (three-step external upload), then the message and buttons.
 
-        Returns the message holding the buttons. Raises UploadTooLarge when Slack refuses the size,
-        NotInChannel when the bot may not share files there.
+        Returns the message holding the buttons, its id naming the file too (``delete`` removes both). Raises
+        UploadTooLarge when Slack refuses the size, NotInChannel when the bot may not share files there.
         """
         if clip.size > self.max_upload_bytes:
             raise UploadTooLarge(self.max_upload_bytes)
         try:
-            await self.client.files_upload_v2(
+            uploaded = await self.client.files_upload_v2(
                 channel=place.channel_id,
                 thread_ts=place.thread_id,
                 file=str(clip.path),
@@ -236,14 +247,27 @@ class SlackAdapter:
             if "status: 413" in str(e):
                 raise UploadTooLarge(self.max_upload_bytes) from e
             raise
-        return await self.post(place, message)
+        files = uploaded.get("files") or []
+        ref = await self.post(place, message)
+        if not files or not files[0].get("id"):
+            return ref
+        return MessageRef(ref.place, f"{ref.message_id}{_FILE_SEP}{files[0]['id']}")
 
     async def delete(self, ref: MessageRef) -> None:
-        """Remove a message the bot posted (chat.delete)."""
+        """Remove a message the bot posted (chat.delete) and, for a clip, its uploaded file (files.delete): the
+        clip's file share would otherwise stay in the channel."""
+        ts, file_id = _ts_and_file(ref.message_id)
         try:
-            await self.client.chat_delete(channel=ref.place.channel_id, ts=ref.message_id)
+            await self.client.chat_delete(channel=ref.place.channel_id, ts=ts)
         except SlackApiError as e:
-            raise _translate(e, ref.place) from e
+            if file_id is None or error_code(e) != "message_not_found":
+                raise _translate(e, ref.place) from e
+        if file_id is not None:
+            try:
+                await self.client.files_delete(file=file_id)
+            except SlackApiError as e:
+                if error_code(e) != "file_not_found":  # gone already (deleted in Slack by hand): nothing to do
+                    raise _translate(e, ref.place) from e
 
     async def notify(self, place: Place, user_id: str, message: Message) -> None:
         """Tell one person privately: an ephemeral message in the channel (and thread) of ``place``."""
@@ -266,7 +290,8 @@ class SlackAdapter:
         """The message's permalink, built from the workspace URL that auth.test gave (None before start)."""
         if not self._team_url:
             return None
-        url = f"{self._team_url.rstrip('/')}/archives/{ref.place.channel_id}/p{ref.message_id.replace('.', '')}"
+        ts, _file = _ts_and_file(ref.message_id)
+        url = f"{self._team_url.rstrip('/')}/archives/{ref.place.channel_id}/p{ts.replace('.', '')}"
         thread = ref.place.thread_id
         if thread and thread != ref.message_id:
             url += f"?thread_ts={thread}&cid={ref.place.channel_id}"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_board"
-down_revision = "0007_clip_scope"  # 0008_retention is on another branch: re-chained at merge
+down_revision = "0008_retention"  # re-chained at merge
 branch_labels = None
 depends_on = None
 

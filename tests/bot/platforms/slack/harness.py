@@ -50,7 +50,7 @@ class SlackBot:
             value,
             user=user,
             channel=job.channel_id,
-            message_ts=job.clip_message_id,
+            message_ts=job.clip_message_id.split("/")[0],  # the clip's message id names its file after a /
             thread_ts=job.thread_id,
             trigger_id=trigger_id,
             response_url=self.fake.response_url(trigger_id),

@@ -106,7 +106,9 @@ async def test_buttons_review_reroll_and_delete(bot: SlackBot) -> None:
     job_id = await animate_and_wait(bot, f"a red fox {FAST}")
     job = bot.app.repo.job(job_id)
     assert job is not None and job.clip_message_id
-    clip_key = (CHANNEL, job.clip_message_id)
+    ts, file_id = job.clip_message_id.split("/")  # the message with the buttons, and the uploaded clip
+    clip_key = (CHANNEL, ts)
+    assert bot.fake.uploads[file_id].shared
 
     bot.fake.ratelimit_next("chat.update", retry_after=0)  # the tally redraw waits out a 429
     status, _, took = await bot.click(f"animatebot:approve:{job_id}", "U0000002", "t-approve")
@@ -132,5 +134,6 @@ async def test_buttons_review_reroll_and_delete(bot: SlackBot) -> None:
     )
 
     await bot.click(f"animatebot:delete:{job_id}", OWNER, "t-delete-owner")
-    await bot.fake.wait_for(lambda: clip_key in bot.fake.deleted)
+    await bot.fake.wait_for(lambda: clip_key in bot.fake.deleted and bot.fake.deleted_files)
     assert bot.app.repo.job(job_id).deleted  # type: ignore[union-attr]
+    assert bot.fake.deleted_files == [file_id] and file_id not in bot.fake.uploads  # the clip itself is gone too

@@ -90,7 +90,9 @@ async def test_post_clip_uploads_in_three_steps_into_the_thread_then_buttons(
     assert (upload.filename, upload.channel, upload.thread_ts) == ("clip-7.gif", "C0000001", parent.message_id)
     assert upload.shared and upload.initial_comment == ":white_check_mark: *#7*"
 
-    buttons_message = fake.messages[("C0000001", ref.message_id)]
+    ts, file_id = ref.message_id.split("/")  # the clip's id names its message and its file (Delete removes both)
+    assert file_id == upload.file_id
+    buttons_message = fake.messages[("C0000001", ts)]
     assert buttons_message["thread_ts"] == parent.message_id
     (actions,) = [b for b in buttons_message["blocks"] if b["type"] == "actions"]
     assert [(e["action_id"], e["value"], e.get("style")) for e in actions["elements"]] == [
