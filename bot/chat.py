@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
+ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal", "preset")
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]

@@ -14,6 +14,7 @@ from bot.commands.command import (
     parse_command,
     parse_line,
     parse_user_ref,
+    preset_name,
     split_line,
 )
 from bot.commands.grammar import (
@@ -25,6 +26,7 @@ from bot.commands.grammar import (
     check_preset,
     estimate_tokens,
     format_animate,
+    format_options,
     near_key,
     normalize_model,
     parse_animate,
@@ -82,6 +84,7 @@ __all__ = [
     "check_preset",
     "estimate_tokens",
     "format_animate",
+    "format_options",
     "help_text",
     "is_private",
     "near_key",
@@ -90,5 +93,6 @@ __all__ = [
     "parse_command",
     "parse_line",
     "parse_user_ref",
+    "preset_name",
     "split_line",
 ]

@@ -283,11 +283,14 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
 _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {spec.short: typed_keys(spec) for spec in COMMANDS}
 
 
-def parse_command(name: str, text: str = "", options: Mapping[str, object] | None = None) -> Command:
+def parse_command(
+    name: str, text: str = "", options: Mapping[str, object] | None = None, *, preset_tokens: str = ""
+) -> Command:
     """Parse one command by name (``/animate-queue``, ``animate-queue``, any case) and its argument text.
 
     ``options`` are native slash-command options (Discord); giving a value both there and in the
-    text is an error. Raises CommandError for an unknown command or bad arguments.
+    text is an error. ``preset_tokens``: an /animate's preset, applied before what is typed.
+    Raises CommandError for an unknown command or bad arguments.
     """
     command = name.strip().lstrip("/").lower().replace("_", "-")
     if command not in COMMAND_NAMES:
@@ -295,7 +298,7 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
         raise CommandError(f"unknown command {_show(name)}; commands: {listed}")
     short = "animate" if command == "animate" else command.removeprefix("animate-")
     if short == "animate":
-        return Command("animate", text, animate=parse_animate(text, options))
+        return Command("animate", text, animate=parse_animate(text, options, preset_tokens=preset_tokens))
     opts = _options(command, options, _COMMAND_OPTIONS[short])
     if short == "queue":
         _no_more(command, text.split(), "/animate-queue")

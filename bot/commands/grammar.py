@@ -542,7 +542,16 @@ def format_animate(params: GenerationParams) -> str:
     Raises ValueError for a value no quote can hold. Prompts are expected to be what
     parse_animate produced: a prompt word that looks like a known ``key:value`` would be read as one.
     """
-    parts = [params.prompt]
+    return " ".join([params.prompt, *_option_tokens(params)])
+
+
+def format_options(params: GenerationParams) -> str:
+    """The ``key:value`` tokens of ``params`` without its prompt (fields at their default left out)."""
+    return " ".join(_option_tokens(params))
+
+
+def _option_tokens(params: GenerationParams) -> list[str]:
+    parts: list[str] = []
     if params.motions:
         motion = "+".join(
             m.name if m.strength == DEFAULT_MOTION_STRENGTH else f"{m.name}@{m.strength!r}" for m in params.motions
@@ -567,4 +576,4 @@ def format_animate(params: GenerationParams) -> str:
         parts.append(f"loop:{params.loop}")
     if params.image is not None and params.strength != DEFAULT_STRENGTH:
         parts.append(f"strength:{params.strength!r}")
-    return " ".join(parts)
+    return parts
