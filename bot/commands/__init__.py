@@ -47,9 +47,9 @@ from bot.commands.table import (
     REPORT_REASON_MAX,
     SHOWCASE_MAX,
     ButtonSpec,
-    FormSpec,
     Option,
     Spec,
+    form_for,
 )
 
 __all__ = [
@@ -78,11 +78,11 @@ __all__ = [
     "ButtonSpec",
     "Command",
     "CommandError",
-    "FormSpec",
     "Option",
     "Spec",
     "check_preset",
     "estimate_tokens",
+    "form_for",
     "format_animate",
     "format_options",
     "help_text",

@@ -9,9 +9,10 @@ code that reads its value (a ``/animate`` key: a parser in ``bot.commands.gramma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.chat import Form, FormField
 from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
 from generation.params import (
     ASPECTS,
@@ -106,26 +107,6 @@ class ButtonSpec:
     action: str
     label: str
     help: str
-
-
-@dataclass(frozen=True)
-class FormField:
-    key: str
-    label: str
-    max_length: int
-    multiline: bool = False
-    optional: bool = False
-    placeholder: str = ""
-
-
-@dataclass(frozen=True)
-class FormSpec:
-    """A form a button opens (Discord modal, Slack view, the console's typed words after the job number)."""
-
-    name: str
-    title: str
-    submit: str
-    fields: tuple[FormField, ...]
 
 
 def _job(help: str = "Job number, e.g. 12", required: bool = False) -> Option:
@@ -502,36 +483,75 @@ REMIX_PROMPT_MAX = 3000  # room for a prompt with key:value tokens (Slack inputs
 REMIX_MOTION_MAX = 100
 REPORT_REASON_MAX = 300
 
-FORMS: dict[str, FormSpec] = {
-    "remix": FormSpec(
-        "remix",
-        "Remix #{job}",
-        "Animate",
-        (
-            FormField("prompt", "Prompt", REMIX_PROMPT_MAX, multiline=True),
-            FormField("motion", "Motion", REMIX_MOTION_MAX, optional=True, placeholder="zoom-in@0.8+pan-left"),
-        ),
-    ),
-    "report": FormSpec(
-        "report",
-        "Report #{job}",
-        "Report",
-        (
-            FormField(
-                "reason",
-                "Why should the admins look at this clip?",
-                REPORT_REASON_MAX,
-                placeholder="e.g. not safe for work, hateful, spam",
+# The forms buttons open, by the button's action; ``{job}`` in a title is the job number. Job 0: filled in when opened.
+FORMS: dict[str, Form] = {
+    form.action: form
+    for form in (
+        Form(
+            "remix",
+            0,
+            "Remix #{job}",
+            "Animate",
+            (
+                FormField(
+                    "prompt", "Prompt (key:value tokens work here too)", REMIX_PROMPT_MAX, multiline=True, optional=True
+                ),
+                FormField(
+                    "motion", "Motion", REMIX_MOTION_MAX, optional=True, placeholder="zoom-in@0.8+pan-left, or none"
+                ),
             ),
         ),
-    ),
-    "preset": FormSpec(
-        "preset",
-        "Save #{job} as a preset",
-        "Save",
-        (FormField("name", "Preset name", PRESET_NAME_MAX, placeholder="e.g. windy"),),
-    ),
+        Form(
+            "report",
+            0,
+            "Report #{job}",
+            "Report",
+            (
+                FormField(
+                    "reason",
+                    "Why should the admins look at this clip?",
+                    REPORT_REASON_MAX,
+                    placeholder="e.g. not safe for work, hateful, spam",
+                ),
+            ),
+        ),
+        Form(  # opened from a message with a picture (Discord's message menu, Slack's message shortcut)
+            "image",
+            0,
+            "Animate this image",
+            "Animate",
+            (
+                FormField(
+                    "prompt",
+                    "Prompt (key:value tokens work here too)",
+                    REMIX_PROMPT_MAX,
+                    multiline=True,
+                    placeholder="waves crashing strength:0.5",
+                ),
+                FormField("motion", "Motion", REMIX_MOTION_MAX, optional=True, placeholder="zoom-in@0.8+pan-left"),
+            ),
+        ),
+        Form(
+            "preset",
+            0,
+            "Save #{job} as a preset",
+            "Save",
+            (
+                FormField(
+                    "name", "Preset name (its options, not its prompt)", PRESET_NAME_MAX, placeholder="e.g. windy"
+                ),
+            ),
+        ),
+    )
 }
+
+
+def form_for(action: str, job_id: int, **values: str) -> Form | None:
+    """The form a click on ``action`` of job ``job_id`` opens, prefilled with ``values``; None: it opens none."""
+    form = FORMS.get(action)
+    if form is None:
+        return None
+    return replace(form, job_id=job_id, title=form.title.format(job=job_id)).prefilled(**values)
 
 
 def find(name: str) -> Spec | None:

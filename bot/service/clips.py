@@ -15,8 +15,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
-from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
+from bot.chat import ChatAdapter, Form, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
+from bot.commands import (
+    REPORT_REASON_MAX,
+    Command,
+    CommandError,
+    form_for,
+    help_text,
+    parse_animate,
+    parse_command,
+)
 from bot.service import replies as render
 from bot.service.access import Access, Authority, tenant_of
 from bot.service.admin import Admin
@@ -245,6 +253,22 @@ class Service:
             for m in BASE_MODELS
             if not needle or needle in m.alias or needle in m.title.lower() or needle in m.repo_id.lower()
         ]
+
+    async def open_form(self, inv: Invocation, action: str, job_id: int) -> Form | None:
+        if action == "remix":
+            defaults = await self.remix_defaults(inv, job_id)
+            return None if defaults is None else form_for(action, job_id, prompt=defaults[0], motion=defaults[1])
+        return form_for(action, job_id)
+
+    async def submit_form(self, inv: Invocation, action: str, job_id: int, values: Mapping[str, str]) -> None:
+        if action == "remix":
+            await self.handle_remix(inv, job_id, values.get("prompt", ""), values.get("motion"))
+        elif action == "report":
+            await self.handle_report(inv, job_id, values.get("reason", ""))
+        elif action == "preset":
+            await self.handle_preset_form(inv, job_id, values.get("name", ""))
+        else:
+            await self._reply(inv, render.error("this form is not one of ours"), ephemeral=True)
 
     async def handle_preset_form(self, inv: Invocation, job_id: int, name: str) -> None:
         """The **Save as preset** form of clip ``job_id`` was sent with ``name``."""

@@ -57,6 +57,24 @@ class SlackBot:
         )
         return await self.send(interactive_body(payload))
 
+    async def open_view(self, value: str, user: str, trigger_id: str) -> dict[str, Any]:
+        """Click ``value`` on its job's parent message; the view the bot opened for the form (views.open's args)."""
+        job = self.app.repo.job(int(value.rsplit(":", 1)[1]))
+        assert job is not None and job.message_id
+        click = block_action(
+            value,
+            user=user,
+            channel=job.channel_id,
+            message_ts=job.message_id,
+            thread_ts=None,
+            trigger_id=trigger_id,
+            response_url=self.fake.response_url(trigger_id),
+        )
+        status, _, took = await self.send(interactive_body(click))
+        assert status == 200 and took < 3.0
+        await self.fake.wait_for(lambda: self.fake.calls_to("views.open"))
+        return dict(self.fake.calls_to("views.open")[-1].args)
+
     def jobs(self) -> int:
         return self.app.repo.count_status("queued", "running", "succeeded", "failed", "cancelled")
 
