@@ -3,24 +3,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from generation.params import GenerationParams
-from tests.bot.platforms.slack.harness import SlackBot, settings_for, start_bot, stop_bot
-from tests.fakes.slack_server import FakeSlack, interactive_body, view_submission
+from tests.bot.platforms.slack.harness import SlackBot
+from tests.fakes.slack_server import interactive_body, view_submission
 
 MEMBER = "UMEMBER01"
-
-
-@pytest.fixture
-async def bot(fake: FakeSlack, tmp_path: Path) -> AsyncIterator[SlackBot]:
-    running = await start_bot(settings_for(fake, tmp_path), fake)
-    running.app.queue.set_paused(True)  # jobs are created, none runs
-    yield running
-    await stop_bot(running)
 
 
 async def answered(bot: SlackBot, command: str, text: str, trigger: str) -> str:
@@ -33,6 +20,7 @@ async def answered(bot: SlackBot, command: str, text: str, trigger: str) -> str:
 
 
 async def test_presets_over_slack(bot: SlackBot) -> None:
+    bot.app.queue.set_paused(True)  # jobs are created, none runs
     saved = await answered(bot, "/animate-preset", "save windy motion:pan-left frames:8", "p-1")
     assert "preset windy saved: motion:pan-left frames:8" in saved
     assert "did you mean motion?" in await answered(bot, "/animate", "a kite motoin:zoom-in", "p-typo")
