@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.chat import ACTIONS
 from bot.commands import (
     ANIMATE_KEYS,
+    BUTTONS,
     COMMAND_NAMES,
     COMMANDS,
+    FORMS,
     CommandError,
+    form_for,
     help_text,
     near_key,
     parse_animate,
@@ -131,3 +135,12 @@ def test_preset_commands_parse_and_validate_tokens_with_the_grammar() -> None:
     assert "needs options" in error_of(parse_command, "animate-preset", "save w")
     assert "preset name" in error_of(parse_command, "animate-preset", "save w!x frames:8")
     assert "needs one of" in error_of(parse_command, "animate-preset", "rename a b")
+
+
+def test_every_button_is_declared_and_forms_are_filled_from_the_table() -> None:
+    assert [b.action for b in BUTTONS] == list(ACTIONS)
+    remix = form_for("remix", 3, prompt="a cat")
+    assert remix is not None and remix.title == "Remix #3" and remix.job_id == 3
+    assert [(f.key, f.value) for f in remix.fields] == [("prompt", "a cat"), ("motion", "")]
+    assert form_for("approve", 3) is None  # a click without a form
+    assert set(FORMS) == {"remix", "report", "preset", "image"}
