@@ -33,6 +33,7 @@ from bot.commands.table import (
     BUTTONS,
     COMMAND_NAMES,
     COMMANDS,
+    FORMS,
     LIMIT_MAX,
     MAX_REASON_CHARS,
     PRESET_NAME_MAX,
@@ -417,10 +418,17 @@ def _command_lines() -> list[str]:
     lines: list[str] = []
     for spec in COMMANDS:
         usage = f"/{spec.name} {_usage(spec)}".rstrip() if not spec.subcommands else f"/{spec.name} <action>"
-        lines.append(f"  {usage:<34} {spec.help[0].lower()}{spec.help[1:]}")
+        what = ("admins only: " if spec.admin else "") + spec.help[0].lower() + spec.help[1:]
+        lines.append(f"  {usage:<34} {what}" if len(usage) <= 34 else f"  {usage}\n{'':<37}{what}")
         for sub in spec.subcommands:
-            lines.append(f"    {(sub.name + ' ' + _usage(sub)).rstrip()}  {sub.help[0].lower()}{sub.help[1:]}")
-    lines += [f"  {b.label} (button; `{b.action} <job>` in the console)  {b.help}" for b in BUTTONS]
+            sub_usage = f"{sub.name} {_usage(sub)}".rstrip()
+            what = f"{sub.help[0].lower()}{sub.help[1:]}"
+            lines.append(f"    {sub_usage:<32} {what}" if len(sub_usage) <= 32 else f"    {sub_usage}\n{'':<37}{what}")
+    lines += ["", "Buttons on a clip (in the console type the word and the job number, then a form's words):"]
+    for button in BUTTONS:
+        form = FORMS.get(button.action)
+        typed = f"{button.action} <job>" + (f" <{form.fields[0].key}>" if form else "")
+        lines.append(f"  {button.label:<16} {button.help} ({typed})")
     return lines
 
 

@@ -257,7 +257,7 @@ ANIMATE_OPTIONS: tuple[Option, ...] = (
 
 _ADMIN = Spec(
     "animate-admin",
-    "Admins: base model, pause/resume, limits, bans, moderation",
+    "Base model, pause/resume, limits, bans, moderation",
     private=True,
     admin=True,
     slack_help="Admins: model, models, pause, resume, limits, ban, unban, workers, showcase",
@@ -368,7 +368,8 @@ _ADMIN = Spec(
         Spec(
             "reports",
             "The open reports on clips, or close one",
-            (Option("close", "A report number to close", "int", 1, JOB_MAX),),
+            usage="[close <n>]",
+            options=(Option("close", "A report number to close", "int", 1, JOB_MAX),),
         ),
     ),
 )
