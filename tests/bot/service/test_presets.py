@@ -61,10 +61,11 @@ async def test_a_default_preset_applies_to_every_animate_until_cleared(bot: Bot)
     assert "short is now your default" in await bot.say("/animate-preset default short")
     assert "short (your default): frames:8 steps:1" in await bot.say("/animate-preset list")
     await bot.say("/animate a boat")
-    await bot.say("/animate a boat frames:24")
-    await bot.say("/animate a boat steps:1", user="bob")  # bob has no default
+    await bot.say("/animate a big boat frames:24")
+    await bot.say("/animate a small boat steps:1", user="bob")  # bob has no default
     await bot.idle()
-    assert [frames for _, frames, _ in made(bot)] == [8, 24, 16]
+    # The fair queue runs bob's before alice's second: compare by prompt.
+    assert {prompt: frames for prompt, frames, _ in made(bot)} == {"a boat": 8, "a big boat": 24, "a small boat": 16}
     assert "no default preset" in await bot.say("/animate-preset default off")
     await bot.say("/animate a boat steps:1")
     await bot.idle()
