@@ -9,12 +9,12 @@ platform looks like; the service speaks these types and nothing else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
+ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal", "preset")
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]
@@ -139,6 +139,36 @@ def progress_bar(fraction: float, width: int = 16) -> str:
     fraction = min(1.0, max(0.0, fraction))
     filled = round(fraction * width)
     return "█" * filled + "░" * (width - filled) + f" {fraction:.0%}"
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One text input of a form; ``value`` prefills it."""
+
+    key: str
+    label: str
+    max_length: int
+    multiline: bool = False
+    optional: bool = False
+    placeholder: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form a button opens on a clip (Remix, Report, Save as preset): each platform renders it natively
+    (a Discord modal, a Slack view, the console's words after the job number) and hands the values back
+    to ``CommandHandler.submit_form`` by field key."""
+
+    action: str  # the button's action; the form's id on every platform
+    job_id: int
+    title: str
+    submit: str
+    fields: tuple[FormField, ...]
+
+    def prefilled(self, **values: str) -> Form:
+        fields = tuple(replace(f, value=values.get(f.key, f.value)) for f in self.fields)
+        return replace(self, fields=fields)
 
 
 @dataclass(frozen=True)
@@ -295,6 +325,15 @@ class CommandHandler(Protocol):
 
     async def handle_button(self, inv: Invocation, custom_id: str) -> None:
         """A click on one of the bot's buttons (``Button.custom_id``)."""
+        ...
+
+    async def open_form(self, inv: Invocation, action: str, job_id: int) -> Form | None:
+        """The form a click on ``action`` opens (prefilled), or None: the click needs none (or the job is
+        gone), so it goes to ``handle_button``."""
+        ...
+
+    async def submit_form(self, inv: Invocation, action: str, job_id: int, values: Mapping[str, str]) -> None:
+        """A form of job ``job_id`` was sent; ``values`` by field key (a field left out: not given)."""
         ...
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:

@@ -91,6 +91,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         request = parse_animate(args.prompt, options)
     except CommandError as exc:
         raise _Usage(str(exc)) from None
+    if request.preset is not None:  # presets belong to a person on a server; the command line has neither
+        raise _Usage(f"preset:{request.preset} works in chat and the console bot; give the options here instead")
     params = request.params
     if request.image is not None:
         params = params.with_changes(image=_check_image_file(str(request.image)))

@@ -359,3 +359,35 @@ class BoardSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Preset(Base):
+    """A saved set of ``/animate`` options (``key:value`` tokens, no prompt): one person's (``owner_key``) or,
+    with ``owner_key`` empty, a server's, in one server (``platform`` + ``workspace_id``)."""
+
+    __tablename__ = "presets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64), default="")
+    owner_key: Mapped[str] = mapped_column(String(100), default="")  # empty: the server's
+    name: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace_id", "owner_key", "name", name="uq_presets_server_owner_name"),
+    )
+
+
+class PresetDefault(Base):
+    """The preset every ``/animate`` of one person starts from, in one server (their own preset or the server's)."""
+
+    __tablename__ = "preset_defaults"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

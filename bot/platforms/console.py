@@ -3,7 +3,8 @@
 Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it handles
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
-``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
+``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``, ``preset 3 <name>``
+(a button that opens a form takes the form's first field after the job number).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.chat import ACTIONS, Actor, Button, Clip, CommandHandler, Invocation, Message, MessageRef, Place, progress_bar
-from bot.commands import CommandError, split_line
+from bot.commands import CommandError, form_for, split_line
 
 PLATFORM = "console"
 CHANNEL = "console"
@@ -168,9 +169,9 @@ async def handle_line(handler: CommandHandler, inv: Invocation, line: str) -> No
             ephemeral=True,
         )
         return
-    if action == "remix":
-        await handler.handle_remix(inv, int(job_id), changes)
-    elif action == "report":
-        await handler.handle_report(inv, int(job_id), changes)
+    form = form_for(action, int(job_id))
+    if form is not None:
+        # The console's form is the words after the job number: they fill the form's first field.
+        await handler.submit_form(inv, action, int(job_id), {form.fields[0].key: changes})
     else:
         await handler.handle_button(inv, Button(action, int(job_id), action).custom_id)

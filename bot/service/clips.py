@@ -15,13 +15,22 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
-from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
+from bot.chat import ChatAdapter, Form, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
+from bot.commands import (
+    REPORT_REASON_MAX,
+    Command,
+    CommandError,
+    form_for,
+    help_text,
+    parse_animate,
+    parse_command,
+)
 from bot.service import replies as render
 from bot.service.access import Access, Authority, tenant_of
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
+from bot.service.presets import Presets
 from bot.service.scope import place_policy, private_channel, scope_of
 from bot.service.where import Where
 from generation.catalog import BASE_MODELS, find_base_model
@@ -54,6 +63,10 @@ class Service:
     # Told of every vote after its row and the chat card (the review board's live tallies, the showcase).
     vote_listeners: list[Callable[[Job, Tally], Awaitable[None]]] = field(default_factory=list)
     board: Any = None  # the review board (bot.service.board.Board) when ANIMATEBOT_WEB_PORT is set
+    presets: Presets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.presets = Presets(self.repo.db, self.access)
 
     # --- wiring ----------------------------------------------------------------------------------------
     @property
@@ -99,7 +112,7 @@ class Service:
         if refused is not None:
             return Precheck(refused, private=True)
         try:
-            command = parse_command(name, text, options)
+            command = await self._parse(inv, name, text, options)
         except CommandError as exc:
             return Precheck(render.error(str(exc)), private=True)
         if command.name != "animate" or command.animate is None:
@@ -114,7 +127,7 @@ class Service:
         if await self._refused_here(inv):
             return
         try:
-            command = parse_command(name, text, options)
+            command = await self._parse(inv, name, text, options)
         except CommandError as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -151,6 +164,8 @@ class Service:
                 await self.handle_report(inv, job_id, "")  # a click without the form: no reason given
             elif action == "reveal":
                 await self._reveal(inv, job)
+            elif action == "preset":  # a click without the form: the console types the name after the job
+                await self._reply(inv, render.error(f"name the preset, e.g. preset {job.id} windy"), ephemeral=True)
         except Exception:
             log.exception("button %s failed", custom_id)
             await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
@@ -240,7 +255,42 @@ class Service:
             if not needle or needle in m.alias or needle in m.title.lower() or needle in m.repo_id.lower()
         ]
 
+    async def open_form(self, inv: Invocation, action: str, job_id: int) -> Form | None:
+        if action == "remix":
+            defaults = await self.remix_defaults(inv, job_id)
+            return None if defaults is None else form_for(action, job_id, prompt=defaults[0], motion=defaults[1])
+        return form_for(action, job_id)
+
+    async def submit_form(self, inv: Invocation, action: str, job_id: int, values: Mapping[str, str]) -> None:
+        if action == "remix":
+            await self.handle_remix(inv, job_id, values.get("prompt", ""), values.get("motion"))
+        elif action == "report":
+            await self.handle_report(inv, job_id, values.get("reason", ""))
+        elif action == "preset":
+            await self.handle_preset_form(inv, job_id, values.get("name", ""))
+        else:
+            await self._reply(inv, render.error("this form is not one of ours"), ephemeral=True)
+
+    async def handle_preset_form(self, inv: Invocation, job_id: int, name: str) -> None:
+        """The **Save as preset** form of clip ``job_id`` was sent with ``name``."""
+        if await self._refused_here(inv):
+            return
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return
+        answer = await self.presets.save_clip(inv, GenerationParams.from_dict(job.params), name)
+        await self._reply(inv, answer, ephemeral=True)
+
     # --- commands -----------------------------------------------------------------------------------------------------
+    async def _parse(self, inv: Invocation, name: str, text: str, options: Mapping[str, object] | None) -> Command:
+        """``parse_command``; an /animate starts from its preset (preset:<name>, else the person's default)."""
+        command = parse_command(name, text, options)
+        if command.animate is None:
+            return command
+        tokens = await self.presets.starting_tokens(inv, command.animate.preset)
+        return parse_command(name, text, options, preset_tokens=tokens) if tokens else command
+
     async def _dispatch(self, inv: Invocation, command: Command) -> None:
         if command.name == "animate":
             assert command.animate is not None
@@ -260,6 +310,8 @@ class Service:
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
         elif command.name == "board":
             await self._board_link(inv)
+        elif command.name == "preset":
+            await self._reply(inv, await self.presets.run(inv, command), ephemeral=True)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
         elif command.name == "admin":

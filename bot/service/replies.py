@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
@@ -112,6 +113,8 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
         Button("delete", job_id, "Delete", "secondary"),
         Button("report", job_id, "Report", "secondary"),
     ]
+    if remix:  # it asks for a name in a form, as Remix asks for a prompt
+        items.append(Button("preset", job_id, "Save as preset", "secondary"))
     return tuple(items)
 
 
@@ -349,3 +352,33 @@ def direct_messages_off(platform: str) -> Message:
 def server_not_allowed(platform: str) -> Message:
     word = _server_word(platform)
     return error(f"this bot is not available in this {word}; its owner allows it only in the {word}s they chose")
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+
+def preset_missing(name: str) -> str:
+    return f"there is no preset {name!r} here; /animate-preset list shows yours and this server's"
+
+
+def preset_saved(name: str, tokens: str, *, server: bool, new: bool) -> Message:
+    whose = "server preset" if server else "preset"
+    verb = "saved" if new else "replaced"
+    return Message(f"{whose} {name} {verb}: {tokens}\nuse it with /animate <prompt> preset:{name}", tone="ok")
+
+
+def preset_default(name: str | None) -> Message:
+    if name is None:
+        return info("no default preset: your /animate starts from the usual defaults")
+    return Message(f"preset {name} is now your default: every /animate of yours starts from it", tone="ok")
+
+
+def preset_list(presets: list[Any], default: str | None) -> Message:
+    """``presets``: SavedPreset rows (name, tokens, server), the person's first."""
+    if not presets:
+        return info("no presets yet; save one with /animate-preset save windy motion:pan-left frames:8", "Presets")
+    lines = [
+        f"{p.name}{' (server)' if p.server else ''}{' (your default)' if p.name == default else ''}: {p.tokens}"
+        for p in presets
+    ]
+    return info("\n".join(lines), "Presets")

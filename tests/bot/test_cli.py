@@ -20,6 +20,8 @@ BAD_INPUTS = [
     ("", "prompt is empty", "/animate"),
     ("x" * 5000, "5000 characters", "at most"),
     ("x motion:zoom-in@7", "strength", "0 to 1"),
+    ("a cat motoin:zoom-in", "unknown option 'motoin'", "did you mean motion?"),
+    ("a kite preset:windy", "preset:windy works in chat", "give the options here"),
 ]
 
 
