@@ -150,7 +150,8 @@ def clip_units(frames: int, variants: int = 1) -> int:
     8-16 frames count 1, 17-32 count 2, 33-48 count 3, 49-64 count 4. A ping-pong loop adds no count: it
     replays the frames made, at no GPU cost.
     """
-    return max(1, math.ceil(frames / UNIT_FRAMES)) * max(1, variants)
+    # A picked take (variants 0) made nothing new: it counts nothing.
+    return max(1, math.ceil(frames / UNIT_FRAMES)) * max(0, variants)
 
 
 def variant_seed(seed: int, index: int) -> int:

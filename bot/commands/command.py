@@ -22,6 +22,7 @@ from bot.commands.grammar import (
     _one_of,
     _option_text,
     _show,
+    _variants,
     normalize_model,
     parse_animate,
 )
@@ -83,6 +84,7 @@ ADMIN_ACTIONS: tuple[str, ...] = (
     "unban",
     "workers",
     "showcase",
+    "variants",
     *MODERATION_ACTIONS,
 )
 SHOWCASE_APPROVALS = 3  # approvals that bring a clip to the showcase channel unless the admin says otherwise
@@ -278,6 +280,7 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         "ban": {"user", "reason"},
         "unban": {"user"},
         "showcase": {"channel", "approvals"},
+        "variants": {"variants"},
     }
     stray = extra_options - allowed_options.get(action, set())
     if stray:
@@ -294,6 +297,12 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         return Command("admin", text, admin_action=action, admin_args={"model": normalize_model(name)})
     if action == "limits":
         return Command("admin", text, admin_action=action, admin_args=_limits(words, options))
+    if action == "variants":
+        value = _merge("variants", words[0] if words else None, options.get("variants"))
+        _no_more("animate-admin", words[1:], "/animate-admin variants [1|2|4]")
+        if value is None:  # no number: show the server's default
+            return Command("admin", text, admin_action=action)
+        return Command("admin", text, admin_action=action, admin_args={"variants": str(_variants(value))})
     if action == "showcase":
         return Command("admin", text, admin_action=action, admin_args=_showcase(words, options))
     ref = _merge("user", words.pop(0) if words else None, options.get("user"))
@@ -317,7 +326,7 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "show": ("job",),
     "review": ("job",),
     "board": (),
-    "admin": ("action", "model", "user", "reason", "approvals", *LIMIT_KEYS, *MODERATION_OPTIONS),
+    "admin": ("action", "model", "user", "reason", "approvals", "variants", *LIMIT_KEYS, *MODERATION_OPTIONS),
     "help": ("topic",),
 }
 

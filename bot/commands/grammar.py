@@ -34,6 +34,7 @@ from generation.params import (
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    FREENOISE_ABOVE,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
     LOOPS,
@@ -42,6 +43,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
     GenerationParams,
     MotionSpec,
 )
@@ -63,6 +65,7 @@ ANIMATE_KEYS: tuple[str, ...] = (
     "loop",
     "image",
     "strength",
+    "variants",
 )
 KEY_ALIASES: dict[str, str] = {"negative": "neg"}
 # Values taken as written: a model id or a file path may end in a dot.
@@ -96,6 +99,7 @@ class AnimateRequest:
     # image: as typed (a path, for the console and the CLI) or the file a platform handed over
     # (an object with ``filename`` and ``data``); the service validates and stores it.
     image: object | None = None
+    keys: frozenset[str] = frozenset()  # the option keys given (a server's defaults fill in the others)
 
 
 def _show(value: object, limit: int = 40) -> str:
@@ -184,6 +188,7 @@ def _key_example(key: str) -> str:
         "loop": "loop:pingpong",
         "image": "image:photo.png",
         "strength": "strength:0.6",
+        "variants": "variants:4",
     }[key]
 
 
@@ -315,7 +320,15 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "aspect": ("aspect", _aspect),
     "loop": ("loop", _loop),
     "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
+    "variants": ("variants", lambda v: _variants(v)),
 }
+
+
+def _variants(value: str) -> int:
+    number = _int(value, "variants", min(VARIANTS), max(VARIANTS))
+    if number not in VARIANTS:
+        raise CommandError(f"variants must be one of {_one_of(tuple(map(str, VARIANTS)))} (got {_show(value)})")
+    return number
 
 
 def _option_text(value: object) -> str:
@@ -392,6 +405,7 @@ def parse_animate(
     words, tokens = _scan(text)
     given: dict[str, str] = {}
     image: object | None = None
+    keys: frozenset[str] = frozenset()  # the option keys given (a server's defaults fill in the others)
     for token in tokens:
         if token.key in given:
             alias = f" ({token.typed}: is the same key)" if token.typed.lower() != token.key else ""
@@ -436,7 +450,19 @@ def parse_animate(
         )
     params = start.with_changes(prompt=prompt, **changes)
     _check_scenes(params)
-    return AnimateRequest(params, _notes(params, count_tokens), image)
+    _check_variants(params)
+    keys = frozenset(given) | ({"image"} if image is not None else frozenset())
+    return AnimateRequest(params, _notes(params, count_tokens), image, keys)
+
+
+def _check_variants(params: GenerationParams) -> None:
+    if params.variants == 1:
+        return
+    if len(params.scenes) > 1 or params.free_noise:
+        raise CommandError(
+            f"variants take clips of up to {FREENOISE_ABOVE} frames of one scene (no |); "
+            f"got {params.frames} frames and {len(params.scenes)} scene(s): use variants:1 or a shorter clip"
+        )
 
 
 def _check_scenes(params: GenerationParams) -> None:
@@ -516,4 +542,6 @@ def format_animate(params: GenerationParams) -> str:
         parts.append(f"loop:{params.loop}")
     if params.image is not None and params.strength != DEFAULT_STRENGTH:
         parts.append(f"strength:{params.strength!r}")
+    if params.variants != DEFAULTS.variants:
+        parts.append(f"variants:{params.variants}")
     return " ".join(parts)

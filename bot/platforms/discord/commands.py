@@ -29,6 +29,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
 )
 
 log = logging.getLogger("animatebot.discord")
@@ -52,6 +53,7 @@ ASPECT_CHOICES: list[app_commands.Choice[str]] = [
 ]
 FORMAT_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=f, value=f) for f in FORMATS]
 LOOP_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=loop, value=loop) for loop in LOOPS]
+VARIANT_CHOICES: list[app_commands.Choice[int]] = [app_commands.Choice(name=str(n), value=n) for n in VARIANTS]
 
 
 def motion_option(motion: str | None, motion2: str | None, strength: float | None) -> str | None:
@@ -106,10 +108,11 @@ def build_tree(
         loop="pingpong plays forward then back: a seamless loop",
         image="A picture to animate (PNG, JPEG, WebP, GIF; up to 20 MB)",
         strength="With an image: how far the clip may move away from it, 0.1 to 1 (default 0.6)",
+        variants="Takes of the prompt made in one pass, posted together to pick from",
     )
     @app_commands.choices(motion=MOTION_CHOICES, motion2=MOTION_CHOICES, aspect=ASPECT_CHOICES, format=FORMAT_CHOICES)
     @app_commands.choices(loop=LOOP_CHOICES)
-    @app_commands.choices(steps=STEP_CHOICES)
+    @app_commands.choices(steps=STEP_CHOICES, variants=VARIANT_CHOICES)
     async def animate(
         interaction: discord.Interaction,
         prompt: str,
@@ -126,6 +129,7 @@ def build_tree(
         loop: str | None = None,
         image: discord.Attachment | None = None,
         strength: app_commands.Range[float, STRENGTH_MIN, STRENGTH_MAX] | None = None,
+        variants: int | None = None,
     ) -> None:
         options = _given(
             {
@@ -140,6 +144,7 @@ def build_tree(
                 "loop": loop,
                 "image": image,
                 "strength": strength,
+                "variants": variants,
             }
         )
         await run(interaction, "animate", prompt, options)
@@ -244,6 +249,12 @@ def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_command
         queue_cap: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
     ) -> None:
         await run_admin(interaction, "limits", per_user=per_user, per_hour=per_hour, queue_cap=queue_cap)
+
+    @admin.command(name="variants", description="Show or set how many takes /animate makes here by default")
+    @app_commands.describe(variants="Takes per /animate when none are asked for (none: show the setting)")
+    @app_commands.choices(variants=VARIANT_CHOICES)
+    async def variants(interaction: discord.Interaction, variants: int | None = None) -> None:
+        await run_admin(interaction, "variants", variants=variants)
 
     @admin.command(name="ban", description="Stop someone from queueing clips")
     @app_commands.describe(user="Who", reason="Why (shown to them)")

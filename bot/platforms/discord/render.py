@@ -40,7 +40,10 @@ BUTTON_STYLES: dict[str, discord.ButtonStyle] = {
     "danger": discord.ButtonStyle.danger,
 }
 # The same id bot.chat.Button.custom_id writes, so clicks on messages posted before a restart still match.
-CUSTOM_ID_TEMPLATE = rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+CUSTOM_ID_TEMPLATE = (
+    rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+    r"(?::(?P<variant>[1-9][0-9]*))?"
+)
 
 
 def progress_bar(fraction: float) -> str:
@@ -114,10 +117,12 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
     comes from the database through the service.
     """
 
-    def __init__(self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary") -> None:
+    def __init__(
+        self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary", variant: int | None = None
+    ) -> None:
         self.action = action
         self.job_id = job_id
-        button = Button(action, job_id, label or action.title(), style)
+        button = Button(action, job_id, label or action.title(), style, variant)
         super().__init__(
             discord.ui.Button(
                 label=shorten(button.label, BUTTON_LABEL_MAX),
@@ -131,7 +136,8 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ClipButton:
         label = getattr(item, "label", None) or ""
-        return cls(match["action"], int(match["job_id"]), label)
+        variant = int(match["variant"]) if match["variant"] else None
+        return cls(match["action"], int(match["job_id"]), label, variant=variant)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         handler: ButtonHandler | None = getattr(interaction.client, "on_clip_button", None)
@@ -141,11 +147,18 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
 
 
 def clip_view(buttons: tuple[Button, ...]) -> discord.ui.View:
-    """A never-expiring view holding one persistent button per neutral Button (5 to a row)."""
+    """A never-expiring view holding one persistent button per neutral Button (5 to a row); a set's takes get
+    a row each, the set's own buttons the row after them."""
     view = discord.ui.View(timeout=None)
-    for index, button in enumerate(buttons[:25]):
-        item = ClipButton(button.action, button.job_id, button.label, button.style)
-        item.row = index // 5
+    takes = max((b.variant or 0 for b in buttons), default=0)
+    rest = 0
+    for button in buttons[:25]:
+        item = ClipButton(button.action, button.job_id, button.label, button.style, button.variant)
+        if button.variant is not None:
+            item.row = button.variant - 1
+        else:
+            item.row = min(takes + rest // 5, 4)
+            rest += 1
         view.add_item(item)
     return view
 
