@@ -47,6 +47,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
 )
 
 MAX_REASON_CHARS = 500
@@ -403,9 +404,12 @@ def help_text() -> str:
         "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
         "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
         "                                     release <job> | reports [close <n>] |",
-        "                                     showcase #channel [approvals:N] | showcase off",
+        "                                     showcase #channel [approvals:N] | showcase off |",
+        "                                     variants [1|2|4] (takes per /animate here by default)",
         "  /animate-help                      this text",
         "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
+        "  Pick / Vary (buttons on a set of takes; `pick <job> <take>`, `vary <job> [<take>] subtle|strong` in the",
+        "    console)  post one take as a clip, or make a new clip from a clip's noise blended with a new seed's",
         "",
         'Keys for /animate (names and values are case-insensitive; quote values with spaces: neg:"blurry, text"):',
     ]
@@ -437,6 +441,11 @@ def help_text() -> str:
         (
             f"strength:{STRENGTH_MIN:g}-{STRENGTH_MAX:g}",
             f"with an image: how far the clip may move away from it (default {DEFAULT_STRENGTH:g})",
+        ),
+        (
+            "variants:" + "|".join(map(str, VARIANTS)),
+            f"takes made in one pass, posted together to pick from (default 1, or the server's; up to "
+            f"{FREENOISE_ABOVE} frames, one scene); seeds seed, seed+1, ...; a set counts once per take",
         ),
     ]
     width = max(len(k) for k, _ in keys[1:])
