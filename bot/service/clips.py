@@ -140,7 +140,7 @@ class Service:
             return
         try:
             if action == "reroll":
-                params = GenerationParams.from_dict(job.params).with_changes(seed=None)
+                params = _fresh(GenerationParams.from_dict(job.params))
                 await self._animate(inv, params, (), parent=job, lineage="reroll")
             elif action in ("approve", "reject"):
                 await self._vote(inv, job, action)
@@ -176,7 +176,7 @@ class Service:
         if motion is not None and not motion.strip():
             base = base.with_changes(motions=())
         try:
-            request = parse_animate(text, base=base.with_changes(seed=None))
+            request = parse_animate(text, base=_fresh(base))
         except CommandError as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -591,6 +591,11 @@ class Service:
         except Exception:
             log.exception("could not answer %s in %s", inv.actor.key, inv.place)
         return None
+
+
+def _fresh(params: GenerationParams) -> GenerationParams:
+    """A parent's parameters for a new take of it (reroll, remix): a new seed, and none of Vary's blend."""
+    return params.with_changes(seed=None, vary_seed=None, vary_blend=0.0)
 
 
 def _copy_take(path: str, take: int) -> str:

@@ -425,10 +425,9 @@ class Delivery:
 
     async def delete_clip(self, job: Job, *, by: str) -> None:
         await self._db(self.repo.update_job, job.id, deleted=True)
-        if job.output_path:
-            Path(job.output_path).unlink(missing_ok=True)
-        for take in render.takes(job):
-            Path(str(take["path"])).unlink(missing_ok=True)
+        files = [job.output_path] if job.output_path else []
+        files += [str(take["path"]) for take in render.takes(job)]  # a set's other takes
+        await asyncio.to_thread(_unlink_all, files)  # the disk, off the event loop
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
@@ -446,6 +445,11 @@ class Delivery:
         if ref is not None:
             with contextlib.suppress(Exception):
                 await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _where(place: Place) -> dict[str, str | None]:

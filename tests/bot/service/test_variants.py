@@ -57,6 +57,16 @@ async def test_four_takes_in_one_message_then_pick_and_vary(bot: Bot) -> None:
     assert reroll is not None and reroll.variant_count == 4 and len(reroll.variants or []) == 4
     assert "#5 (reroll of #1): 4 takes" in bot.printed
 
+    await bot.say("reroll 4")  # a varied clip rerolled: a new seed, no blend
+    await bot.idle()
+    again = bot.app.repo.job(6)
+    assert again is not None and again.status == "succeeded"
+    assert GenerationParams.from_dict(again.params).vary_seed is None
+
+    assert "deleted #1" in await bot.say("delete 1", user="boss")
+    assert not any(Path(t["path"]).exists() for t in takes)
+    assert Path(pick.output_path or "").exists()  # the picked take has a file of its own
+
 
 async def test_bad_picks_and_varies_get_one_line_and_make_no_job(bot: Bot) -> None:
     await bot.say("/animate a fox frames:8 steps:1 variants:2")
