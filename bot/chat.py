@@ -8,13 +8,25 @@ platform looks like; the service speaks these types and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal", "preset")
+ACTIONS: tuple[str, ...] = (
+    "reroll",
+    "remix",
+    "approve",
+    "reject",
+    "delete",
+    "report",
+    "reveal",
+    "preset",
+    "pick",
+    "vary-subtle",
+    "vary-strong",
+)
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]
@@ -116,22 +128,33 @@ class Button:
     job_id: int
     label: str
     style: ButtonStyle = "secondary"
+    variant: int | None = None  # one take of a set (1..n): its buttons form a row of their own
 
     @property
     def custom_id(self) -> str:
-        return f"{BUTTON_PREFIX}:{self.action}:{self.job_id}"
+        take = f":{self.variant}" if self.variant is not None else ""
+        return f"{BUTTON_PREFIX}:{self.action}:{self.job_id}{take}"
 
 
 def parse_custom_id(custom_id: str) -> tuple[str, int] | None:
-    """``"animatebot:approve:12"`` -> ``("approve", 12)``; anything else -> None."""
+    """``"animatebot:approve:12"`` -> ``("approve", 12)`` (a take's ``...:12:2`` too); anything else -> None."""
+    parsed = parse_button(custom_id)
+    return parsed[:2] if parsed is not None else None
+
+
+def parse_button(custom_id: str) -> tuple[str, int, int | None] | None:
+    """``"animatebot:pick:12:2"`` -> ``("pick", 12, 2)``, ``"animatebot:approve:12"`` -> ``("approve", 12, None)``;
+    anything else -> None."""
     parts = custom_id.split(":")
-    if len(parts) != 3 or parts[0] != BUTTON_PREFIX or parts[1] not in ACTIONS:
+    if len(parts) not in (3, 4) or parts[0] != BUTTON_PREFIX or parts[1] not in ACTIONS:
         return None
     try:
-        job_id = int(parts[2])
+        numbers = [int(part) for part in parts[2:]]
     except ValueError:
         return None
-    return (parts[1], job_id) if job_id > 0 else None
+    if any(n <= 0 for n in numbers):
+        return None
+    return parts[1], numbers[0], numbers[1] if len(numbers) == 2 else None
 
 
 def progress_bar(fraction: float, width: int = 16) -> str:
@@ -265,6 +288,11 @@ class ChatAdapter(Protocol):
 
     async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
         """Upload a clip with its message and buttons; raises UploadTooLarge when refused for size."""
+        ...
+
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        """Upload a set's clips together, in one message where the platform can, with its message and buttons;
+        raises UploadTooLarge when refused for size."""
         ...
 
     async def delete(self, ref: MessageRef) -> None:

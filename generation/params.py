@@ -25,6 +25,10 @@ SEED_MAX = 2**32 - 1
 MAX_MOTIONS = 2
 DEFAULT_MOTION_STRENGTH = 0.75
 FORMATS: tuple[str, ...] = ("gif", "mp4", "webp")
+# Takes of one prompt made in one batched pass (seeds seed..seed+n-1), and how far Vary moves from a take:
+# the share of a new seed's noise slerped into the parent's starting noise (docs/PERFORMANCE.md, "Vary").
+VARIANTS: tuple[int, ...] = (1, 2, 4)
+VARY_BLENDS: dict[str, float] = {"subtle": 0.15, "strong": 0.5}
 
 # About 512x512 pixels each, both sides multiples of 8 (the VAE downsamples by 8).
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -67,6 +71,11 @@ class GenerationParams:
     # and how far the clip may move away from it (0.1 stays close, 1 nearly ignores it).
     image: str | None = None
     strength: float = DEFAULT_STRENGTH
+    # Takes made in one batched pass: variant i (from 0) has seed ``variant_seed(seed, i)``.
+    variants: int = 1
+    # Vary: the starting noise is ``seed``'s slerped towards ``vary_seed``'s by ``vary_blend`` (0 keeps the parent's).
+    vary_seed: int | None = None
+    vary_blend: float = 0.0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -134,13 +143,20 @@ def denoise_frames(frames: int) -> int:
     return windows * FREENOISE_CONTEXT
 
 
-def clip_units(frames: int) -> int:
-    """How many clips a job counts as for the hourly limit and the daily quotas: one per 16 frames started.
+def clip_units(frames: int, variants: int = 1) -> int:
+    """How many clips a job counts as for the hourly limit and the daily quotas: one per 16 frames started,
+    times its variants (a set of four counts four times).
 
     8-16 frames count 1, 17-32 count 2, 33-48 count 3, 49-64 count 4. A ping-pong loop adds no count: it
     replays the frames made, at no GPU cost.
     """
-    return max(1, math.ceil(frames / UNIT_FRAMES))
+    # A picked take (variants 0) made nothing new: it counts nothing.
+    return max(1, math.ceil(frames / UNIT_FRAMES)) * max(0, variants)
+
+
+def variant_seed(seed: int, index: int) -> int:
+    """The seed of variant ``index`` (from 0) of a set made from ``seed``: seed, seed+1, ... (wrapping past SEED_MAX)."""
+    return (seed + index) % (SEED_MAX + 1)
 
 
 def scene_starts(frames: int, scenes: int) -> list[int]:

@@ -175,6 +175,10 @@ class Job(Base):
     denoise_s: Mapped[float | None] = mapped_column(Float)
     decode_s: Mapped[float | None] = mapped_column(Float)
     encode_s: Mapped[float | None] = mapped_column(Float)
+    # A set of takes made in one pass: how many (it counts that many times in the limits), and once made,
+    # each take's seed, file, size and safety verdict (None for a single clip: its columns above say it all).
+    variant_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_status_user", "status", "user_key", "id"),
@@ -316,6 +320,7 @@ class ServerRules(Base):
     limits: Mapped[dict[str, int] | None] = mapped_column(JSON)  # Limits fields; capped by the owners' limits
     paused: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    default_variants: Mapped[int | None] = mapped_column(Integer)  # takes per /animate; None: 1
 
 
 class Report(Base):

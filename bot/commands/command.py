@@ -23,6 +23,7 @@ from bot.commands.grammar import (
     _option_text,
     _quote,
     _show,
+    _variants,
     check_preset,
     normalize_model,
     parse_animate,
@@ -59,6 +60,7 @@ ADMIN_ACTIONS: tuple[str, ...] = (
     "unban",
     "workers",
     "showcase",
+    "variants",
     *MODERATION_ACTIONS,
 )
 SHOWCASE_APPROVALS = 3  # approvals that bring a clip to the showcase channel unless the admin says otherwise
@@ -249,6 +251,7 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         "ban": {"user", "reason"},
         "unban": {"user"},
         "showcase": {"channel", "approvals"},
+        "variants": {"variants"},
     }
     stray = extra_options - allowed_options.get(action, set())
     if stray:
@@ -265,6 +268,12 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         return Command("admin", text, admin_action=action, admin_args={"model": normalize_model(name)})
     if action == "limits":
         return Command("admin", text, admin_action=action, admin_args=_limits(words, options))
+    if action == "variants":
+        value = _merge("variants", words[0] if words else None, options.get("variants"))
+        _no_more("animate-admin", words[1:], "/animate-admin variants [1|2|4]")
+        if value is None:  # no number: show the server's default
+            return Command("admin", text, admin_action=action)
+        return Command("admin", text, admin_action=action, admin_args={"variants": str(_variants(value))})
     if action == "showcase":
         return Command("admin", text, admin_action=action, admin_args=_showcase(words, options))
     ref = _merge("user", words.pop(0) if words else None, options.get("user"))
@@ -427,7 +436,7 @@ def _command_lines() -> list[str]:
     lines += ["", "Buttons on a clip (in the console type the word and the job number, then a form's words):"]
     for button in BUTTONS:
         form = FORMS.get(button.action)
-        typed = f"{button.action} <job>" + (f" <{form.fields[0].key}>" if form else "")
+        typed = button.typed or f"{button.action} <job>" + (f" <{form.fields[0].key}>" if form else "")
         lines.append(f"  {button.label:<16} {button.help} ({typed})")
     return lines
 

@@ -34,6 +34,7 @@ from generation.params import (
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    FREENOISE_ABOVE,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
     LOOPS,
@@ -42,6 +43,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
     GenerationParams,
     MotionSpec,
 )
@@ -83,6 +85,7 @@ class AnimateRequest:
     # (an object with ``filename`` and ``data``); the service validates and stores it.
     image: object | None = None
     preset: str | None = None  # preset:<name> as typed; the service looks it up and parses again with its tokens
+    keys: frozenset[str] = frozenset()  # the option keys given (a server's defaults fill in the others)
 
 
 def _show(value: object, limit: int = 40) -> str:
@@ -329,7 +332,15 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "aspect": ("aspect", _aspect),
     "loop": ("loop", _loop),
     "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
+    "variants": ("variants", lambda v: _variants(v)),
 }
+
+
+def _variants(value: str) -> int:
+    number = _int(value, "variants", min(VARIANTS), max(VARIANTS))
+    if number not in VARIANTS:
+        raise CommandError(f"variants must be one of {_one_of(tuple(map(str, VARIANTS)))} (got {_show(value)})")
+    return number
 
 
 def _option_text(value: object) -> str:
@@ -458,7 +469,19 @@ def parse_animate(
         )
     params = start.with_changes(prompt=prompt, **changes)
     _check_scenes(params)
-    return AnimateRequest(params, _notes(params, count_tokens), image, preset.strip().lower() if preset else None)
+    _check_variants(params)
+    keys = frozenset(given) | ({"image"} if image is not None else frozenset())
+    return AnimateRequest(params, _notes(params, count_tokens), image, preset.strip().lower() if preset else None, keys)
+
+
+def _check_variants(params: GenerationParams) -> None:
+    if params.variants == 1:
+        return
+    if len(params.scenes) > 1 or params.free_noise:
+        raise CommandError(
+            f"variants take clips of up to {FREENOISE_ABOVE} frames of one scene (no |); "
+            f"got {params.frames} frames and {len(params.scenes)} scene(s): use variants:1 or a shorter clip"
+        )
 
 
 def preset_values(tokens: str) -> dict[str, str]:
@@ -576,4 +599,6 @@ def _option_tokens(params: GenerationParams) -> list[str]:
         parts.append(f"loop:{params.loop}")
     if params.image is not None and params.strength != DEFAULT_STRENGTH:
         parts.append(f"strength:{params.strength!r}")
+    if params.variants != DEFAULTS.variants:
+        parts.append(f"variants:{params.variants}")
     return parts

@@ -32,6 +32,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
 )
 
 # A value's kind: how a platform asks for it (Discord's option types) and how it reaches the grammar (text).
@@ -107,6 +108,7 @@ class ButtonSpec:
     action: str
     label: str
     help: str
+    typed: str = ""  # what the console types, when not ``<action> <job>`` (a form's first field after it)
 
 
 def _job(help: str = "Job number, e.g. 12", required: bool = False) -> Option:
@@ -248,6 +250,15 @@ ANIMATE_OPTIONS: tuple[Option, ...] = (
         example="strength:0.6",
     ),
     Option(
+        "variants",
+        f"takes made in one pass, posted together to pick from (default 1, or the server's; up to "
+        f"{FREENOISE_ABOVE} frames, one scene); seeds seed, seed+1, ...; a set counts once per take",
+        "int",
+        choices=tuple((str(n), n) for n in VARIANTS),
+        usage="variants:" + "|".join(map(str, VARIANTS)),
+        example="variants:4",
+    ),
+    Option(
         "preset",
         "a saved preset's options first (yours, else the server's); what you type wins",
         usage="preset:<name>",
@@ -260,9 +271,9 @@ _ADMIN = Spec(
     "Base model, pause/resume, limits, bans, moderation",
     private=True,
     admin=True,
-    slack_help="Admins: model, models, pause, resume, limits, ban, unban, workers, showcase",
-    usage="model <alias> | models | pause | resume | limits [...] | ban @someone [reason] | unban @someone | "
-    "workers | showcase #channel [approvals:N]",
+    slack_help="Admins: model, models, pause, resume, limits, variants, ban, unban, workers, showcase",
+    usage="model <alias> | models | pause | resume | limits [...] | variants [1|2|4] | ban @someone [reason] | "
+    "unban @someone | workers | showcase #channel [approvals:N]",
     slack_escape=True,
     subcommands=(
         Spec(
@@ -293,6 +304,19 @@ _ADMIN = Spec(
                 Option("per_user", "Active jobs one person may have", "int", 1, LIMIT_MAX),
                 Option("per_hour", "Jobs per person per hour", "int", 1, LIMIT_MAX),
                 Option("queue_cap", "Jobs waiting at most", "int", 1, LIMIT_MAX),
+            ),
+        ),
+        Spec(
+            "variants",
+            "Show or set how many takes /animate makes here by default",
+            usage="[" + "|".join(map(str, VARIANTS)) + "]",
+            options=(
+                Option(
+                    "variants",
+                    "Takes per /animate when none are asked for (none: show the setting)",
+                    "int",
+                    choices=tuple((str(n), n) for n in VARIANTS),
+                ),
             ),
         ),
         Spec(
@@ -478,6 +502,19 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("report", "Report", "flag a clip for the admins"),
     ButtonSpec("reveal", "Reveal", "show a clip the safety check hid"),
     ButtonSpec("preset", "Save as preset", "keep the clip's options (not its prompt) under a name"),
+    ButtonSpec("pick", "Pick", "post one take of a set as a clip of its own", typed="pick <job> <take>"),
+    ButtonSpec(
+        "vary-subtle",
+        "Vary (subtle)",
+        "a new clip from the clip's noise blended a little with a new seed's",
+        typed="vary <job> [<take>] subtle",
+    ),
+    ButtonSpec(
+        "vary-strong",
+        "Vary (strong)",
+        "a new clip from the clip's noise blended a lot with a new seed's",
+        typed="vary <job> [<take>] strong",
+    ),
 )
 
 REMIX_PROMPT_MAX = 3000  # room for a prompt with key:value tokens (Slack inputs take 3,000)

@@ -13,7 +13,7 @@ from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
-from generation.params import GenerationParams
+from generation.params import VARY_BLENDS, GenerationParams
 from storage.models import Job, JobStatus
 from storage.repository import Tally
 
@@ -67,6 +67,12 @@ def describe(job: Job) -> tuple[Field, ...]:
         fields.append(Field("Guidance", f"{p.guidance:g}"))
     if p.negative_prompt:
         fields.append(Field("Negative", excerpt(p.negative_prompt, 100), inline=False))
+    if (job.variant_count or 1) > 1:
+        fields.append(
+            Field("Takes", f"{job.variant_count}, seeds {job.seed}..{(job.seed or 0) + job.variant_count - 1}")
+        )
+    if p.vary_seed is not None:
+        fields.append(Field("Varied", f"seed {p.seed} blended {p.vary_blend:g} towards seed {p.vary_seed}"))
     if job.denoise_s is not None:
         total = (job.load_s or 0) + job.denoise_s + (job.decode_s or 0) + (job.encode_s or 0)
         fields.append(Field("Time", seconds(total)))
@@ -115,14 +121,71 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
     ]
     if remix:  # it asks for a name in a form, as Remix asks for a prompt
         items.append(Button("preset", job_id, "Save as preset", "secondary"))
+    items += [
+        Button("vary-subtle", job_id, "Vary (subtle)", "secondary"),
+        Button("vary-strong", job_id, "Vary (strong)", "secondary"),
+    ]
     return tuple(items)
+
+
+def set_buttons(job_id: int, takes: int) -> tuple[Button, ...]:
+    """A row per take (Pick, Vary subtle, Vary strong), then Reroll for the whole set, Delete and Report."""
+    items: list[Button] = []
+    for take in range(1, takes + 1):
+        items += [
+            Button("pick", job_id, f"Pick {take}", "primary", variant=take),
+            Button("vary-subtle", job_id, f"Vary {take} (subtle)", "secondary", variant=take),
+            Button("vary-strong", job_id, f"Vary {take} (strong)", "secondary", variant=take),
+        ]
+    items += [
+        Button("reroll", job_id, "Reroll all", "primary"),
+        Button("delete", job_id, "Delete", "secondary"),
+        Button("report", job_id, "Report", "secondary"),
+    ]
+    return tuple(items)
+
+
+def takes(job: Job) -> list[dict[str, object]]:
+    """A set's takes as recorded (empty for a single clip, or a set not made yet)."""
+    return list(job.variants or ()) if (job.variant_count or 1) > 1 else []
+
+
+def made_from(job: Job) -> str:
+    """How a clip came from its parent: "varied from #3 (subtle)", "take 2 of #3", "reroll of #3"."""
+    if job.parent_id is None:
+        return ""
+    p = _params(job)
+    if job.lineage == "vary":
+        names = [name for name, blend in VARY_BLENDS.items() if blend == p.vary_blend]
+        return f"varied from #{job.parent_id} ({names[0] if names else f'blend {p.vary_blend:g}'})"
+    if job.lineage == "pick":
+        return f"picked from #{job.parent_id}"
+    return f"{job.lineage} of #{job.parent_id}"
+
+
+def variant_set(job: Job, *, lineage: bool = True) -> Message:
+    """The one message that carries a set's takes, each with its seed and its own row of buttons."""
+    made = f" ({made_from(job)})" if job.parent_id and lineage else ""
+    seeds = " · ".join(f"{i}: seed {t['seed']}" for i, t in enumerate(takes(job), start=1))
+    notes = [n for n in (job.notes or "").splitlines() if n]
+    if job.tiny and not any("tiny test model" in n for n in notes):
+        notes.insert(0, TINY_NOTE)
+    footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
+    return Message(
+        f"{excerpt(job.prompt, 300)}\npick a take to post it as a clip, or vary one",
+        title=f"#{job.id}{made}: {len(takes(job))} takes",
+        fields=(*describe(job), Field("Takes", seeds, inline=False)),
+        buttons=set_buttons(job.id, len(takes(job))),
+        tone="ok",
+        footer=footer,
+    )
 
 
 def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) -> Message:
     """The message that carries the clip, with its parameters, review tally and actions.
 
     ``lineage``: name the clip it was made from (only where that clip may be seen)."""
-    made_from = f" ({job.lineage} of #{job.parent_id})" if job.parent_id and lineage else ""
+    made = f" ({made_from(job)})" if job.parent_id and lineage else ""
     fields = [*describe(job), Field("Review", review_text(tally))]
     notes = [n for n in (job.notes or "").splitlines() if n]
     if job.tiny and not any("tiny test model" in n for n in notes):
@@ -130,7 +193,7 @@ def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) ->
     footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
     return Message(
         excerpt(job.prompt, 300),
-        title=f"#{job.id}{made_from}",
+        title=f"#{job.id}{made}",
         fields=tuple(fields),
         buttons=buttons(job.id, remix=remix),
         tone="ok",
@@ -166,7 +229,9 @@ def job_line(job: Job) -> str:
     if job.expired_at is not None:
         status = f"{job.status}, expired"
     who = job.user_name or job.user_key
-    return f"#{job.id} [{status}] {excerpt(job.prompt, 50)} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
+    kind = f" {job.variant_count} takes" if (job.variant_count or 1) > 1 else ""
+    origin = f" ({made_from(job)})" if job.parent_id and job.lineage in ("pick", "vary") else ""
+    return f"#{job.id} [{status}{kind}] {excerpt(job.prompt, 50)}{origin} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
 
 
 def queue_view(
@@ -202,6 +267,11 @@ def job_detail(job: Job, tally: Tally) -> Message:
         )
     elif job.output_path and job.status == JobStatus.SUCCEEDED.value:
         lines.append(f"file: {job.output_path}")
+    for number, take in enumerate(takes(job), start=1):
+        if number > 1:
+            lines.append(f"take {number}: seed {take['seed']}, file {take['path']}")
+    if job.parent_id and job.lineage in ("pick", "vary"):
+        lines.append(made_from(job))
     return Message("\n".join(lines), title=f"#{job.id}", fields=(*describe(job), Field("Review", review_text(tally))))
 
 

@@ -15,6 +15,7 @@ from generation.params import (
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    FREENOISE_ABOVE,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
     LOOPS,
@@ -23,6 +24,7 @@ from generation.params import (
     SEED_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    VARIANTS,
     GenerationParams,
 )
 
@@ -47,6 +49,7 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
         raise GenerationError(f"loop must be one of {', '.join(LOOPS)}, got {params.loop!r}")
     if not (math.isfinite(params.strength) and STRENGTH_MIN <= params.strength <= STRENGTH_MAX):
         raise GenerationError(f"strength must be between {STRENGTH_MIN:g} and {STRENGTH_MAX:g}, got {params.strength}")
+    _check_variants(params)
     scenes = params.scenes
     if len(scenes) > 1 and (not all(scenes) or len(scenes) > min(MAX_SCENES, params.frames)):
         raise GenerationError(
@@ -65,3 +68,28 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
             raise GenerationError(f"motion {motion.name} given twice")
         resolved.append((motion, float(spec.strength)))
     return tuple(resolved)
+
+
+def _check_variants(params: GenerationParams) -> None:
+    if params.variants not in VARIANTS:
+        raise GenerationError(f"variants must be one of {', '.join(map(str, VARIANTS))}, got {params.variants}")
+    if params.variants > 1 and (len(params.scenes) > 1 or params.free_noise):
+        # A batch is a list of prompts; diffusers' FreeNoise (long clips, prompt travel) takes one prompt only.
+        raise GenerationError(
+            f"variants take clips of up to {FREENOISE_ABOVE} frames of one scene (no '|'); "
+            f"got {params.frames} frames, {len(params.scenes)} scene(s): ask for variants:1"
+        )
+    if params.vary_seed is None:
+        return
+    if not 0 <= params.vary_seed <= SEED_MAX:
+        raise GenerationError(f"the vary seed must be between 0 and {SEED_MAX}, got {params.vary_seed}")
+    if not (math.isfinite(params.vary_blend) and 0.0 <= params.vary_blend <= 1.0):
+        raise GenerationError(f"the vary blend must be between 0 and 1, got {params.vary_blend}")
+    if params.seed is None:
+        raise GenerationError("a varied clip needs its parent's seed")
+    if params.variants != 1:
+        raise GenerationError(f"a varied clip is one take, got variants {params.variants}")
+    if params.image is not None:
+        # Video-to-video starts from the still plus noise the pipeline draws itself: there is no starting noise
+        # of the parent's to blend.
+        raise GenerationError("vary works on text clips; reroll an image clip instead")

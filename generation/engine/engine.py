@@ -25,11 +25,13 @@ import torch
 from diffusers import AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline, EulerDiscreteScheduler
 from diffusers.models.modeling_utils import no_init_weights
 from diffusers.pipelines.free_noise_utils import SplitInferenceModule
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
 from generation.engine.checks import check_inputs
 from generation.engine.motion import build_adapter, check_fits, load_motion_weights, motion_state
+from generation.engine.noise import slerp
 from generation.engine.sources import (
     BaseRef,
     HubSource,
@@ -52,6 +54,7 @@ from generation.params import (
     GenerationParams,
     MotionSpec,
     scene_starts,
+    variant_seed,
 )
 from generation.result import GenerationResult, Timings
 
@@ -353,6 +356,7 @@ class Engine:
             raise GenerationCancelled("cancelled before the first step")
 
         seed = params.seed if params.seed is not None else secrets.randbelow(SEED_MAX + 1)
+        seeds = [variant_seed(seed, i) for i in range(params.variants)]
         guided = params.guidance > 1.0
         notes = [_TINY_NOTE] if self._tiny else []
         if params.negative_prompt.strip() and not guided:
@@ -373,15 +377,18 @@ class Engine:
 
         started = time.perf_counter()
         with torch.inference_mode():
-            output = pipe(
+            # A CPU generator gives the same noise for a seed on any device; a set of takes gets one per take.
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            inputs.update(self._batch_inputs(params, still, seed, generators))
+            output = self._denoise(
+                pipe,
                 **inputs,
                 negative_prompt=params.negative_prompt if guided and params.negative_prompt.strip() else None,
                 height=params.height,
                 width=params.width,
                 num_inference_steps=params.steps,
                 guidance_scale=params.guidance,
-                # A CPU generator gives the same noise for a seed on any device.
-                generator=torch.Generator("cpu").manual_seed(seed),
+                generator=generators[0] if len(generators) == 1 else generators,
                 output_type="latent",
                 callback_on_step_end=on_step_end,
             )
@@ -393,9 +400,12 @@ class Engine:
             started = time.perf_counter()
             frames = self._decode(output.frames)
             decode_s = time.perf_counter() - started
+        takes = [frames[i * params.frames : (i + 1) * params.frames] for i in range(params.variants)]
+        if params.vary_seed is not None:
+            notes.append(f"varied: seed {seed} blended {params.vary_blend:g} towards seed {params.vary_seed}")
 
         return GenerationResult(
-            frames=frames,
+            frames=takes[0],
             seed=seed,
             model=self.active_model,
             steps=params.steps,
@@ -406,7 +416,56 @@ class Engine:
             timings=Timings(load_s=load_s, denoise_s=denoise_s, decode_s=decode_s),
             tiny=self._tiny,
             notes=tuple(notes),
+            variants=params.variants,
+            more=tuple(takes[1:]),
         )
+
+    def _denoise(self, pipe: Any, **kwargs: Any) -> Any:
+        """The one denoising call of a job, whatever its number of takes (a seam the tests count calls through)."""
+        return pipe(**kwargs)
+
+    def _batch_inputs(
+        self, params: GenerationParams, still: Image.Image | None, seed: int, generators: list[torch.Generator]
+    ) -> dict[str, Any]:
+        """The arguments that make one call of the pipeline the whole set: a batch of takes, and Vary's noise."""
+        # diffusers' AnimateDiff pipelines fix num_videos_per_prompt at 1: a batch is a list of prompts, and for
+        # video-to-video (which draws its noise per video) one copy of the still per take.
+        batch: dict[str, Any] = {"prompt": [params.prompt] * params.variants} if params.variants > 1 else {}
+        if still is not None:
+            return batch | ({"video": [[still] * params.frames] * params.variants} if batch else {})
+        return batch | {"latents": self._start_latents(params, seed, generators)}
+
+    def start_latents(self, params: GenerationParams) -> torch.Tensor:
+        """The starting noise of ``params`` (seed required), one sample per take: what a job with them starts from."""
+        if params.seed is None:
+            raise GenerationError("starting noise needs a seed")
+        self.load()
+        self._use_free_noise(params)
+        seeds = [variant_seed(params.seed, i) for i in range(params.variants)]
+        return self._start_latents(params, params.seed, [torch.Generator("cpu").manual_seed(s) for s in seeds])
+
+    def _start_latents(self, params: GenerationParams, seed: int, generators: list[torch.Generator]) -> torch.Tensor:
+        """Each take's noise as the pipeline would draw it for that seed alone (so take i of a set is the clip of
+        seed+i), stacked; a varied clip's is its parent's noise slerped towards ``vary_seed``'s by ``vary_blend``.
+        The generators are left as the pipeline would have left them."""
+        latents = torch.cat([self._noise(params, g) for g in generators])
+        if params.vary_seed is not None:
+            other = self._noise(params, torch.Generator("cpu").manual_seed(params.vary_seed))
+            latents = slerp(latents, other, params.vary_blend)
+        return latents
+
+    def _noise(self, params: GenerationParams, generator: torch.Generator) -> torch.Tensor:
+        pipe = self.pipeline
+        dtype = pipe.text_encoder.dtype  # the pipeline draws its noise in the prompt embeddings' dtype
+        channels = pipe.unet.config.in_channels
+        if pipe.free_noise_enabled:
+            noise: torch.Tensor = pipe._prepare_latents_free_noise(
+                1, channels, params.frames, params.height, params.width, dtype, self.device, generator
+            )
+            return noise
+        scale = pipe.vae_scale_factor
+        shape = (1, channels, params.frames, params.height // scale, params.width // scale)
+        return randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
 
     # -- long clips, prompt travel, image to video
 

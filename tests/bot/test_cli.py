@@ -64,6 +64,15 @@ def test_generate_tiny_is_deterministic_per_seed(tmp_path: Path, capsys: pytest.
     assert a.read_bytes() != c.read_bytes()
 
 
+def test_generate_with_variants_writes_every_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "kite.gif"
+    assert main(["generate", "a kite in the wind variants:2 steps:1 frames:8 seed:5", "-o", str(out_file)]) == 0
+    second = tmp_path / "kite-v2.gif"
+    assert gif_frames(out_file)[0] == 8 and gif_frames(second)[0] == 8
+    assert out_file.read_bytes() != second.read_bytes()
+    assert f"{second}  (take 2, seed 6)" in capsys.readouterr().out
+
+
 def test_generate_flags_and_format_from_the_file_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "clip.webp"
     code = main(["generate", "a lighthouse", "--motion", "pan-left+tilt-up@0.5", "--steps", "1", "--frames", "8",

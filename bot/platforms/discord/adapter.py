@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import aiohttp
@@ -397,6 +397,23 @@ class DiscordAdapter:
             raise
         finally:
             file.close()
+        return MessageRef(place, str(sent.id))
+
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        """Upload a set's clips as the attachments of one message with its embed and buttons (Discord takes up to
+        10 files in one message; its size limit counts the whole request). Raises UploadTooLarge on 413 / 40005."""
+        files = [discord.File(c.path, filename=c.filename, spoiler=c.spoiler) for c in clips]
+        try:
+            sent = await self._channel(place).send(**render(message), files=files)
+        except discord.Forbidden as exc:
+            raise NotInChannel(f"cannot upload in channel {place.thread_id or place.channel_id}: {exc.text}") from exc
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == CODE_TOO_LARGE:
+                raise UploadTooLarge() from exc
+            raise
+        finally:
+            for file in files:
+                file.close()
         return MessageRef(place, str(sent.id))
 
     async def notify(self, place: Place, user_id: str, message: Message) -> None:

@@ -39,7 +39,10 @@ BUTTON_STYLES: dict[str, discord.ButtonStyle] = {
     "danger": discord.ButtonStyle.danger,
 }
 # The same id bot.chat.Button.custom_id writes, so clicks on messages posted before a restart still match.
-CUSTOM_ID_TEMPLATE = rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+CUSTOM_ID_TEMPLATE = (
+    rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+    r"(?::(?P<variant>[1-9][0-9]*))?"
+)
 
 
 def progress_bar(fraction: float) -> str:
@@ -113,10 +116,12 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
     comes from the database through the service.
     """
 
-    def __init__(self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary") -> None:
+    def __init__(
+        self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary", variant: int | None = None
+    ) -> None:
         self.action = action
         self.job_id = job_id
-        button = Button(action, job_id, label or action.title(), style)
+        button = Button(action, job_id, label or action.title(), style, variant)
         super().__init__(
             discord.ui.Button(
                 label=shorten(button.label, BUTTON_LABEL_MAX),
@@ -130,7 +135,8 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ClipButton:
         label = getattr(item, "label", None) or ""
-        return cls(match["action"], int(match["job_id"]), label)
+        variant = int(match["variant"]) if match["variant"] else None
+        return cls(match["action"], int(match["job_id"]), label, variant=variant)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         handler: ButtonHandler | None = getattr(interaction.client, "on_clip_button", None)
@@ -139,13 +145,38 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
         await handler(interaction, self)
 
 
+ROW_MAX = 5  # buttons in one action row (Discord refuses a sixth)
+ROWS_MAX = 5  # action rows in one message
+
+
+def _chunks(buttons: list[Button]) -> list[list[Button]]:
+    return [buttons[i : i + ROW_MAX] for i in range(0, len(buttons), ROW_MAX)]
+
+
+def button_rows(buttons: tuple[Button, ...]) -> list[list[Button]]:
+    """The buttons as Discord's action rows: a set's takes a row each (Pick, Vary), then the others five to a row.
+
+    When that would need more than five rows, every button goes five to a row in order instead, and what does not
+    fit in five rows (25 buttons) is left off, so Discord never refuses the message.
+    """
+    takes = sorted({b.variant for b in buttons if b.variant is not None})
+    rows: list[list[Button]] = []
+    for take in takes:
+        rows += _chunks([b for b in buttons if b.variant == take])
+    rows += _chunks([b for b in buttons if b.variant is None])
+    if len(rows) > ROWS_MAX:
+        rows = _chunks([b for row in rows for b in row])[:ROWS_MAX]
+    return rows
+
+
 def clip_view(buttons: tuple[Button, ...]) -> discord.ui.View:
-    """A never-expiring view holding one persistent button per neutral Button (5 to a row)."""
+    """A never-expiring view holding one persistent button per neutral Button, in :func:`button_rows`' rows."""
     view = discord.ui.View(timeout=None)
-    for index, button in enumerate(buttons[:25]):
-        item = ClipButton(button.action, button.job_id, button.label, button.style)
-        item.row = index // 5
-        view.add_item(item)
+    for index, row in enumerate(button_rows(buttons)):
+        for button in row:
+            item = ClipButton(button.action, button.job_id, button.label, button.style, button.variant)
+            item.row = index
+            view.add_item(item)
     return view
 
 

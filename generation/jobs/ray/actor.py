@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.errors import GenerationCancelled, GenerationError
-from generation.jobs.finish import Made, encode
+from generation.jobs.finish import encode_made
 from generation.media.files import write_atomically
 from generation.params import GenerationParams
 
@@ -222,11 +222,11 @@ class EngineActor:
 
     def _encode(self, result: Any, params: GenerationParams, request: RunRequest) -> tuple[Any, ...]:
         try:
-            clip = encode(result, params, request.max_bytes)
+            made = encode_made(result, params, request.max_bytes)
         except Exception as exc:
             self.last_error = f"encoding: {exc}"
             return ("failed", f"could not encode the clip: {exc}")
         self.jobs_done += 1
         if not request.want_frames:
-            result = dataclasses.replace(result, frames=[])
-        return ("done", Made(result, clip))
+            made = dataclasses.replace(made, result=dataclasses.replace(result, frames=[], more=()))
+        return ("done", made)

@@ -146,6 +146,7 @@ class Outcome:
     flagged: bool | None = None
     score: float | None = None
     checked_frames: int | None = None
+    takes: tuple[tuple[Any, ...], ...] = ()  # a set's takes: (seed, frames decoded, format, flagged) each
 
 
 async def _run(side: Side, sides: Sides, params: GenerationParams, *, max_bytes: int, cancel: bool) -> Outcome:
@@ -169,6 +170,10 @@ async def _run(side: Side, sides: Sides, params: GenerationParams, *, max_bytes:
         assert not leftovers, f"{side.name}: the clip of an unfinished job was left behind: {leftovers}"
         return Outcome(row.status, kinds)
     decoded, fps = await asyncio.to_thread(read_clip, Path(row.output_path))
+    takes = []
+    for take in row.variants or ():
+        frames, _ = await asyncio.to_thread(read_clip, Path(take["path"]))
+        takes.append((take["seed"], len(frames), take["format"], take["safety_flagged"]))
     return Outcome(
         row.status,
         kinds,
@@ -183,6 +188,7 @@ async def _run(side: Side, sides: Sides, params: GenerationParams, *, max_bytes:
         flagged=row.safety_flagged,
         score=round(row.safety_score, 3) if row.safety_score is not None else None,
         checked_frames=sides.safety.seen[-1],
+        takes=tuple(takes),
     )
 
 
@@ -204,6 +210,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ("long-freenoise", {"frames": 40, "format": "gif", "steps": 1, "seed": 14, "aspect": "16:9"}, {"frames": 40}),
     ("budget", {"frames": 8, "format": "gif", "seed": 15, "max_bytes": 400_000}, {}),
     ("safety-flagged", {"frames": 8, "format": "gif", "seed": 19, "flag_at": 0.01}, {"flagged": True}),
+    ("variants-4", {"frames": 8, "format": "gif", "seed": 21, "variants": 4}, {"frames": 8, "takes": 4}),
+    ("vary-subtle", {"frames": 8, "format": "gif", "seed": 22, "vary_seed": 900, "vary_blend": 0.15}, {"frames": 8}),
     ("cancel-while-encoding", {"frames": 8, "format": "gif", "seed": 16, "cancel": True}, {"status": "cancelled"}),
 ]
 
@@ -244,3 +252,6 @@ async def test_both_back_ends_make_the_same_clip(
     assert local.size == (params.width, params.height) or max_bytes != NO_BUDGET
     assert local.seed == params.seed
     assert local.flagged is expected.get("flagged", False) and local.score is not None
+    if "takes" in expected:  # each take judged on its own raw frames, on both back ends
+        assert [t[0] for t in local.takes] == [params.seed + i for i in range(expected["takes"])]
+        assert all(t[1:] == (local.frames, params.format, False) for t in local.takes)

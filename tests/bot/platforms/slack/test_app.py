@@ -68,7 +68,8 @@ async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
     assert buttons["thread_ts"] == parent_ts
     values = [e["value"] for b in buttons["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert values == [
-        f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report", "preset")
+        f"animatebot:{a}:1"
+        for a in ("reroll", "remix", "approve", "reject", "delete", "report", "preset", "vary-subtle", "vary-strong")
     ]
 
 
