@@ -20,11 +20,15 @@ LOOPS: tuple[str, ...] = ("none", "pingpong")
 SCENE_SEPARATOR = "|"
 MAX_SCENES = 8
 FPS_MIN, FPS_MAX = 1, 30
+PLAY_FPS_MAX = 50  # a smoothed clip's rate: GIF's shortest delay that players honour is 2 cs
 GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 20.0
 SEED_MAX = 2**32 - 1
 MAX_MOTIONS = 2
 DEFAULT_MOTION_STRENGTH = 0.75
 FORMATS: tuple[str, ...] = ("gif", "mp4", "webp")
+# After the clip (issue 22): learned in-betweens multiplying the frame rate, and a hi-res refining pass.
+SMOOTH_FACTORS: tuple[int, ...] = (1, 2, 4)
+UPSCALE_FACTORS: tuple[float, ...] = (1.0, 1.5, 2.0)
 
 # About 512x512 pixels each, both sides multiples of 8 (the VAE downsamples by 8).
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -67,6 +71,10 @@ class GenerationParams:
     # and how far the clip may move away from it (0.1 stays close, 1 nearly ignores it).
     image: str | None = None
     strength: float = DEFAULT_STRENGTH
+    # After the clip: in-betweens per frame (``smooth:2`` makes 16 frames at 8 fps 31 at 16 fps) and the
+    # hi-res pass's scale (``upscale:2`` makes 512 px 1024 px).
+    smooth: int = 1
+    upscale: float = 1.0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,6 +88,16 @@ class GenerationParams:
     @property
     def height(self) -> int:
         return self.size[1]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the finished frames: the hi-res pass's, multiples of 8 like every size."""
+        return upscaled_size(self.size, self.upscale)
+
+    @property
+    def output_fps(self) -> int:
+        """Frames per second the file plays at: smoothing multiplies the rate with the frames."""
+        return self.fps * self.smooth
 
     @property
     def motion_text(self) -> str:
@@ -97,8 +115,9 @@ class GenerationParams:
 
     @property
     def output_frames(self) -> int:
-        """Frames in the file: a ping-pong loop plays forward then back without repeating the turns."""
-        return loop_length(self.frames, self.loop)
+        """Frames in the file: smoothed, then a ping-pong loop plays forward then back without repeating the
+        turns."""
+        return loop_length(smoothed_length(self.frames, self.smooth), self.loop)
 
     @property
     def denoise_frames(self) -> int:
@@ -124,6 +143,16 @@ class GenerationParams:
 def loop_length(frames: int, loop: str) -> int:
     """Frames after looping: ``pingpong`` turns n frames into 2n - 2 (48 -> 94); ``none`` keeps n."""
     return 2 * frames - 2 if loop == "pingpong" and frames > 2 else frames
+
+
+def smoothed_length(frames: int, factor: int) -> int:
+    """Frames after putting ``factor - 1`` in-betweens between each pair: 16 -> 31 (x2), 61 (x4)."""
+    return (frames - 1) * factor + 1 if frames > 1 else frames
+
+
+def upscaled_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    """``size`` times ``factor``, each side rounded to a multiple of 8 (the VAE's)."""
+    return (round(size[0] * factor / 8) * 8, round(size[1] * factor / 8) * 8)
 
 
 def denoise_frames(frames: int) -> int:

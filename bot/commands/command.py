@@ -425,6 +425,8 @@ def help_text() -> str:
         ("aspect:" + "|".join(ASPECTS), f"shape (default {d.aspect}): {sizes}"),
         ("loop:" + "|".join(LOOPS), "pingpong plays forward then back: a seamless loop (default none)"),
         ("image:<file>", "animate a picture: the image option or message menu in chat, a path in the console"),
+        ("smooth:2|4", "learned in-betweens: 16 frames at 8 fps play as 31 at 16 fps (x4: 61 at 32)"),
+        ("upscale:1.5|2", "a hi-res pass: 512 px becomes 768 or 1024 px, refined by the model"),
         (
             f"strength:{STRENGTH_MIN:g}-{STRENGTH_MAX:g}",
             f"with an image: how far the clip may move away from it (default {DEFAULT_STRENGTH:g})",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.chat import shorten
@@ -39,9 +39,12 @@ from generation.params import (
     LOOPS,
     MAX_MOTIONS,
     MAX_SCENES,
+    PLAY_FPS_MAX,
     SEED_MAX,
+    SMOOTH_FACTORS,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
     GenerationParams,
     MotionSpec,
 )
@@ -63,6 +66,8 @@ ANIMATE_KEYS: tuple[str, ...] = (
     "loop",
     "image",
     "strength",
+    "smooth",
+    "upscale",
 )
 KEY_ALIASES: dict[str, str] = {"negative": "neg"}
 # Values taken as written: a model id or a file path may end in a dot.
@@ -184,6 +189,8 @@ def _key_example(key: str) -> str:
         "loop": "loop:pingpong",
         "image": "image:photo.png",
         "strength": "strength:0.6",
+        "smooth": "smooth:2",
+        "upscale": "upscale:2",
     }[key]
 
 
@@ -315,7 +322,18 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "aspect": ("aspect", _aspect),
     "loop": ("loop", _loop),
     "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
+    "smooth": ("smooth", lambda v: int(_factor(v, "smooth", SMOOTH_FACTORS[1:]))),
+    "upscale": ("upscale", lambda v: _factor(v, "upscale", UPSCALE_FACTORS[1:])),
 }
+
+
+def _factor(value: str, what: str, allowed: Sequence[float]) -> float:
+    """One of a few multipliers (``smooth:2``, ``upscale:1.5``; ``x2`` and ``2x`` read as 2)."""
+    text = value.strip().lower().removeprefix("x").removesuffix("x")
+    number = float(text) if _ASCII_NUMBER_RE.fullmatch(text) else None
+    if number is None or number not in allowed:
+        raise CommandError(f"{what} must be one of {_one_of(f'{a:g}' for a in allowed)} (got {_show(value)})")
+    return number
 
 
 def _option_text(value: object) -> str:
@@ -436,6 +454,11 @@ def parse_animate(
         )
     params = start.with_changes(prompt=prompt, **changes)
     _check_scenes(params)
+    if params.output_fps > PLAY_FPS_MAX:
+        raise CommandError(
+            f"smooth:{params.smooth} at fps:{params.fps} would play at {params.output_fps} fps; at most "
+            f"{PLAY_FPS_MAX} plays everywhere: lower fps (e.g. fps:{PLAY_FPS_MAX // params.smooth}) or smooth"
+        )
     return AnimateRequest(params, _notes(params, count_tokens), image)
 
 
@@ -516,4 +539,8 @@ def format_animate(params: GenerationParams) -> str:
         parts.append(f"loop:{params.loop}")
     if params.image is not None and params.strength != DEFAULT_STRENGTH:
         parts.append(f"strength:{params.strength!r}")
+    if params.smooth != DEFAULTS.smooth:
+        parts.append(f"smooth:{params.smooth}")
+    if params.upscale != DEFAULTS.upscale:
+        parts.append(f"upscale:{params.upscale:g}")
     return " ".join(parts)

@@ -20,9 +20,12 @@ from generation.params import (
     LOOPS,
     MAX_MOTIONS,
     MAX_SCENES,
+    PLAY_FPS_MAX,
     SEED_MAX,
+    SMOOTH_FACTORS,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
     GenerationParams,
 )
 
@@ -47,6 +50,7 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
         raise GenerationError(f"loop must be one of {', '.join(LOOPS)}, got {params.loop!r}")
     if not (math.isfinite(params.strength) and STRENGTH_MIN <= params.strength <= STRENGTH_MAX):
         raise GenerationError(f"strength must be between {STRENGTH_MIN:g} and {STRENGTH_MAX:g}, got {params.strength}")
+    _check_after(params)
     scenes = params.scenes
     if len(scenes) > 1 and (not all(scenes) or len(scenes) > min(MAX_SCENES, params.frames)):
         raise GenerationError(
@@ -65,3 +69,18 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
             raise GenerationError(f"motion {motion.name} given twice")
         resolved.append((motion, float(spec.strength)))
     return tuple(resolved)
+
+
+def _check_after(params: GenerationParams) -> None:
+    """The after-the-clip options: smoothing and the hi-res pass."""
+    if params.smooth not in SMOOTH_FACTORS:
+        raise GenerationError(f"smooth must be one of {', '.join(map(str, SMOOTH_FACTORS))}, got {params.smooth}")
+    if params.output_fps > PLAY_FPS_MAX:
+        raise GenerationError(
+            f"smooth:{params.smooth} at {params.fps} fps would play at {params.output_fps} fps; "
+            f"at most {PLAY_FPS_MAX} fps plays everywhere"
+        )
+    if params.upscale not in UPSCALE_FACTORS:
+        raise GenerationError(
+            f"upscale must be one of {', '.join(f'{f:g}' for f in UPSCALE_FACTORS)}, got {params.upscale}"
+        )

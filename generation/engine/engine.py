@@ -30,6 +30,7 @@ from PIL import Image
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
 from generation.engine.checks import check_inputs
 from generation.engine.motion import build_adapter, check_fits, load_motion_weights, motion_state
+from generation.engine.smoothing import Smoother, smooth_result
 from generation.engine.sources import (
     BaseRef,
     HubSource,
@@ -134,6 +135,9 @@ class Engine:
         # (context length, stride) of FreeNoise while on, else None; see _use_free_noise.
         self._free_noise: tuple[int, int] | None = None
         self._split = False
+        # The tiny pipeline's frames are noise: the fast fallback smooths them (the learned model takes
+        # seconds per frame on a CPU).
+        self._smoother = Smoother(self.device, self.dtype, learned=not self._tiny)
 
     # -- what it is
 
@@ -323,7 +327,8 @@ class Engine:
         """
         motions = check_inputs(params)
         try:
-            return self._generate(params, motions, progress, should_cancel)
+            result = self._generate(params, motions, progress, should_cancel)
+            return smooth_result(self._smoother, params, result, should_cancel)
         except torch.cuda.OutOfMemoryError:
             pass  # handled below, once the traceback holding the big tensors is gone
         _free_memory()
@@ -565,6 +570,7 @@ class Engine:
         self._pipe = None
         self._v2v, self._free_noise, self._split = None, None, False
         self._loras = set()
+        self._smoother.close()
         _free_memory()
 
     def __enter__(self) -> Engine:
