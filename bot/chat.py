@@ -14,7 +14,19 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
+ACTIONS: tuple[str, ...] = (
+    "reroll",
+    "remix",
+    "approve",
+    "reject",
+    "delete",
+    "report",
+    "reveal",
+    # After the clip (issue 22): jobs on the clip itself.
+    "smooth",
+    "upscale",
+    "extend",
+)
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]

@@ -29,6 +29,14 @@ FORMATS: tuple[str, ...] = ("gif", "mp4", "webp")
 # After the clip (issue 22): learned in-betweens multiplying the frame rate, and a hi-res refining pass.
 SMOOTH_FACTORS: tuple[int, ...] = (1, 2, 4)
 UPSCALE_FACTORS: tuple[float, ...] = (1.0, 1.5, 2.0)
+# The hi-res pass keeps this last share of the Lightning steps (4 steps: the last 2): enough to redraw the
+# detail the resize could not, too little to change what is in the frame.
+UPSCALE_STRENGTH = 0.5
+# Extend: the last EXTEND_OVERLAP frames seed the continuation and are cross-faded into it; a clip line is
+# extended at most EXTEND_TIMES times and to at most SOURCE_FRAMES_MAX frames.
+EXTEND_OVERLAP, EXTEND_STRENGTH, EXTEND_TIMES = 4, 0.75, 4
+SOURCE_FRAMES_MAX = 128
+ACTIONS: tuple[str, ...] = ("smooth", "upscale", "extend")
 
 # About 512x512 pixels each, both sides multiples of 8 (the VAE downsamples by 8).
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -75,6 +83,13 @@ class GenerationParams:
     # hi-res pass's scale (``upscale:2`` makes 512 px 1024 px).
     smooth: int = 1
     upscale: float = 1.0
+    # A job on an earlier clip (the Smooth, Upscale and Extend buttons): ``action`` says which; ``source`` is
+    # that clip's file on the bot's host (set by the service, never by chat text); ``extend`` the frames the
+    # Extend adds. Such a job starts from the clip's frames instead of generating; ``smooth`` and the hi-res
+    # pass then apply to them, and ``upscale`` stays the clip's scale over its aspect size.
+    action: str | None = None
+    source: str | None = None
+    extend: int = 0
 
     @property
     def size(self) -> tuple[int, int]:

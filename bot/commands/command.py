@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from bot.commands.grammar import (
     _EXAMPLE,
+    ANIMATE_KEYS,
+    MAX_PROMPT_CHARS,
     AnimateRequest,
     CommandError,
     _int,
@@ -60,6 +62,7 @@ COMMAND_NAMES: tuple[str, ...] = (
     "animate-board",
     "animate-admin",
     "animate-help",
+    "animate-extend",
 )
 # Answers to these go only to the person who asked (ephemeral); the others are for the channel.
 PRIVATE_COMMANDS = frozenset(
@@ -111,6 +114,8 @@ class Command:
     search: str | None = None
     admin_action: str | None = None
     admin_args: dict[str, str] = field(default_factory=dict)
+    prompt: str | None = None  # /animate-extend's new prompt
+    frames: int | None = None  # /animate-extend's frames to add
 
     @property
     def private(self) -> bool:
@@ -187,6 +192,35 @@ def _parse_job_command(command: str, name: str, text: str, options: dict[str, st
             raise CommandError(f"/{command} needs a job number, e.g. /{command} 12")
         return Command(name, text)
     return Command(name, text, job_id=_job_id(job_text))
+
+
+def _parse_extend(text: str, options: dict[str, str]) -> Command:
+    """``/animate-extend <job> [new prompt] [frames:N]``: the prompt goes on from the clip's, N frames more."""
+    usage = "/animate-extend <job> [new prompt] [frames:N], e.g. /animate-extend 12 the kite flies away frames:16"
+    words = text.split()
+    job_text = _merge("job", words[0] if words else None, options.get("job"))
+    if job_text is None:
+        raise CommandError(f"/animate-extend needs a job number; usage: {usage}")
+    rest = words[1:] if words and words[0] == job_text else words
+    frames_text = options.get("frames")
+    prompt_words = []
+    for word in rest:
+        key, colon, value = word.partition(":")
+        if colon and key.lower() == "frames":
+            frames_text = _merge("frames", value, frames_text)
+        elif colon and key.lower() in ANIMATE_KEYS:
+            raise CommandError(
+                f"/animate-extend takes a new prompt and frames:N only (got {_show(word)}); usage: {usage}"
+            )
+        else:
+            prompt_words.append(word)
+    prompt = _one_line(" ".join(prompt_words)) or _one_line(options.get("prompt", "")) or None
+    if prompt and options.get("prompt") and prompt_words:
+        raise CommandError("the new prompt is given both as an option and in the text; give it once")
+    if prompt and len(prompt) > MAX_PROMPT_CHARS:
+        raise CommandError(f"the prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    frames = _int(frames_text, "frames", FRAMES_MIN, FRAMES_MAX) if frames_text is not None else None
+    return Command("extend", text, job_id=_job_id(job_text), prompt=prompt, frames=frames)
 
 
 def _history_user(word: str) -> str | None:
@@ -319,6 +353,7 @@ _COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "board": (),
     "admin": ("action", "model", "user", "reason", "approvals", *LIMIT_KEYS, *MODERATION_OPTIONS),
     "help": ("topic",),
+    "extend": ("job", "prompt", "frames"),
 }
 
 
@@ -348,6 +383,8 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
     if short == "board":
         _no_more(command, text.split(), "/animate-board")
         return Command("board", text)
+    if short == "extend":
+        return _parse_extend(text, opts)
     return Command("help", text)  # any topic words are welcome; the help is short enough to show whole
 
 
@@ -385,6 +422,7 @@ def help_text() -> str:
         "  /animate-show <job>                one job and its clip, e.g. /animate-show 12",
         "  /animate-review [job]              review a clip with the team in its thread",
         "  /animate-board                     a private one-time link to the review board (web)",
+        "  /animate-extend <job> [prompt] [frames:N]  continue a clip (16 more frames by default)",
         "  /animate-admin <action>            admins only: model <alias> | models | pause | resume |",
         "                                     limits [per_user:<n>] [per_hour:<n>] [queue_cap:<n>] |",
         "                                     ban <user> [reason] | unban <user> |",
@@ -397,6 +435,8 @@ def help_text() -> str:
         "                                     showcase #channel [approvals:N] | showcase off",
         "  /animate-help                      this text",
         "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
+        "  Smooth / Upscale / Extend (buttons, or `smooth <job>` in the console)  a new clip from a clip:",
+        "                                     twice the frames and rate, twice the size, 16 frames more",
         "",
         'Keys for /animate (names and values are case-insensitive; quote values with spaces: neg:"blurry, text"):',
     ]

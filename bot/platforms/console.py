@@ -3,7 +3,7 @@
 Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it handles
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
-``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
+``smooth 3``, ``upscale 3``, ``extend 3``, ``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
 """
 
 from __future__ import annotations

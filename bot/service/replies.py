@@ -123,6 +123,9 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
         Button("reject", job_id, "Reject", "danger"),
         Button("delete", job_id, "Delete", "secondary"),
         Button("report", job_id, "Report", "secondary"),
+        Button("smooth", job_id, "Smooth", "secondary"),
+        Button("upscale", job_id, "Upscale", "secondary"),
+        Button("extend", job_id, "Extend", "secondary"),
     ]
     return tuple(items)
 

@@ -10,6 +10,7 @@ import math
 from generation.catalog import ALLOWED_STEPS, MOTION_NAMES, MotionLora, find_motion
 from generation.errors import GenerationError
 from generation.params import (
+    ACTIONS,
     ASPECTS,
     FPS_MAX,
     FPS_MIN,
@@ -23,6 +24,7 @@ from generation.params import (
     PLAY_FPS_MAX,
     SEED_MAX,
     SMOOTH_FACTORS,
+    SOURCE_FRAMES_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
     UPSCALE_FACTORS,
@@ -36,12 +38,14 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
         raise GenerationError("the prompt is empty; describe what to animate")
     if params.steps not in ALLOWED_STEPS:
         raise GenerationError(f"steps must be one of 1, 2, 4, 8, got {params.steps}")
-    if not FRAMES_MIN <= params.frames <= FRAMES_MAX:
-        raise GenerationError(f"frames must be between {FRAMES_MIN} and {FRAMES_MAX}, got {params.frames}")
+    # A job on an earlier clip takes that clip's length and rate, which smoothing and Extend raise.
+    frames_max, fps_max = (SOURCE_FRAMES_MAX, PLAY_FPS_MAX) if params.source is not None else (FRAMES_MAX, FPS_MAX)
+    if not FRAMES_MIN <= params.frames <= frames_max:
+        raise GenerationError(f"frames must be between {FRAMES_MIN} and {frames_max}, got {params.frames}")
     if params.aspect not in ASPECTS:
         raise GenerationError(f"aspect must be one of {', '.join(ASPECTS)}, got {params.aspect!r}")
-    if not FPS_MIN <= params.fps <= FPS_MAX:
-        raise GenerationError(f"fps must be between {FPS_MIN} and {FPS_MAX}, got {params.fps}")
+    if not FPS_MIN <= params.fps <= fps_max:
+        raise GenerationError(f"fps must be between {FPS_MIN} and {fps_max}, got {params.fps}")
     if not (math.isfinite(params.guidance) and GUIDANCE_MIN <= params.guidance <= GUIDANCE_MAX):
         raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
     if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
@@ -84,3 +88,12 @@ def _check_after(params: GenerationParams) -> None:
         raise GenerationError(
             f"upscale must be one of {', '.join(f'{f:g}' for f in UPSCALE_FACTORS)}, got {params.upscale}"
         )
+    if (params.action is None) != (params.source is None) or (
+        params.action is not None and params.action not in ACTIONS
+    ):
+        raise GenerationError(
+            f"a job on an earlier clip needs both its action ({', '.join(ACTIONS)}) and the clip, "
+            f"got action {params.action!r}"
+        )
+    if (params.action == "extend") != (params.extend > 0) or not 0 <= params.extend <= FRAMES_MAX:
+        raise GenerationError(f"extend must add 1 to {FRAMES_MAX} frames to a clip being extended, got {params.extend}")

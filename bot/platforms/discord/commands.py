@@ -184,6 +184,20 @@ def build_tree(
     async def help_(interaction: discord.Interaction) -> None:
         await run(interaction, "animate-help", "", {})
 
+    @tree.command(name="animate-extend", description="Continue a clip: more frames, the prompt going on")
+    @app_commands.describe(
+        job="Job number of the clip, e.g. 12",
+        prompt="What happens next (default: the clip's prompt)",
+        frames=f"Frames to add ({FRAMES_MIN}-{FRAMES_MAX}, default 16)",
+    )
+    async def extend(
+        interaction: discord.Interaction,
+        job: app_commands.Range[int, 1, JOB_MAX],
+        prompt: str | None = None,
+        frames: app_commands.Range[int, FRAMES_MIN, FRAMES_MAX] | None = None,
+    ) -> None:
+        await run(interaction, "animate-extend", "", _given({"job": job, "prompt": prompt, "frames": frames}))
+
     tree.add_command(_admin_group(run, model_choices))
     return tree
 

@@ -7,7 +7,7 @@ import pytest
 from generation.engine import Engine
 from generation.errors import GenerationCancelled, GenerationError
 from generation.jobs.finish import encode
-from generation.params import GenerationParams
+from generation.params import GenerationParams, MotionSpec
 from tests.generation.engine.frames import same
 
 BASE = GenerationParams(prompt="a kite over a beach", steps=1, frames=8, seed=5)
@@ -65,3 +65,13 @@ def test_cancel_while_smoothing(engine):
 def test_bad_after_options_are_refused(engine, changes, message):
     with pytest.raises(GenerationError, match=message):
         engine.generate(BASE.with_changes(**changes))
+
+
+def test_upscale_refines_at_the_new_size_with_the_clips_motion(engine):
+    params = BASE.with_changes(upscale=1.5, motions=(MotionSpec("zoom-in", 0.6),))
+    steps: list[tuple[int, int]] = []
+    result = engine.generate(params, progress=lambda i, n: steps.append((i, n)))
+    assert (result.width, result.height) == (768, 768) and result.frames[0].size == (768, 768)
+    assert len(result.frames) == 8 and result.motions == (MotionSpec("zoom-in", 0.6),)
+    assert steps[-1] == (1, 1)  # the hi-res pass ran (its share of the one step: at least one)
+    assert not engine.pipeline.vae.use_tiling  # tiling is only for the pass

@@ -89,7 +89,8 @@ async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_th
     assert fields["Motion"].startswith("zoom-in") and fields["Steps"] == "4"
     assert "requested by Alice" in embed["footer"]["text"]
     assert custom_ids(clip) == [
-        f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report")
+        f"animatebot:{a}:1"
+        for a in ("reroll", "remix", "approve", "reject", "delete", "report", "smooth", "upscale", "extend")
     ]
 
 

@@ -67,7 +67,8 @@ async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
     buttons = fake.calls_to("chat.postMessage")[-1].args
     assert buttons["thread_ts"] == parent_ts
     values = [e["value"] for b in buttons["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert values == [f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report")]
+    actions = ("reroll", "remix", "approve", "reject", "delete", "report", "smooth", "upscale", "extend")
+    assert values == [f"animatebot:{a}:1" for a in actions]
 
 
 async def test_bad_signature_and_stale_timestamp_get_401(bot: SlackBot) -> None:
