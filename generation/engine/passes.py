@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PIL import Image
 
@@ -29,12 +30,29 @@ from generation.params import (
 )
 from generation.result import GenerationResult, Timings
 
-if TYPE_CHECKING:
-    from generation.engine.engine import Engine
-
 Motions = tuple[tuple[MotionLora, float], ...]
 Progress = Callable[[int, int], None] | None
 Cancel = Callable[[], bool] | None
+
+
+class Engine(Protocol):
+    """What the passes use of ``generation.engine.engine.Engine`` (which calls them: no import back)."""
+
+    @property
+    def active_model(self) -> str: ...
+    @property
+    def is_tiny(self) -> bool: ...
+    def tiled_vae(self) -> AbstractContextManager[None]: ...
+    def denoise(
+        self,
+        params: GenerationParams,
+        motions: Motions,
+        *,
+        video: list[Image.Image] | None = None,
+        size: tuple[int, int] | None = None,
+        progress: Progress = None,
+        should_cancel: Cancel = None,
+    ) -> GenerationResult: ...
 
 
 def make_clip(
