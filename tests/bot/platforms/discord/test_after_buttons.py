@@ -32,3 +32,15 @@ async def test_smooth_and_extend_clicks_post_new_clips_in_the_thread(bot: Discor
     fields = [{f["name"]: f["value"] for f in m["embeds"][0]["fields"]} for m in new]
     assert any("smoothed x2 to 15 @ 16 fps" in f["Frames"] for f in fields), fields
     assert any("extend of #1" in text_of(m) or m["embeds"][0]["title"].endswith("(extend of #1)") for m in new)
+
+
+async def test_the_extend_command_takes_a_new_prompt_and_a_length(bot: DiscordBot) -> None:
+    await bot.acked(await bot.command("animate", {"prompt": "a paper boat", **FAST}))
+    await bot.clip_posted()
+    options = {"job": 1, "prompt": "the boat sails into a storm", "frames": 8}
+    await bot.acked(await bot.command("animate-extend", options))
+    await bot.clip_posted(count=2)
+    extended = bot.app.repo.job(2)
+    assert extended is not None and extended.lineage == "extend" and extended.parent_id == 1
+    assert extended.prompt == "the boat sails into a storm"
+    assert len(read_clip(Path(extended.output_path or ""))[0]) == 16
