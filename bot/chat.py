@@ -26,6 +26,10 @@ ACTIONS: tuple[str, ...] = (
     "pick",
     "vary-subtle",
     "vary-strong",
+    # After the clip (issue 22): jobs on the clip itself.
+    "smooth",
+    "upscale",
+    "extend",
 )
 ELLIPSIS = "…"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from bot.commands.grammar import (
     _EXAMPLE,
+    ANIMATE_KEYS,
+    MAX_PROMPT_CHARS,
     AnimateRequest,
     CommandError,
     _int,
@@ -44,10 +46,7 @@ from bot.commands.table import (
     typed_keys,
 )
 from generation.catalog import BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
-from generation.params import (
-    DEFAULTS,
-    MAX_SCENES,
-)
+from generation.params import DEFAULTS, FRAMES_MAX, FRAMES_MIN, MAX_SCENES
 
 MAX_JOB_ID = 2**63 - 1  # what a portable BIGINT primary key holds
 ADMIN_ACTIONS: tuple[str, ...] = (
@@ -84,6 +83,8 @@ class Command:
     admin_args: dict[str, str] = field(default_factory=dict)
     action: str | None = None  # a subcommand of a command other than /animate-admin (/animate-preset save)
     args: dict[str, str] = field(default_factory=dict)
+    prompt: str | None = None  # /animate-extend's new prompt
+    frames: int | None = None  # /animate-extend's frames to add
 
     @property
     def private(self) -> bool:
@@ -160,6 +161,35 @@ def _parse_job_command(command: str, name: str, text: str, options: dict[str, st
             raise CommandError(f"/{command} needs a job number, e.g. /{command} 12")
         return Command(name, text)
     return Command(name, text, job_id=_job_id(job_text))
+
+
+def _parse_extend(text: str, options: dict[str, str]) -> Command:
+    """``/animate-extend <job> [new prompt] [frames:N]``: the prompt goes on from the clip's, N frames more."""
+    usage = "/animate-extend <job> [new prompt] [frames:N], e.g. /animate-extend 12 the kite flies away frames:16"
+    words = text.split()
+    job_text = _merge("job", words[0] if words else None, options.get("job"))
+    if job_text is None:
+        raise CommandError(f"/animate-extend needs a job number; usage: {usage}")
+    rest = words[1:] if words and words[0] == job_text else words
+    frames_text = options.get("frames")
+    prompt_words = []
+    for word in rest:
+        key, colon, value = word.partition(":")
+        if colon and key.lower() == "frames":
+            frames_text = _merge("frames", value, frames_text)
+        elif colon and key.lower() in ANIMATE_KEYS:
+            raise CommandError(
+                f"/animate-extend takes a new prompt and frames:N only (got {_show(word)}); usage: {usage}"
+            )
+        else:
+            prompt_words.append(word)
+    prompt = _one_line(" ".join(prompt_words)) or _one_line(options.get("prompt", "")) or None
+    if prompt and options.get("prompt") and prompt_words:
+        raise CommandError("the new prompt is given both as an option and in the text; give it once")
+    if prompt and len(prompt) > MAX_PROMPT_CHARS:
+        raise CommandError(f"the prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    frames = _int(frames_text, "frames", FRAMES_MIN, FRAMES_MAX) if frames_text is not None else None
+    return Command("extend", text, job_id=_job_id(job_text), prompt=prompt, frames=frames)
 
 
 def _history_user(word: str) -> str | None:
@@ -324,6 +354,8 @@ def parse_command(
         return Command("board", text)
     if short == "preset":
         return _parse_preset(text, opts)
+    if short == "extend":
+        return _parse_extend(text, opts)
     return Command("help", text)  # any topic words are welcome; the help is short enough to show whole
 
 

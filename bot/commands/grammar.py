@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.chat import shorten
@@ -40,9 +40,12 @@ from generation.params import (
     LOOPS,
     MAX_MOTIONS,
     MAX_SCENES,
+    PLAY_FPS_MAX,
     SEED_MAX,
+    SMOOTH_FACTORS,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
     VARIANTS,
     GenerationParams,
     MotionSpec,
@@ -333,6 +336,8 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "loop": ("loop", _loop),
     "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
     "variants": ("variants", lambda v: _variants(v)),
+    "smooth": ("smooth", lambda v: int(_factor(v, "smooth", SMOOTH_FACTORS[1:]))),
+    "upscale": ("upscale", lambda v: _factor(v, "upscale", UPSCALE_FACTORS[1:])),
 }
 
 
@@ -340,6 +345,15 @@ def _variants(value: str) -> int:
     number = _int(value, "variants", min(VARIANTS), max(VARIANTS))
     if number not in VARIANTS:
         raise CommandError(f"variants must be one of {_one_of(tuple(map(str, VARIANTS)))} (got {_show(value)})")
+    return number
+
+
+def _factor(value: str, what: str, allowed: Sequence[float]) -> float:
+    """One of a few multipliers (``smooth:2``, ``upscale:1.5``; ``x2`` and ``2x`` read as 2)."""
+    text = value.strip().lower().removeprefix("x").removesuffix("x")
+    number = float(text) if _ASCII_NUMBER_RE.fullmatch(text) else None
+    if number is None or number not in allowed:
+        raise CommandError(f"{what} must be one of {_one_of(f'{a:g}' for a in allowed)} (got {_show(value)})")
     return number
 
 
@@ -470,6 +484,11 @@ def parse_animate(
     params = start.with_changes(prompt=prompt, **changes)
     _check_scenes(params)
     _check_variants(params)
+    if params.output_fps > PLAY_FPS_MAX:
+        raise CommandError(
+            f"smooth:{params.smooth} at fps:{params.fps} would play at {params.output_fps} fps; at most "
+            f"{PLAY_FPS_MAX} plays everywhere: lower fps (e.g. fps:{PLAY_FPS_MAX // params.smooth}) or smooth"
+        )
     keys = frozenset(given) | ({"image"} if image is not None else frozenset())
     return AnimateRequest(params, _notes(params, count_tokens), image, preset.strip().lower() if preset else None, keys)
 
@@ -601,4 +620,8 @@ def _option_tokens(params: GenerationParams) -> list[str]:
         parts.append(f"strength:{params.strength!r}")
     if params.variants != DEFAULTS.variants:
         parts.append(f"variants:{params.variants}")
+    if params.smooth != DEFAULTS.smooth:
+        parts.append(f"smooth:{params.smooth}")
+    if params.upscale != DEFAULTS.upscale:
+        parts.append(f"upscale:{params.upscale:g}")
     return parts

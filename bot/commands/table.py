@@ -30,8 +30,10 @@ from generation.params import (
     LOOPS,
     MAX_MOTIONS,
     SEED_MAX,
+    SMOOTH_FACTORS,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
     VARIANTS,
 )
 
@@ -259,6 +261,21 @@ ANIMATE_OPTIONS: tuple[Option, ...] = (
         example="variants:4",
     ),
     Option(
+        "smooth",
+        "learned in-betweens: 16 frames at 8 fps play as 31 at 16 fps (x4: 61 at 32)",
+        "int",
+        choices=tuple((f"x{f}", f) for f in SMOOTH_FACTORS[1:]),
+        usage="smooth:" + "|".join(map(str, SMOOTH_FACTORS[1:])),
+        example="smooth:2",
+    ),
+    Option(
+        "upscale",
+        "a hi-res pass: 512 px becomes 768 or 1024 px, refined by the model",
+        choices=tuple((f"x{f:g}", f"{f:g}") for f in UPSCALE_FACTORS[1:]),
+        usage="upscale:" + "|".join(f"{f:g}" for f in UPSCALE_FACTORS[1:]),
+        example="upscale:2",
+    ),
+    Option(
         "preset",
         "a saved preset's options first (yours, else the server's); what you type wins",
         usage="preset:<name>",
@@ -482,6 +499,17 @@ COMMANDS: tuple[Spec, ...] = (
         slack_help="Clips in this channel still awaiting review",
     ),
     Spec("animate-board", "A private one-time link to the team's review board (web)", private=True),
+    Spec(
+        "animate-extend",
+        "Continue a clip: more frames, the prompt going on",
+        (
+            _job("Job number of the clip, e.g. 12", required=True),
+            Option("prompt", "What happens next (default: the clip's prompt)", "text", 1, 1000),
+            Option("frames", f"Frames to add ({FRAMES_MIN}-{FRAMES_MAX}, default 16)", "int", FRAMES_MIN, FRAMES_MAX),
+        ),
+        usage="<job number> [what happens next] [frames:16]",
+        slack_help="Continue a clip, the story going on",
+    ),
     _PRESET,
     Spec(
         "animate-help",
@@ -515,6 +543,9 @@ BUTTONS: tuple[ButtonSpec, ...] = (
         "a new clip from the clip's noise blended a lot with a new seed's",
         typed="vary <job> [<take>] strong",
     ),
+    ButtonSpec("smooth", "Smooth", "a new clip with twice the frames, playing at twice the rate"),
+    ButtonSpec("upscale", "Upscale", "a new clip at twice the size, redrawn by the model"),
+    ButtonSpec("extend", "Extend", "a new clip going on 16 frames more (/animate-extend: a new prompt, a length)"),
 )
 
 REMIX_PROMPT_MAX = 3000  # room for a prompt with key:value tokens (Slack inputs take 3,000)

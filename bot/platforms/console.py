@@ -4,7 +4,8 @@ Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
 ``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``, ``preset 3 <name>``
-(a button that opens a form takes the form's first field after the job number).
+(a button that opens a form takes the form's first field after the job number), ``smooth 3``, ``upscale 3``,
+``extend 3``, ``pick 3 2``, ``vary 3 [2] subtle|strong``.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from bot.commands import (
 )
 from bot.service import replies as render
 from bot.service.access import Access, Authority, tenant_of
+from bot.service.actions import ActionRefused, action_params
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
@@ -40,7 +41,8 @@ from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import Backend
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
-from generation.params import SEED_MAX, VARY_BLENDS, GenerationParams
+from generation.params import ACTIONS as AFTER_ACTIONS
+from generation.params import EXTEND_TIMES, SEED_MAX, VARY_BLENDS, GenerationParams
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
 from storage.repository import DuplicateRequest, Repository, Tally
 from storage.scope import Scope
@@ -173,9 +175,49 @@ class Service:
                 await self._pick(inv, job, take)
             elif action in ("vary-subtle", "vary-strong"):
                 await self._vary(inv, job, take, action.removeprefix("vary-"))
+            elif action in AFTER_ACTIONS:
+                await self._act(inv, job, action)
         except Exception:
             log.exception("button %s failed", custom_id)
             await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
+
+    async def _act(
+        self, inv: Invocation, parent: Job, action: str, *, prompt: str | None = None, frames: int | None = None
+    ) -> None:
+        """Smooth, Upscale or Extend ``parent``: a new job in the same queue, made from its clip's file."""
+        if parent.status != JobStatus.SUCCEEDED or not parent.output_path:
+            await self._reply(
+                inv,
+                render.error(f"clip #{parent.id} is not finished; {action} works on a finished clip"),
+                ephemeral=True,
+            )
+            return
+        extensions = await self.repo.db.offload(self._extensions, parent) if action == "extend" else 0
+        try:
+            params = action_params(
+                GenerationParams.from_dict(parent.params),
+                action=action,
+                source=parent.output_path,
+                seed=parent.seed,
+                prompt=prompt,
+                frames=frames,
+                extensions=extensions,
+            )
+        except ActionRefused as exc:
+            await self._reply(inv, render.error(str(exc)), ephemeral=True)
+            return
+        await self._animate(inv, params, (), parent=parent, lineage=action)
+
+    def _extensions(self, job: Job) -> int:
+        """On the database thread: how many Extends in a row made ``job`` (at most EXTEND_TIMES + 1 reads)."""
+        count, current = 0, job
+        while current.lineage == "extend" and current.parent_id is not None and count <= EXTEND_TIMES:
+            count += 1
+            parent = self.repo.job(current.parent_id)
+            if parent is None:
+                break
+            current = parent
+        return count
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
@@ -373,6 +415,14 @@ class Service:
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
         elif command.name == "admin":
             await self.admin.run(inv, command)
+        elif command.name == "extend":
+            assert command.job_id is not None
+            scope = scope_of(inv.place, inv.actor.key)
+            parent = await self.repo.db.offload(self.repo.visible_job, scope, command.job_id)
+            if parent is None or parent.deleted:
+                await self._reply(inv, render.error(f"clip #{command.job_id} no longer exists"), ephemeral=True)
+                return
+            await self._act(inv, parent, "extend", prompt=command.prompt, frames=command.frames)
 
     async def _animate(
         self,

@@ -13,7 +13,7 @@ from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
-from generation.params import VARY_BLENDS, GenerationParams
+from generation.params import VARY_BLENDS, GenerationParams, smoothed_length
 from storage.models import Job, JobStatus
 from storage.repository import Tally
 
@@ -40,6 +40,13 @@ def _params(job: Job) -> GenerationParams:
     return GenerationParams.from_dict(job.params)
 
 
+def _size(p: GenerationParams) -> str:
+    if p.upscale == 1:
+        return f"{p.width}x{p.height} ({p.aspect})"
+    width, height = p.output_size
+    return f"{width}x{height} ({p.aspect}, upscaled x{p.upscale:g} from {p.width}x{p.height})"
+
+
 def describe(job: Job) -> tuple[Field, ...]:
     """The parameters of a clip as it was made (or as asked, before it ran)."""
     p = _params(job)
@@ -47,14 +54,19 @@ def describe(job: Job) -> tuple[Field, ...]:
     model = job.model_used or job.requested_model or "active model"
     frames = f"{job.frames} @ {p.fps} fps"
     if p.loop == "pingpong":
-        frames = f"{job.frames}, ping-pong loop of {p.output_frames} @ {p.fps} fps"
+        frames = f"{job.frames}, ping-pong loop of {p.output_frames} @ {p.output_fps} fps"
+    if p.smooth > 1:
+        frames = f"{job.frames}, smoothed x{p.smooth} to {smoothed_length(job.frames, p.smooth)}" + (
+            f", ping-pong loop of {p.output_frames}" if p.loop == "pingpong" else ""
+        )
+        frames += f" @ {p.output_fps} fps"
     fields = [
         Field("Motion", motions),
         Field("Steps", str(job.steps_used or job.steps)),
         Field("Frames", frames),
         Field("Seed", str(job.seed) if job.seed is not None else "random"),
         Field("Model", model),
-        Field("Size", f"{p.width}x{p.height} ({p.aspect})"),
+        Field("Size", _size(p)),
     ]
     if p.loop != "none":
         fields.append(Field("Loop", "ping-pong: forward, then back, seamless"))
@@ -124,6 +136,9 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
     items += [
         Button("vary-subtle", job_id, "Vary (subtle)", "secondary"),
         Button("vary-strong", job_id, "Vary (strong)", "secondary"),
+        Button("smooth", job_id, "Smooth", "secondary"),
+        Button("upscale", job_id, "Upscale", "secondary"),
+        Button("extend", job_id, "Extend", "secondary"),
     ]
     return tuple(items)
 

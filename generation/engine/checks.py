@@ -10,6 +10,7 @@ import math
 from generation.catalog import ALLOWED_STEPS, MOTION_NAMES, MotionLora, find_motion
 from generation.errors import GenerationError
 from generation.params import (
+    ACTIONS,
     ASPECTS,
     FPS_MAX,
     FPS_MIN,
@@ -21,9 +22,13 @@ from generation.params import (
     LOOPS,
     MAX_MOTIONS,
     MAX_SCENES,
+    PLAY_FPS_MAX,
     SEED_MAX,
+    SMOOTH_FACTORS,
+    SOURCE_FRAMES_MAX,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
     VARIANTS,
     GenerationParams,
 )
@@ -35,12 +40,14 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
         raise GenerationError("the prompt is empty; describe what to animate")
     if params.steps not in ALLOWED_STEPS:
         raise GenerationError(f"steps must be one of 1, 2, 4, 8, got {params.steps}")
-    if not FRAMES_MIN <= params.frames <= FRAMES_MAX:
-        raise GenerationError(f"frames must be between {FRAMES_MIN} and {FRAMES_MAX}, got {params.frames}")
+    # A job on an earlier clip takes that clip's length and rate, which smoothing and Extend raise.
+    frames_max, fps_max = (SOURCE_FRAMES_MAX, PLAY_FPS_MAX) if params.source is not None else (FRAMES_MAX, FPS_MAX)
+    if not FRAMES_MIN <= params.frames <= frames_max:
+        raise GenerationError(f"frames must be between {FRAMES_MIN} and {frames_max}, got {params.frames}")
     if params.aspect not in ASPECTS:
         raise GenerationError(f"aspect must be one of {', '.join(ASPECTS)}, got {params.aspect!r}")
-    if not FPS_MIN <= params.fps <= FPS_MAX:
-        raise GenerationError(f"fps must be between {FPS_MIN} and {FPS_MAX}, got {params.fps}")
+    if not FPS_MIN <= params.fps <= fps_max:
+        raise GenerationError(f"fps must be between {FPS_MIN} and {fps_max}, got {params.fps}")
     if not (math.isfinite(params.guidance) and GUIDANCE_MIN <= params.guidance <= GUIDANCE_MAX):
         raise GenerationError(f"guidance must be between {GUIDANCE_MIN:g} and {GUIDANCE_MAX:g}, got {params.guidance}")
     if params.seed is not None and not 0 <= params.seed <= SEED_MAX:
@@ -50,6 +57,7 @@ def check_inputs(params: GenerationParams) -> tuple[tuple[MotionLora, float], ..
     if not (math.isfinite(params.strength) and STRENGTH_MIN <= params.strength <= STRENGTH_MAX):
         raise GenerationError(f"strength must be between {STRENGTH_MIN:g} and {STRENGTH_MAX:g}, got {params.strength}")
     _check_variants(params)
+    _check_after(params)
     scenes = params.scenes
     if len(scenes) > 1 and (not all(scenes) or len(scenes) > min(MAX_SCENES, params.frames)):
         raise GenerationError(
@@ -93,3 +101,27 @@ def _check_variants(params: GenerationParams) -> None:
         # Video-to-video starts from the still plus noise the pipeline draws itself: there is no starting noise
         # of the parent's to blend.
         raise GenerationError("vary works on text clips; reroll an image clip instead")
+
+
+def _check_after(params: GenerationParams) -> None:
+    """The after-the-clip options: smoothing and the hi-res pass."""
+    if params.smooth not in SMOOTH_FACTORS:
+        raise GenerationError(f"smooth must be one of {', '.join(map(str, SMOOTH_FACTORS))}, got {params.smooth}")
+    if params.output_fps > PLAY_FPS_MAX:
+        raise GenerationError(
+            f"smooth:{params.smooth} at {params.fps} fps would play at {params.output_fps} fps; "
+            f"at most {PLAY_FPS_MAX} fps plays everywhere"
+        )
+    if params.upscale not in UPSCALE_FACTORS:
+        raise GenerationError(
+            f"upscale must be one of {', '.join(f'{f:g}' for f in UPSCALE_FACTORS)}, got {params.upscale}"
+        )
+    if (params.action is None) != (params.source is None) or (
+        params.action is not None and params.action not in ACTIONS
+    ):
+        raise GenerationError(
+            f"a job on an earlier clip needs both its action ({', '.join(ACTIONS)}) and the clip, "
+            f"got action {params.action!r}"
+        )
+    if (params.action == "extend") != (params.extend > 0) or not 0 <= params.extend <= FRAMES_MAX:
+        raise GenerationError(f"extend must add 1 to {FRAMES_MAX} frames to a clip being extended, got {params.extend}")

@@ -49,12 +49,13 @@ def clip_filename(job_id: int, prompt: str, extension: str) -> str:
 
 
 def encode(result: GenerationResult, params: GenerationParams, max_bytes: int) -> EncodedClip:
-    """The clip's file in its playing order (``params.loop``) and format, within ``max_bytes``.
+    """The clip's file in its playing order (``params.loop``) and format, at the rate its frames were made for
+    (``result.fps``: a smoothed clip's is higher than asked), within ``max_bytes``.
 
     Raises EncodeError when nothing fits the budget.
     """
     frames = apply_loop(result.frames, params.loop)
-    return encode_clip(frames, format=params.format, fps=params.fps, max_bytes=max_bytes)
+    return encode_clip(frames, format=params.format, fps=result.fps, max_bytes=max_bytes)
 
 
 def variant_filename(path: str, index: int) -> str:
