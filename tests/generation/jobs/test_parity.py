@@ -267,7 +267,11 @@ AFTER_CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"frames": 8, "format": "gif", "seed": 22, "smooth": 4, "loop": "pingpong"},
         {"frames": 56, "raw": 29, "fps": 32},
     ),
-    ("upscale-1.5-option", {"frames": 8, "format": "mp4", "seed": 23, "upscale": 1.5}, {"size": (768, 768)}),
+    (
+        "upscale-1.5-option",
+        {"frames": 8, "format": "mp4", "seed": 23, "upscale": 1.5},
+        {"frames": 8, "size": (768, 768)},
+    ),
     (
         "smooth-action",
         {"frames": 8, "format": "mp4", "seed": 24, "action": "smooth", "source": "SOURCE", "smooth": 2},
