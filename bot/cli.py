@@ -91,6 +91,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         request = parse_animate(args.prompt, options)
     except CommandError as exc:
         raise _Usage(str(exc)) from None
+    if request.preset is not None:  # presets belong to a person on a server; the command line has neither
+        raise _Usage(f"preset:{request.preset} works in chat and the console bot; give the options here instead")
     params = request.params
     if request.image is not None:
         params = params.with_changes(image=_check_image_file(str(request.image)))
@@ -106,7 +108,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     _logging("WARNING" if not args.verbose else "INFO")
     from bot.app import make_engine
     from generation.errors import GenerationError
-    from generation.jobs.finish import clip_filename, encode
+    from generation.jobs.finish import clip_filename, encode_made, variant_filename
     from generation.media.encode import EncodeError
     from generation.media.files import write_atomically
 
@@ -119,7 +121,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         # The bot's own finishing path (loop, encode). A file on disk has no upload limit: the whole clip,
         # unless --max-bytes asks for a budget.
         budget = args.max_bytes if args.max_bytes is not None else NO_BUDGET_BYTES
-        clip = encode(result, params, budget)
+        made = encode_made(result, params, budget)  # every take of a set (variants:), the first one first
+        clip = made.clip
     except (GenerationError, EncodeError) as exc:
         print(f"animatebot: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -132,11 +135,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     else:
         output = settings.media_dir / clip_filename(int(time.time()), params.prompt, clip.extension)
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(output, clip.data)
+    for index, take in enumerate(made.clips):
+        write_atomically(variant_filename(str(output), index), take.data)
     t = result.timings
     for note in (*result.notes, *clip.changes):
         print(f"note: {note}", file=sys.stderr)
-    print(output)
+    for index, seed in enumerate(result.seeds):
+        print(variant_filename(str(output), index) + (f"  (take {index + 1}, seed {seed})" if index else ""))
     print(
         f"seed {result.seed} · model {result.model} · {result.steps} step{'s' if result.steps != 1 else ''} · motion "
         f"{'+'.join(str(m) for m in result.motions) or 'none'} · {clip.frames} frames "

@@ -20,11 +20,27 @@ LOOPS: tuple[str, ...] = ("none", "pingpong")
 SCENE_SEPARATOR = "|"
 MAX_SCENES = 8
 FPS_MIN, FPS_MAX = 1, 30
+PLAY_FPS_MAX = 50  # a smoothed clip's rate: GIF's shortest delay that players honour is 2 cs
 GUIDANCE_MIN, GUIDANCE_MAX = 0.0, 20.0
 SEED_MAX = 2**32 - 1
 MAX_MOTIONS = 2
 DEFAULT_MOTION_STRENGTH = 0.75
 FORMATS: tuple[str, ...] = ("gif", "mp4", "webp")
+# Takes of one prompt made in one batched pass (seeds seed..seed+n-1), and how far Vary moves from a take:
+# the share of a new seed's noise slerped into the parent's starting noise (docs/PERFORMANCE.md, "Vary").
+VARIANTS: tuple[int, ...] = (1, 2, 4)
+VARY_BLENDS: dict[str, float] = {"subtle": 0.15, "strong": 0.5}
+# After the clip (issue 22): learned in-betweens multiplying the frame rate, and a hi-res refining pass.
+SMOOTH_FACTORS: tuple[int, ...] = (1, 2, 4)
+UPSCALE_FACTORS: tuple[float, ...] = (1.0, 1.5, 2.0)
+# The hi-res pass keeps this last share of the Lightning steps (4 steps: the last 2): enough to redraw the
+# detail the resize could not, too little to change what is in the frame.
+UPSCALE_STRENGTH = 0.5
+# Extend: the last EXTEND_OVERLAP frames seed the continuation and are cross-faded into it; a clip line is
+# extended at most EXTEND_TIMES times and to at most SOURCE_FRAMES_MAX frames.
+EXTEND_OVERLAP, EXTEND_STRENGTH, EXTEND_TIMES = 4, 0.75, 4
+SOURCE_FRAMES_MAX = 128
+ACTIONS: tuple[str, ...] = ("smooth", "upscale", "extend")
 
 # About 512x512 pixels each, both sides multiples of 8 (the VAE downsamples by 8).
 ASPECTS: dict[str, tuple[int, int]] = {
@@ -67,6 +83,22 @@ class GenerationParams:
     # and how far the clip may move away from it (0.1 stays close, 1 nearly ignores it).
     image: str | None = None
     strength: float = DEFAULT_STRENGTH
+    # Takes made in one batched pass: variant i (from 0) has seed ``variant_seed(seed, i)``.
+    variants: int = 1
+    # Vary: the starting noise is ``seed``'s slerped towards ``vary_seed``'s by ``vary_blend`` (0 keeps the parent's).
+    vary_seed: int | None = None
+    vary_blend: float = 0.0
+    # After the clip: in-betweens per frame (``smooth:2`` makes 16 frames at 8 fps 31 at 16 fps) and the
+    # hi-res pass's scale (``upscale:2`` makes 512 px 1024 px).
+    smooth: int = 1
+    upscale: float = 1.0
+    # A job on an earlier clip (the Smooth, Upscale and Extend buttons): ``action`` says which; ``source`` is
+    # that clip's file on the bot's host (set by the service, never by chat text); ``extend`` the frames the
+    # Extend adds. Such a job starts from the clip's frames instead of generating; ``smooth`` and the hi-res
+    # pass then apply to them, and ``upscale`` stays the clip's scale over its aspect size.
+    action: str | None = None
+    source: str | None = None
+    extend: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,6 +112,16 @@ class GenerationParams:
     @property
     def height(self) -> int:
         return self.size[1]
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the finished frames: the hi-res pass's, multiples of 8 like every size."""
+        return upscaled_size(self.size, self.upscale)
+
+    @property
+    def output_fps(self) -> int:
+        """Frames per second the file plays at: smoothing multiplies the rate with the frames."""
+        return self.fps * self.smooth
 
     @property
     def motion_text(self) -> str:
@@ -97,8 +139,9 @@ class GenerationParams:
 
     @property
     def output_frames(self) -> int:
-        """Frames in the file: a ping-pong loop plays forward then back without repeating the turns."""
-        return loop_length(self.frames, self.loop)
+        """Frames in the file: smoothed, then a ping-pong loop plays forward then back without repeating the
+        turns."""
+        return loop_length(smoothed_length(self.frames, self.smooth), self.loop)
 
     @property
     def denoise_frames(self) -> int:
@@ -126,6 +169,16 @@ def loop_length(frames: int, loop: str) -> int:
     return 2 * frames - 2 if loop == "pingpong" and frames > 2 else frames
 
 
+def smoothed_length(frames: int, factor: int) -> int:
+    """Frames after putting ``factor - 1`` in-betweens between each pair: 16 -> 31 (x2), 61 (x4)."""
+    return (frames - 1) * factor + 1 if frames > 1 else frames
+
+
+def upscaled_size(size: tuple[int, int], factor: float) -> tuple[int, int]:
+    """``size`` times ``factor``, each side rounded to a multiple of 8 (the VAE's)."""
+    return (round(size[0] * factor / 8) * 8, round(size[1] * factor / 8) * 8)
+
+
 def denoise_frames(frames: int) -> int:
     """Frame evaluations per denoising step (FreeNoise: every window of 16, 4 apart, counts whole)."""
     if frames <= FREENOISE_ABOVE:
@@ -134,13 +187,20 @@ def denoise_frames(frames: int) -> int:
     return windows * FREENOISE_CONTEXT
 
 
-def clip_units(frames: int) -> int:
-    """How many clips a job counts as for the hourly limit and the daily quotas: one per 16 frames started.
+def clip_units(frames: int, variants: int = 1) -> int:
+    """How many clips a job counts as for the hourly limit and the daily quotas: one per 16 frames started,
+    times its variants (a set of four counts four times).
 
     8-16 frames count 1, 17-32 count 2, 33-48 count 3, 49-64 count 4. A ping-pong loop adds no count: it
     replays the frames made, at no GPU cost.
     """
-    return max(1, math.ceil(frames / UNIT_FRAMES))
+    # A picked take (variants 0) made nothing new: it counts nothing.
+    return max(1, math.ceil(frames / UNIT_FRAMES)) * max(0, variants)
+
+
+def variant_seed(seed: int, index: int) -> int:
+    """The seed of variant ``index`` (from 0) of a set made from ``seed``: seed, seed+1, ... (wrapping past SEED_MAX)."""
+    return (seed + index) % (SEED_MAX + 1)
 
 
 def scene_starts(frames: int, scenes: int) -> list[int]:

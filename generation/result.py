@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from generation.params import MotionSpec
+from generation.params import MotionSpec, variant_seed
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,16 @@ class GenerationResult:
     timings: Timings
     tiny: bool
     notes: tuple[str, ...] = ()
+    # A set made in one batched pass: how many takes, and the frames of every take after the first (``frames``).
+    variants: int = 1
+    more: tuple[list[Image.Image], ...] = ()
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """Each take's seed: seed, seed+1, ..."""
+        return tuple(variant_seed(self.seed, i) for i in range(self.variants))
+
+    @property
+    def clips(self) -> tuple[list[Image.Image], ...]:
+        """Each take's frames, the first one's first (empty where the frames were not sent back)."""
+        return (self.frames, *self.more)

@@ -175,6 +175,10 @@ class Job(Base):
     denoise_s: Mapped[float | None] = mapped_column(Float)
     decode_s: Mapped[float | None] = mapped_column(Float)
     encode_s: Mapped[float | None] = mapped_column(Float)
+    # A set of takes made in one pass: how many (it counts that many times in the limits), and once made,
+    # each take's seed, file, size and safety verdict (None for a single clip: its columns above say it all).
+    variant_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     __table_args__ = (
         Index("ix_jobs_status_user", "status", "user_key", "id"),
@@ -316,6 +320,7 @@ class ServerRules(Base):
     limits: Mapped[dict[str, int] | None] = mapped_column(JSON)  # Limits fields; capped by the owners' limits
     paused: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    default_variants: Mapped[int | None] = mapped_column(Integer)  # takes per /animate; None: 1
 
 
 class Report(Base):
@@ -359,3 +364,35 @@ class BoardSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Preset(Base):
+    """A saved set of ``/animate`` options (``key:value`` tokens, no prompt): one person's (``owner_key``) or,
+    with ``owner_key`` empty, a server's, in one server (``platform`` + ``workspace_id``)."""
+
+    __tablename__ = "presets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    workspace_id: Mapped[str] = mapped_column(String(64), default="")
+    owner_key: Mapped[str] = mapped_column(String(100), default="")  # empty: the server's
+    name: Mapped[str] = mapped_column(String(32))
+    tokens: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("platform", "workspace_id", "owner_key", "name", name="uq_presets_server_owner_name"),
+    )
+
+
+class PresetDefault(Base):
+    """The preset every ``/animate`` of one person starts from, in one server (their own preset or the server's)."""
+
+    __tablename__ = "preset_defaults"
+
+    platform: Mapped[str] = mapped_column(String(16), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

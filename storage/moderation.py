@@ -175,22 +175,24 @@ class ModerationStore:
 
     def user_jobs_since(
         self, user_key: str, since: datetime, channel_id: str | None = None
-    ) -> list[tuple[datetime, int]]:
+    ) -> list[tuple[datetime, int, int]]:
         """When ``user_key``'s jobs (on any server, or in ``channel_id`` only) were accepted since ``since``,
-        with their frame counts."""
+        with their frame counts and takes."""
         with self.db.session() as s:
-            stmt = select(Job.created_at, Job.frames).where(Job.user_key == user_key, Job.created_at >= since)
+            stmt = select(Job.created_at, Job.frames, Job.variant_count).where(
+                Job.user_key == user_key, Job.created_at >= since
+            )
             if channel_id is not None:
                 stmt = stmt.where(Job.channel_id == channel_id)
-            return [(row[0], row[1]) for row in s.execute(stmt)]
+            return [(row[0], row[1], row[2]) for row in s.execute(stmt)]
 
-    def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[tuple[datetime, int]]:
-        """When the jobs of a server were accepted since ``since``, with their frame counts."""
+    def server_jobs_since(self, platform: str, workspace_id: str, since: datetime) -> list[tuple[datetime, int, int]]:
+        """When the jobs of a server were accepted since ``since``, with their frame counts and takes."""
         with self.db.session() as s:
-            stmt = select(Job.created_at, Job.frames).where(
+            stmt = select(Job.created_at, Job.frames, Job.variant_count).where(
                 Job.platform == platform, Job.workspace_id == workspace_id, Job.created_at >= since
             )
-            return [(row[0], row[1]) for row in s.execute(stmt)]
+            return [(row[0], row[1], row[2]) for row in s.execute(stmt)]
 
     # --- reports ------------------------------------------------------------------------------------------------
     def add_report(self, job_id: int, reporter_key: str, reporter_name: str, reason: str, link: str | None) -> Report:

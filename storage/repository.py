@@ -28,6 +28,7 @@ from storage.models import (
     Job,
     JobStatus,
     Repost,
+    SafetyDecision,
     ServerRules,
     Setting,
     Tenant,
@@ -151,6 +152,55 @@ class Repository:
                 setattr(job, key, value)
         return job
 
+    def insert_pick(self, parent: Job, user_key: str, user_name: str, params: Any, path: str, take: int) -> Job:
+        """A finished job for take ``take`` (from 1) of the set ``parent``, its file at ``path``: it posts that
+        take as a clip of its own in the set's thread. It made nothing new: it counts nothing in the limits
+        (``variant_count`` 0). ``params``: the take's GenerationParams."""
+        chosen = (parent.variants or [])[take - 1]
+        now = utcnow()
+        flagged = chosen.get("safety_flagged")
+        return self.insert_job(
+            {
+                "parent_id": parent.id,
+                "lineage": "pick",
+                "platform": parent.platform,
+                "workspace_id": parent.workspace_id,
+                "channel_id": parent.channel_id,
+                "thread_id": parent.thread_id,
+                "private_channel": parent.private_channel,
+                "user_key": user_key,
+                "user_name": user_name,
+                "prompt": parent.prompt,
+                "negative_prompt": parent.negative_prompt,
+                "params": params.to_dict(),
+                "steps": parent.steps,
+                "frames": parent.frames,
+                "requested_model": parent.requested_model,
+                "format": parent.format,
+                "max_bytes": parent.max_bytes,
+                "input_image": parent.input_image,
+                "status": JobStatus.SUCCEEDED.value,
+                "seed": chosen.get("seed"),
+                "model_used": parent.model_used,
+                "steps_used": parent.steps_used,
+                "motions_used": parent.motions_used,
+                "notes": parent.notes,
+                "output_path": path,
+                "output_format": chosen.get("format"),
+                "output_bytes": chosen.get("bytes"),
+                "tiny": parent.tiny,
+                "worker": parent.worker,
+                "age_restricted": parent.age_restricted,
+                "safety_score": chosen.get("safety_score"),
+                "safety_flagged": flagged,
+                "safety_decision": SafetyDecision.PASSED.value if not flagged else None,
+                "variant_count": 0,
+                "created_at": now,
+                "started_at": now,
+                "finished_at": now,
+            }
+        )
+
     def insert_job(self, values: dict[str, Any]) -> Job:
         """Insert a job from its column values (defaults filled in); returns it with its id.
 
@@ -237,13 +287,14 @@ class Repository:
             stmt = select(func.count()).select_from(Job).where(Job.user_key == user_key, Job.status.in_(ACTIVE))
             return s.scalar(stmt) or 0
 
-    def submission_times(self, user_key: str, since: datetime) -> list[tuple[datetime, int]]:
-        """When ``user_key``'s jobs were accepted since ``since``, each with its frame count (the limits weigh length)."""
+    def submission_times(self, user_key: str, since: datetime) -> list[tuple[datetime, int, int]]:
+        """When ``user_key``'s jobs were accepted since ``since``, each with its frame count and takes (the limits
+        weigh length and sets)."""
         with self.db.connection() as c:
-            stmt = select(JOBS.c.created_at, JOBS.c.frames).where(
+            stmt = select(JOBS.c.created_at, JOBS.c.frames, JOBS.c.variant_count).where(
                 JOBS.c.user_key == user_key, JOBS.c.created_at >= since
             )
-            return [(row[0], row[1]) for row in c.execute(stmt)]
+            return [(row[0], row[1], row[2]) for row in c.execute(stmt)]
 
     def last_started_of(self, user_key: str) -> datetime | None:
         """When any job of ``user_key`` last started; None if none ever did (one indexed lookup)."""

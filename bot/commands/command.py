@@ -15,64 +15,40 @@ from dataclasses import dataclass, field
 
 from bot.commands.grammar import (
     _EXAMPLE,
+    ANIMATE_KEYS,
+    MAX_PROMPT_CHARS,
     AnimateRequest,
     CommandError,
     _int,
     _one_line,
     _one_of,
     _option_text,
+    _quote,
     _show,
+    _variants,
+    check_preset,
     normalize_model,
     parse_animate,
 )
-from bot.commands.moderation import HERE, MODERATION_ACTIONS, MODERATION_OPTIONS, parse_channel, parse_moderation
-from generation.catalog import ALLOWED_STEPS, BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
-from generation.params import (
-    ASPECTS,
-    DEFAULT_MOTION_STRENGTH,
-    DEFAULT_STRENGTH,
-    DEFAULTS,
-    FORMATS,
-    FPS_MAX,
-    FPS_MIN,
-    FRAMES_MAX,
-    FRAMES_MIN,
-    FREENOISE_ABOVE,
-    GUIDANCE_MAX,
-    GUIDANCE_MIN,
-    LOOPS,
-    MAX_MOTIONS,
-    MAX_SCENES,
-    SEED_MAX,
-    STRENGTH_MAX,
-    STRENGTH_MIN,
+from bot.commands.moderation import HERE, MODERATION_ACTIONS, parse_channel, parse_moderation
+from bot.commands.table import (
+    ANIMATE_OPTIONS,
+    BUTTONS,
+    COMMAND_NAMES,
+    COMMANDS,
+    FORMS,
+    LIMIT_MAX,
+    MAX_REASON_CHARS,
+    PRESET_NAME_MAX,
+    PRIVATE_COMMANDS,
+    SHOWCASE_MAX,
+    Spec,
+    typed_keys,
 )
+from generation.catalog import BASE_MODELS, DEFAULT_BASE_MODEL, MOTIONS, STEP_CHECKPOINTS
+from generation.params import DEFAULTS, FRAMES_MAX, FRAMES_MIN, MAX_SCENES
 
-MAX_REASON_CHARS = 500
 MAX_JOB_ID = 2**63 - 1  # what a portable BIGINT primary key holds
-COMMAND_NAMES: tuple[str, ...] = (
-    "animate",
-    "animate-queue",
-    "animate-cancel",
-    "animate-history",
-    "animate-show",
-    "animate-review",
-    "animate-board",
-    "animate-admin",
-    "animate-help",
-)
-# Answers to these go only to the person who asked (ephemeral); the others are for the channel.
-PRIVATE_COMMANDS = frozenset(
-    {
-        "animate-queue",
-        "animate-cancel",
-        "animate-history",
-        "animate-review",
-        "animate-board",
-        "animate-help",
-        "animate-admin",
-    }
-)
 ADMIN_ACTIONS: tuple[str, ...] = (
     "model",
     "models",
@@ -83,17 +59,11 @@ ADMIN_ACTIONS: tuple[str, ...] = (
     "unban",
     "workers",
     "showcase",
+    "variants",
     *MODERATION_ACTIONS,
 )
 SHOWCASE_APPROVALS = 3  # approvals that bring a clip to the showcase channel unless the admin says otherwise
-SHOWCASE_MAX = 1000
 LIMIT_KEYS: tuple[str, ...] = ("per_user", "per_hour", "queue_cap")
-LIMIT_MAX = 1_000_000
-# The remix form on every platform: room for a prompt with key:value tokens (Slack inputs take 3,000).
-REMIX_PROMPT_MAX = 3000
-REMIX_MOTION_MAX = 100
-REPORT_REASON_MAX = 300  # characters of why someone reported a clip, on every platform
-
 _JOB_RE = re.compile(r"#?(\d+)", re.ASCII)
 _MENTION_RE = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^>]*)?>", re.ASCII)
 _NAME_RE = re.compile(r"[\w.\-]{1,80}")
@@ -111,6 +81,10 @@ class Command:
     search: str | None = None
     admin_action: str | None = None
     admin_args: dict[str, str] = field(default_factory=dict)
+    action: str | None = None  # a subcommand of a command other than /animate-admin (/animate-preset save)
+    args: dict[str, str] = field(default_factory=dict)
+    prompt: str | None = None  # /animate-extend's new prompt
+    frames: int | None = None  # /animate-extend's frames to add
 
     @property
     def private(self) -> bool:
@@ -187,6 +161,35 @@ def _parse_job_command(command: str, name: str, text: str, options: dict[str, st
             raise CommandError(f"/{command} needs a job number, e.g. /{command} 12")
         return Command(name, text)
     return Command(name, text, job_id=_job_id(job_text))
+
+
+def _parse_extend(text: str, options: dict[str, str]) -> Command:
+    """``/animate-extend <job> [new prompt] [frames:N]``: the prompt goes on from the clip's, N frames more."""
+    usage = "/animate-extend <job> [new prompt] [frames:N], e.g. /animate-extend 12 the kite flies away frames:16"
+    words = text.split()
+    job_text = _merge("job", words[0] if words else None, options.get("job"))
+    if job_text is None:
+        raise CommandError(f"/animate-extend needs a job number; usage: {usage}")
+    rest = words[1:] if words and words[0] == job_text else words
+    frames_text = options.get("frames")
+    prompt_words = []
+    for word in rest:
+        key, colon, value = word.partition(":")
+        if colon and key.lower() == "frames":
+            frames_text = _merge("frames", value, frames_text)
+        elif colon and key.lower() in ANIMATE_KEYS:
+            raise CommandError(
+                f"/animate-extend takes a new prompt and frames:N only (got {_show(word)}); usage: {usage}"
+            )
+        else:
+            prompt_words.append(word)
+    prompt = _one_line(" ".join(prompt_words)) or _one_line(options.get("prompt", "")) or None
+    if prompt and options.get("prompt") and prompt_words:
+        raise CommandError("the new prompt is given both as an option and in the text; give it once")
+    if prompt and len(prompt) > MAX_PROMPT_CHARS:
+        raise CommandError(f"the prompt is {len(prompt)} characters; at most {MAX_PROMPT_CHARS} are allowed")
+    frames = _int(frames_text, "frames", FRAMES_MIN, FRAMES_MAX) if frames_text is not None else None
+    return Command("extend", text, job_id=_job_id(job_text), prompt=prompt, frames=frames)
 
 
 def _history_user(word: str) -> str | None:
@@ -278,6 +281,7 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         "ban": {"user", "reason"},
         "unban": {"user"},
         "showcase": {"channel", "approvals"},
+        "variants": {"variants"},
     }
     stray = extra_options - allowed_options.get(action, set())
     if stray:
@@ -294,6 +298,12 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
         return Command("admin", text, admin_action=action, admin_args={"model": normalize_model(name)})
     if action == "limits":
         return Command("admin", text, admin_action=action, admin_args=_limits(words, options))
+    if action == "variants":
+        value = _merge("variants", words[0] if words else None, options.get("variants"))
+        _no_more("animate-admin", words[1:], "/animate-admin variants [1|2|4]")
+        if value is None:  # no number: show the server's default
+            return Command("admin", text, admin_action=action)
+        return Command("admin", text, admin_action=action, admin_args={"variants": str(_variants(value))})
     if action == "showcase":
         return Command("admin", text, admin_action=action, admin_args=_showcase(words, options))
     ref = _merge("user", words.pop(0) if words else None, options.get("user"))
@@ -310,23 +320,17 @@ def _parse_admin(text: str, options: dict[str, str]) -> Command:
     return Command("admin", text, user=user, admin_action=action, admin_args=args)
 
 
-_COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "queue": (),
-    "cancel": ("job",),
-    "history": ("user", "search"),
-    "show": ("job",),
-    "review": ("job",),
-    "board": (),
-    "admin": ("action", "model", "user", "reason", "approvals", *LIMIT_KEYS, *MODERATION_OPTIONS),
-    "help": ("topic",),
-}
+_COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {spec.short: typed_keys(spec) for spec in COMMANDS}
 
 
-def parse_command(name: str, text: str = "", options: Mapping[str, object] | None = None) -> Command:
+def parse_command(
+    name: str, text: str = "", options: Mapping[str, object] | None = None, *, preset_tokens: str = ""
+) -> Command:
     """Parse one command by name (``/animate-queue``, ``animate-queue``, any case) and its argument text.
 
     ``options`` are native slash-command options (Discord); giving a value both there and in the
-    text is an error. Raises CommandError for an unknown command or bad arguments.
+    text is an error. ``preset_tokens``: an /animate's preset, applied before what is typed.
+    Raises CommandError for an unknown command or bad arguments.
     """
     command = name.strip().lstrip("/").lower().replace("_", "-")
     if command not in COMMAND_NAMES:
@@ -334,7 +338,7 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
         raise CommandError(f"unknown command {_show(name)}; commands: {listed}")
     short = "animate" if command == "animate" else command.removeprefix("animate-")
     if short == "animate":
-        return Command("animate", text, animate=parse_animate(text, options))
+        return Command("animate", text, animate=parse_animate(text, options, preset_tokens=preset_tokens))
     opts = _options(command, options, _COMMAND_OPTIONS[short])
     if short == "queue":
         _no_more(command, text.split(), "/animate-queue")
@@ -348,6 +352,10 @@ def parse_command(name: str, text: str = "", options: Mapping[str, object] | Non
     if short == "board":
         _no_more(command, text.split(), "/animate-board")
         return Command("board", text)
+    if short == "preset":
+        return _parse_preset(text, opts)
+    if short == "extend":
+        return _parse_extend(text, opts)
     return Command("help", text)  # any topic words are welcome; the help is short enough to show whole
 
 
@@ -367,69 +375,116 @@ def parse_line(line: str) -> Command:
     return parse_command(*split_line(line))
 
 
+PRESET_ACTIONS: tuple[str, ...] = ("save", "list", "delete", "default")
+_PRESET_NAME_RE = re.compile(rf"[a-z0-9][a-z0-9_-]{{0,{PRESET_NAME_MAX - 1}}}", re.ASCII)
+_YES = ("yes", "true", "1", "on")
+_NO = ("no", "false", "0", "off")
+
+
+def preset_name(text: str) -> str:
+    """A preset name as stored: lower case letters, digits, - and _ (at most PRESET_NAME_MAX)."""
+    name = text.strip().lower()
+    if not _PRESET_NAME_RE.fullmatch(name):
+        raise CommandError(
+            f"a preset name is 1 to {PRESET_NAME_MAX} letters, digits, - or _ (got {_show(text)}), e.g. windy"
+        )
+    return name
+
+
+def _server_flag(words: list[str], options: dict[str, str]) -> bool:
+    """Takes ``server:yes`` out of ``words`` (or the native option): whether a server preset is meant."""
+    given = options.get("server")
+    for word in list(words):
+        key, colon, value = word.partition(":")
+        if colon and key.lower() == "server":
+            given = _merge("server", value, options.get("server"))
+            words.remove(word)
+    if given is None:
+        return False
+    if given.lower() in _YES:
+        return True
+    if given.lower() in _NO:
+        return False
+    raise CommandError(f"server must be yes or no (got {_show(given)})")
+
+
+def _parse_preset(text: str, options: dict[str, str]) -> Command:
+    """``save <name> <tokens> [server:yes]``, ``list``, ``delete <name> [server:yes]``, ``default <name>|off``."""
+    usage = "/animate-preset save <name> <key:value ...> [server:yes] | list | delete <name> | default <name>|off"
+    words = text.split()
+    action = (options.get("action") or (words.pop(0) if words else "")).lower()
+    if action not in PRESET_ACTIONS:
+        raise CommandError(f"/animate-preset needs one of: {_one_of(PRESET_ACTIONS)}; usage: {usage}")
+    if action == "list":
+        _no_more("animate-preset", words, "/animate-preset list")
+        return Command("preset", text, action=action)
+    server = _server_flag(words, options) if action in ("save", "delete") else False
+    name_text = _merge("name", words.pop(0) if words else None, options.get("name"))
+    if name_text is None:
+        raise CommandError(f"/animate-preset {action} needs a name; usage: {usage}")
+    if action == "default" and name_text.lower() in ("off", "none"):
+        _no_more("animate-preset", words, "/animate-preset default <name>|off")
+        return Command("preset", text, action=action, args={})
+    name = preset_name(name_text)
+    args = {"name": name, **({"server": "yes"} if server else {})}
+    if action != "save":
+        _no_more("animate-preset", words, f"/animate-preset {action} <name>")
+        return Command("preset", text, action=action, args=args)
+    tokens = _merge("tokens", " ".join(words) or None, options.get("tokens"))
+    if not tokens:
+        raise CommandError("/animate-preset save needs options after the name, e.g. motion:pan-left frames:8")
+    values = check_preset(tokens)
+    args["tokens"] = " ".join(f"{key}:{_token_value(value)}" for key, value in values.items())
+    return Command("preset", text, action=action, args=args)
+
+
+def _token_value(value: str) -> str:
+    return value if value and not any(c.isspace() or c in "\"'“”‘’" for c in value) else _quote(value)
+
+
 # --- help -------------------------------------------------------------------------------------
+
+
+def _usage(spec: Spec) -> str:
+    """``<job>`` for a required option, ``[job]`` for an optional one; the free text as ``<prompt>``."""
+    if spec.name == "animate":
+        return "<prompt> [key:value ...]"
+    if spec.usage:
+        return spec.usage.replace("job number", "job")
+    parts = [f"<{o.key}>" if o.required else f"[{o.key}]" for o in spec.options if o.typed]
+    return " ".join(parts)
+
+
+def _command_lines() -> list[str]:
+    lines: list[str] = []
+    for spec in COMMANDS:
+        usage = f"/{spec.name} {_usage(spec)}".rstrip() if not spec.subcommands else f"/{spec.name} <action>"
+        what = ("admins only: " if spec.admin else "") + spec.help[0].lower() + spec.help[1:]
+        lines.append(f"  {usage:<34} {what}" if len(usage) <= 34 else f"  {usage}\n{'':<37}{what}")
+        for sub in spec.subcommands:
+            sub_usage = f"{sub.name} {_usage(sub)}".rstrip()
+            what = f"{sub.help[0].lower()}{sub.help[1:]}"
+            lines.append(f"    {sub_usage:<32} {what}" if len(sub_usage) <= 32 else f"    {sub_usage}\n{'':<37}{what}")
+    lines += ["", "Buttons on a clip (in the console type the word and the job number, then a form's words):"]
+    for button in BUTTONS:
+        form = FORMS.get(button.action)
+        typed = button.typed or f"{button.action} <job>" + (f" <{form.fields[0].key}>" if form else "")
+        lines.append(f"  {button.label:<16} {button.help} ({typed})")
+    return lines
 
 
 def help_text() -> str:
     """The multi-line text of ``/animate-help``: commands, keys with allowed values, motions, models, examples."""
     d = DEFAULTS
-    steps = "|".join(str(s) for s in ALLOWED_STEPS)
     lines = [
         "animatebot turns a line of text into a short animated clip (AnimateDiff-Lightning).",
         "",
         "Commands:",
-        "  /animate <prompt> [key:value ...]  queue a clip; key:value tokens may go anywhere in the text",
-        "  /animate-queue                     the jobs waiting and running",
-        "  /animate-cancel [job]              cancel a job of yours (default: your latest), e.g. /animate-cancel #12",
-        "  /animate-history [user] [search]   past clips; user is a mention, user:<name> or mine",
-        "  /animate-show <job>                one job and its clip, e.g. /animate-show 12",
-        "  /animate-review [job]              review a clip with the team in its thread",
-        "  /animate-board                     a private one-time link to the review board (web)",
-        "  /animate-admin <action>            admins only: model <alias> | models | pause | resume |",
-        "                                     limits [per_user:<n>] [per_hour:<n>] [queue_cap:<n>] |",
-        "                                     ban <user> [reason] | unban <user> |",
-        "                                     block add|remove|test <word, phrase or /regex/> | block list |",
-        "                                     channels allow|deny [#channel ...] | channels clear|list |",
-        "                                     safety [show] | safety block|spoiler|allow|default [#channel] |",
-        "                                     quota [user:<n>] [server:<n>] (per 24 h; 0 = off) |",
-        "                                     roles add|remove <@role ...> | roles clear|list (Discord) |",
-        "                                     release <job> | reports [close <n>] |",
-        "                                     showcase #channel [approvals:N] | showcase off",
-        "  /animate-help                      this text",
-        "  Report (button, or `report <job> <reason>` in the console)  flag a clip for the admins",
+        *_command_lines(),
         "",
         'Keys for /animate (names and values are case-insensitive; quote values with spaces: neg:"blurry, text"):',
     ]
-    sizes = ", ".join(f"{a} = {w}x{h}" for a, (w, h) in ASPECTS.items())
-    keys = [
-        (
-            "motion:<name>[@<s>][+<name>[@<s>]]",
-            f"camera motion, strength s from 0 to 1 (default "
-            f"{DEFAULT_MOTION_STRENGTH:g}), at most {MAX_MOTIONS}; motion:none for none",
-        ),
-        (f"steps:{steps}", f"Lightning checkpoint (default {d.steps}); see below"),
-        (
-            f"frames:{FRAMES_MIN}-{FRAMES_MAX}",
-            f"clip length in frames (default {d.frames}); above {FREENOISE_ABOVE} made with FreeNoise",
-        ),
-        (f"seed:0-{SEED_MAX}", "same seed and settings give the same clip (default: random)"),
-        ("neg:<text>", "what to avoid (also negative:); only acts when guidance > 1"),
-        (
-            f"guidance:{GUIDANCE_MIN:g}-{GUIDANCE_MAX:g}",
-            f"how hard to follow the prompt (default {d.guidance:g}; "
-            "Lightning is distilled for 1, above 1 each step runs twice)",
-        ),
-        ("model:<alias>", f"base model (default {DEFAULT_BASE_MODEL}); see below"),
-        (f"fps:{FPS_MIN}-{FPS_MAX}", f"playback speed (default {d.fps})"),
-        (f"format:{'|'.join(FORMATS)}", f"file type (default {d.format})"),
-        ("aspect:" + "|".join(ASPECTS), f"shape (default {d.aspect}): {sizes}"),
-        ("loop:" + "|".join(LOOPS), "pingpong plays forward then back: a seamless loop (default none)"),
-        ("image:<file>", "animate a picture: the image option or message menu in chat, a path in the console"),
-        (
-            f"strength:{STRENGTH_MIN:g}-{STRENGTH_MAX:g}",
-            f"with an image: how far the clip may move away from it (default {DEFAULT_STRENGTH:g})",
-        ),
-    ]
+    keys = [(o.usage, o.help) for o in ANIMATE_OPTIONS if o.typed]
     width = max(len(k) for k, _ in keys[1:])
     lines += [f"  {k:<{width}}  {v}" if len(k) <= width else f"  {k}\n  {'':<{width}}  {v}" for k, v in keys]
     lines += [
@@ -462,5 +517,7 @@ def help_text() -> str:
         "  /animate a lighthouse image:photo.png strength:0.5 motion:zoom-in   (console; in chat attach the image)",
         "  /animate-history mine lighthouse",
         "  /animate-cancel #12",
+        "  /animate-preset save windy motion:pan-left frames:8",
+        "  /animate a kite preset:windy frames:16",
     ]
     return "\n".join(lines)

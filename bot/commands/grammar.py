@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.chat import shorten
+from bot.commands.table import ANIMATE_KEYS, KEY_ALIASES, KEY_EXAMPLES, VERBATIM_KEYS
 from generation.catalog import (
     ALLOWED_STEPS,
     BASE_MODELS,
-    DEFAULT_BASE_MODEL,
     MOTION_NAMES,
     STEP_CHECKPOINTS,
     find_base_model,
@@ -34,14 +34,19 @@ from generation.params import (
     FPS_MIN,
     FRAMES_MAX,
     FRAMES_MIN,
+    FREENOISE_ABOVE,
     GUIDANCE_MAX,
     GUIDANCE_MIN,
     LOOPS,
     MAX_MOTIONS,
     MAX_SCENES,
+    PLAY_FPS_MAX,
     SEED_MAX,
+    SMOOTH_FACTORS,
     STRENGTH_MAX,
     STRENGTH_MIN,
+    UPSCALE_FACTORS,
+    VARIANTS,
     GenerationParams,
     MotionSpec,
 )
@@ -49,24 +54,10 @@ from generation.params import (
 MAX_PROMPT_CHARS = 1000
 MAX_PROMPT_TOKENS = 77  # CLIP's context, BOS and EOS included
 USABLE_PROMPT_TOKENS = MAX_PROMPT_TOKENS - 2
-ANIMATE_KEYS: tuple[str, ...] = (
-    "motion",
-    "steps",
-    "frames",
-    "seed",
-    "neg",
-    "guidance",
-    "model",
-    "fps",
-    "format",
-    "aspect",
-    "loop",
-    "image",
-    "strength",
-)
-KEY_ALIASES: dict[str, str] = {"negative": "neg"}
 # Values taken as written: a model id or a file path may end in a dot.
-_VERBATIM_KEYS = frozenset({"model", "image"})
+_VERBATIM_KEYS = VERBATIM_KEYS
+# A typed word this close to a key (and at least this long) is a typo, not prompt text.
+_TYPO_MIN_LENGTH = 3
 
 _EXAMPLE = "/animate a smiling girl motion:zoom-in"
 _KEY_RE = re.compile(r"([A-Za-z]+):")
@@ -96,6 +87,8 @@ class AnimateRequest:
     # image: as typed (a path, for the console and the CLI) or the file a platform handed over
     # (an object with ``filename`` and ``data``); the service validates and stores it.
     image: object | None = None
+    preset: str | None = None  # preset:<name> as typed; the service looks it up and parses again with its tokens
+    keys: frozenset[str] = frozenset()  # the option keys given (a server's defaults fill in the others)
 
 
 def _show(value: object, limit: int = 40) -> str:
@@ -139,6 +132,15 @@ def _scan(text: str) -> tuple[list[str], list[_Token]]:
         i, j = word.span()
         match = _KEY_RE.match(text, i, j)
         key = _canonical_key(match.group(1)) if match else None
+        if match is not None and key is None and match.end() < j and not text.startswith("/", match.end()):
+            # A word:value token whose word is a typo of a key would otherwise run silently in the prompt.
+            # A URL (https://...) keeps its slashes right after the colon.
+            near = near_key(match.group(1))
+            if near is not None:
+                raise CommandError(
+                    f"unknown option {_show(match.group(1))} (did you mean {near}?); "
+                    f"e.g. {_key_example(near)}, or quote the word to keep it in the prompt"
+                )
         if match is None or key is None:
             words.append(text[i:j])
             i = j
@@ -170,21 +172,39 @@ def _scan(text: str) -> tuple[list[str], list[_Token]]:
 
 
 def _key_example(key: str) -> str:
-    return {
-        "motion": "motion:zoom-in",
-        "steps": "steps:4",
-        "frames": "frames:16",
-        "seed": "seed:42",
-        "neg": 'neg:"blurry, text"',
-        "guidance": "guidance:1.5",
-        "model": f"model:{DEFAULT_BASE_MODEL}",
-        "fps": "fps:8",
-        "format": "format:gif",
-        "aspect": "aspect:16:9",
-        "loop": "loop:pingpong",
-        "image": "image:photo.png",
-        "strength": "strength:0.6",
-    }[key]
+    return KEY_EXAMPLES[key]
+
+
+def _distance(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) that turn ``a`` into ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def near_key(word: str, keys: tuple[str, ...] = ANIMATE_KEYS) -> str | None:
+    """The key ``word`` is most likely a typo of (``motoin`` -> ``motion``), else None.
+
+    Short words may be one edit off, longer ones two; words under three letters never count, so
+    ordinary prompt text with a colon (``Note:``, ``ratio:high``) stays prompt text.
+    """
+    word = word.lower()
+    if len(word) < _TYPO_MIN_LENGTH or word in keys:
+        return None
+    allowed = 1 if len(word) < 5 else 2
+    names = [*keys, *(alias for alias, key in KEY_ALIASES.items() if key in keys)]
+    best = min(names, key=lambda name: (_distance(word, name), name))
+    if _distance(word, best) > allowed:
+        return None
+    return KEY_ALIASES.get(best, best)
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -315,7 +335,26 @@ _FIELD_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "aspect": ("aspect", _aspect),
     "loop": ("loop", _loop),
     "strength": ("strength", lambda v: _float(v, "strength", STRENGTH_MIN, STRENGTH_MAX)),
+    "variants": ("variants", lambda v: _variants(v)),
+    "smooth": ("smooth", lambda v: int(_factor(v, "smooth", SMOOTH_FACTORS[1:]))),
+    "upscale": ("upscale", lambda v: _factor(v, "upscale", UPSCALE_FACTORS[1:])),
 }
+
+
+def _variants(value: str) -> int:
+    number = _int(value, "variants", min(VARIANTS), max(VARIANTS))
+    if number not in VARIANTS:
+        raise CommandError(f"variants must be one of {_one_of(tuple(map(str, VARIANTS)))} (got {_show(value)})")
+    return number
+
+
+def _factor(value: str, what: str, allowed: Sequence[float]) -> float:
+    """One of a few multipliers (``smooth:2``, ``upscale:1.5``; ``x2`` and ``2x`` read as 2)."""
+    text = value.strip().lower().removeprefix("x").removesuffix("x")
+    number = float(text) if _ASCII_NUMBER_RE.fullmatch(text) else None
+    if number is None or number not in allowed:
+        raise CommandError(f"{what} must be one of {_one_of(f'{a:g}' for a in allowed)} (got {_show(value)})")
+    return number
 
 
 def _option_text(value: object) -> str:
@@ -380,6 +419,7 @@ def parse_animate(
     *,
     base: GenerationParams | None = None,
     count_tokens: Callable[[str], int] | None = None,
+    preset_tokens: str = "",
 ) -> AnimateRequest:
     """Parse the text of ``/animate`` (plus native options, e.g. Discord's) into validated params.
 
@@ -387,7 +427,9 @@ def parse_animate(
     override its fields, and prompt words, if any, replace its prompt. ``count_tokens`` counts a
     text's tokens without BOS/EOS (e.g. ``len(tokenizer.tokenize(t))``); the default estimates.
     Raises CommandError for an unknown or repeated key value, a bad value, an unclosed quote, or
-    an empty or too long prompt. Words whose ``key:`` is not a known key stay in the prompt.
+    an empty or too long prompt. Words whose ``key:`` is not a known key (nor one or two letters off
+    one) stay in the prompt. ``preset_tokens`` (a preset's ``key:value`` tokens) apply first: each key
+    typed or given as an option wins over the preset's.
     """
     words, tokens = _scan(text)
     given: dict[str, str] = {}
@@ -409,10 +451,15 @@ def parse_animate(
             image = value  # a file the platform handed over
             continue
         given[key] = _option_text(value)
+    from_preset = {key: value for key, value in preset_values(preset_tokens).items() if key not in given}
+    given.update(from_preset)
+    preset = given.pop("preset", None)
     if "image" in given:
         image = given.pop("image").strip()
         if not image:
             raise CommandError(f"image: needs a file, e.g. {_key_example('image')}")
+    if "strength" in from_preset and image is None and (base is None or base.image is None):
+        del given["strength"]  # a preset's image strength waits for a clip with an image
 
     changes: dict[str, object] = {}
     for key, value in given.items():
@@ -436,7 +483,53 @@ def parse_animate(
         )
     params = start.with_changes(prompt=prompt, **changes)
     _check_scenes(params)
-    return AnimateRequest(params, _notes(params, count_tokens), image)
+    _check_variants(params)
+    if params.output_fps > PLAY_FPS_MAX:
+        raise CommandError(
+            f"smooth:{params.smooth} at fps:{params.fps} would play at {params.output_fps} fps; at most "
+            f"{PLAY_FPS_MAX} plays everywhere: lower fps (e.g. fps:{PLAY_FPS_MAX // params.smooth}) or smooth"
+        )
+    keys = frozenset(given) | ({"image"} if image is not None else frozenset())
+    return AnimateRequest(params, _notes(params, count_tokens), image, preset.strip().lower() if preset else None, keys)
+
+
+def _check_variants(params: GenerationParams) -> None:
+    if params.variants == 1:
+        return
+    if len(params.scenes) > 1 or params.free_noise:
+        raise CommandError(
+            f"variants take clips of up to {FREENOISE_ABOVE} frames of one scene (no |); "
+            f"got {params.frames} frames and {len(params.scenes)} scene(s): use variants:1 or a shorter clip"
+        )
+
+
+def preset_values(tokens: str) -> dict[str, str]:
+    """A preset's ``key:value`` tokens by key. Raises CommandError for prompt words, a repeated key, or a key
+    a preset cannot hold (an image, another preset)."""
+    words, scanned = _scan(tokens)
+    if words:
+        raise CommandError(
+            f"a preset holds only key:value options, not prompt words (got {_show(' '.join(words))}); "
+            "e.g. motion:pan-left frames:8"
+        )
+    values: dict[str, str] = {}
+    for token in scanned:
+        if token.key in ("image", "preset"):
+            raise CommandError(f"a preset cannot hold {token.key}:; give it when you /animate")
+        if token.key in values:
+            raise CommandError(f"{token.key} is given twice; give each key once")
+        values[token.key] = token.value
+    return values
+
+
+def check_preset(tokens: str) -> dict[str, str]:
+    """``tokens`` validated as a preset (each value with its key's own rules): the values by key."""
+    values = preset_values(tokens)
+    if not values:
+        raise CommandError("a preset needs at least one key:value option, e.g. motion:pan-left frames:8")
+    for key, value in values.items():
+        _FIELD_PARSERS[key][1](value)
+    return values
 
 
 def _check_scenes(params: GenerationParams) -> None:
@@ -491,7 +584,16 @@ def format_animate(params: GenerationParams) -> str:
     Raises ValueError for a value no quote can hold. Prompts are expected to be what
     parse_animate produced: a prompt word that looks like a known ``key:value`` would be read as one.
     """
-    parts = [params.prompt]
+    return " ".join([params.prompt, *_option_tokens(params)])
+
+
+def format_options(params: GenerationParams) -> str:
+    """The ``key:value`` tokens of ``params`` without its prompt (fields at their default left out)."""
+    return " ".join(_option_tokens(params))
+
+
+def _option_tokens(params: GenerationParams) -> list[str]:
+    parts: list[str] = []
     if params.motions:
         motion = "+".join(
             m.name if m.strength == DEFAULT_MOTION_STRENGTH else f"{m.name}@{m.strength!r}" for m in params.motions
@@ -516,4 +618,10 @@ def format_animate(params: GenerationParams) -> str:
         parts.append(f"loop:{params.loop}")
     if params.image is not None and params.strength != DEFAULT_STRENGTH:
         parts.append(f"strength:{params.strength!r}")
-    return " ".join(parts)
+    if params.variants != DEFAULTS.variants:
+        parts.append(f"variants:{params.variants}")
+    if params.smooth != DEFAULTS.smooth:
+        parts.append(f"smooth:{params.smooth}")
+    if params.upscale != DEFAULTS.upscale:
+        parts.append(f"upscale:{params.upscale:g}")
+    return parts

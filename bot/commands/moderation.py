@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from bot.commands.grammar import CommandError, _int, _one_line, _one_of, _show
+from bot.commands.table import BLOCK_OPS, CHANNEL_OPS, QUOTA_MAX, ROLE_OPS, SAFETY_OPS
 
 MODERATION_ACTIONS: tuple[str, ...] = ("block", "channels", "safety", "quota", "roles", "release", "reports")
 MODERATION_OPTIONS: tuple[str, ...] = (
@@ -24,11 +25,6 @@ MODERATION_OPTIONS: tuple[str, ...] = (
     "job",
     "close",
 )
-BLOCK_OPS: tuple[str, ...] = ("add", "remove", "list", "test")
-CHANNEL_OPS: tuple[str, ...] = ("allow", "deny", "clear", "list")
-SAFETY_OPS: tuple[str, ...] = ("show", "block", "spoiler", "allow", "default")
-ROLE_OPS: tuple[str, ...] = ("add", "remove", "clear", "list")
-QUOTA_MAX = 1_000_000
 HERE = "here"
 
 _CHANNEL_RE = re.compile(r"<#([A-Za-z0-9]+)(?:\|[^>]*)?>|#?([A-Za-z0-9]{1,40})", re.ASCII)

@@ -3,7 +3,9 @@
 Interactive on a terminal (a prompt, a progress bar redrawn in place); piped, it handles
 every line, waits at end of input for every accepted job to finish, and returns. Button
 clicks are typed as words: ``approve 3``, ``reject 3``, ``reroll 3``, ``delete 3``,
-``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``.
+``remix 3 <new prompt or key:value changes>``, ``report 3 <reason>``, ``reveal 3``, ``preset 3 <name>``
+(a button that opens a form takes the form's first field after the job number), ``smooth 3``, ``upscale 3``,
+``extend 3``, ``pick 3 2``, ``vary 3 [2] subtle|strong``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import asyncio
 import itertools
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.chat import ACTIONS, Actor, Button, Clip, CommandHandler, Invocation, Message, MessageRef, Place, progress_bar
-from bot.commands import CommandError, split_line
+from bot.commands import CommandError, form_for, split_line
 
 PLATFORM = "console"
 CHANNEL = "console"
@@ -67,6 +70,11 @@ class ConsoleAdapter:
         self._print(f"{message.plain()}\nclip: {clip.path} ({clip.size / 1024:.0f} KiB)\n{_actions(message.buttons)}")
         return self._ref(place)
 
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        paths = "\n".join(f"clip {i}: {c.path} ({c.size / 1024:.0f} KiB)" for i, c in enumerate(clips, start=1))
+        self._print(f"{message.plain()}\n{paths}\n{_actions(message.buttons)}")
+        return self._ref(place)
+
     async def delete(self, ref: MessageRef) -> None:
         self._print(f"(message {ref.message_id} deleted)")
 
@@ -80,7 +88,15 @@ class ConsoleAdapter:
 def _actions(buttons: tuple[Button, ...]) -> str:
     if not buttons:
         return ""
-    return "actions: " + ", ".join(f"{b.action} {b.job_id}" for b in buttons)
+    return "actions: " + ", ".join(_typed(b) for b in buttons)
+
+
+def _typed(button: Button) -> str:
+    """What to type for ``button``: ``reroll 3``, ``pick 3 2``, ``vary 3 2 subtle``."""
+    take = f" {button.variant}" if button.variant is not None else ""
+    if button.action.startswith("vary-"):
+        return f"vary {button.job_id}{take} {button.action.removeprefix('vary-')}"
+    return f"{button.action} {button.job_id}{take}"
 
 
 @dataclass
@@ -156,6 +172,9 @@ async def handle_line(handler: CommandHandler, inv: Invocation, line: str) -> No
         return
     word, _, rest = line.partition(" ")
     action = word.lower()
+    if action in ("pick", "vary"):
+        await _take_action(handler, inv, action, rest.split())
+        return
     job_text, _, changes = rest.strip().partition(" ")
     job_id = job_text.lstrip("#")
     if action not in ACTIONS or not job_id.isdigit():
@@ -168,9 +187,30 @@ async def handle_line(handler: CommandHandler, inv: Invocation, line: str) -> No
             ephemeral=True,
         )
         return
-    if action == "remix":
-        await handler.handle_remix(inv, int(job_id), changes)
-    elif action == "report":
-        await handler.handle_report(inv, int(job_id), changes)
+    form = form_for(action, int(job_id))
+    if form is not None:
+        # The console's form is the words after the job number: they fill the form's first field.
+        await handler.submit_form(inv, action, int(job_id), {form.fields[0].key: changes})
     else:
         await handler.handle_button(inv, Button(action, int(job_id), action).custom_id)
+
+
+async def _take_action(handler: CommandHandler, inv: Invocation, action: str, words: list[str]) -> None:
+    """``pick <job> <take>``, ``vary <job> [<take>] subtle|strong``: a button of a set's take, typed."""
+    usage = "pick <job> <take>" if action == "pick" else "vary <job> [<take>] subtle|strong"
+    how = words.pop().lower() if action == "vary" and words else ""
+    numbers = [w.lstrip("#") for w in words]
+    wanted = 2 if action == "pick" else len(numbers)
+    if (
+        len(numbers) != wanted
+        or not 1 <= wanted <= 2
+        or not all(n.isdigit() and int(n) > 0 for n in numbers)
+        or (action == "vary" and how not in ("subtle", "strong"))
+    ):
+        await inv.responder.reply(
+            Message(f"usage: {usage} (e.g. {usage.split(' ')[0]} 3 2)", tone="error"), ephemeral=True
+        )
+        return
+    name = "pick" if action == "pick" else f"vary-{how}"
+    take = int(numbers[1]) if len(numbers) == 2 else None
+    await handler.handle_button(inv, Button(name, int(numbers[0]), name, variant=take).custom_id)

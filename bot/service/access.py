@@ -116,6 +116,18 @@ class Access:
         row = self.moderation.server_rules(tenant.platform, tenant.workspace_id)
         return row.base_model if row is not None else None
 
+    def server_variants(self, tenant: Tenant) -> int:
+        """How many takes an /animate in ``tenant`` makes when it asks for none (its admins' choice; 1 by default)."""
+        row = self.moderation.server_rules(tenant.platform, tenant.workspace_id)
+        return row.default_variants if row is not None and row.default_variants else 1
+
+    def with_server_variants(self, tenant: Tenant, params: GenerationParams) -> GenerationParams:
+        """``params`` with its server's default takes, where a set of them can be made (one scene, no FreeNoise)."""
+        takes = self.server_variants(tenant)
+        if takes == params.variants or len(params.scenes) > 1 or params.free_noise:
+            return params
+        return params.with_changes(variants=takes)
+
     def server_limits(self, tenant: Tenant) -> Limits | None:
         """A server's own limits, each capped by the owners' (None: it has set none)."""
         row = self.moderation.server_rules(tenant.platform, tenant.workspace_id)
@@ -156,11 +168,11 @@ class Access:
             allowed = ", ".join(m.alias for m in BASE_MODELS)
             return replies.error(f"only the bot's owners may use models outside the catalog; allowed: {allowed}")
         if place is not None and quotas is not None:  # place: for the type checker
-            refusal = self.quota_refusal(actor, place, quotas, params.frames)
+            refusal = self.quota_refusal(actor, place, quotas, params.frames, params.variants)
             if refusal:
                 return refusal
         if place is not None and place.is_dm and not admin:
-            refusal = self.dm_quota_refusal(actor, place, params.frames)
+            refusal = self.dm_quota_refusal(actor, place, params.frames, params.variants)
             if refusal:
                 return refusal
         decision = self.queue.check(
@@ -207,11 +219,14 @@ class Access:
             return None
         return replies.roles_refused(place.platform, roles)
 
-    def quota_refusal(self, actor: Actor, place: Place, quotas: Quotas, frames: int = UNIT_FRAMES) -> Message | None:
-        """The daily quotas count clip length: a job counts one per 16 frames started (``clip_units``)."""
+    def quota_refusal(
+        self, actor: Actor, place: Place, quotas: Quotas, frames: int = UNIT_FRAMES, variants: int = 1
+    ) -> Message | None:
+        """The daily quotas count clip length: a job counts one per 16 frames started, times its takes
+        (``clip_units``)."""
         now = self.queue.clock()
         since = datetime.fromtimestamp(now - DAY_S, UTC)
-        units = clip_units(frames)
+        units = clip_units(frames, variants)
         counts = f"; this one counts {units}" if units > 1 else ""
         if quotas.user_daily:
             jobs = by_length(self.moderation.user_jobs_since(actor.key, since))
@@ -227,13 +242,15 @@ class Access:
                                      f"clip counting once per 16 frames{counts}); try again in {when(wait)}")  # fmt: skip
         return None
 
-    def dm_quota_refusal(self, actor: Actor, place: Place, frames: int = UNIT_FRAMES) -> Message | None:
+    def dm_quota_refusal(
+        self, actor: Actor, place: Place, frames: int = UNIT_FRAMES, variants: int = 1
+    ) -> Message | None:
         """Direct messages have no server rules: their own daily quota per person, counted in that DM channel."""
         if not self.dm_daily_per_user:
             return None
         now = self.queue.clock()
         since = datetime.fromtimestamp(now - DAY_S, UTC)
-        units = clip_units(frames)
+        units = clip_units(frames, variants)
         jobs = by_length(self.moderation.user_jobs_since(actor.key, since, channel_id=place.channel_id))
         wait = window_retry_after(jobs, now, self.dm_daily_per_user, DAY_S, units)
         if wait <= 0:

@@ -135,6 +135,14 @@ async def run_admin(admin: Admin, inv: Invocation, command: Command) -> None:
         await inv.responder.reply(message, ephemeral=not public)
         return
 
+    if action == "variants":
+        value = command.admin_args.get("variants")
+        message = await db(_server_variants, admin, tenant, int(value) if value else None)
+        if value:
+            await audit(True)
+        await inv.responder.reply(message, ephemeral=True)
+        return
+
     if action in ("pause", "resume"):
         message = await db(_pause, admin, tenant, owner, action == "pause", actor.name)
         await audit(True)
@@ -170,6 +178,15 @@ def _unban(admin: Admin, user_key: str, tenant: Tenant, owner: bool) -> bool:
     if owner and admin.repo.unban(user_key, GLOBAL):
         return True
     return admin.repo.unban(user_key, tenant)
+
+
+def _server_variants(admin: Admin, tenant: Tenant, value: int | None) -> render.Message:
+    """Show, or set, how many takes an /animate here makes when it asks for none (variants:)."""
+    if value is None:
+        current = admin.access.server_variants(tenant)
+        return render.info(f"/animate makes {current} take{'s' if current > 1 else ''} here unless variants: says")
+    admin.access.moderation.update_server_rules(tenant.platform, tenant.workspace_id, default_variants=value)
+    return render.info(f"/animate now makes {value} take{'s' if value > 1 else ''} here unless variants: says")
 
 
 def _model_of(admin: Admin, tenant: Tenant) -> str:

@@ -11,24 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+import shutil
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from bot.chat import ChatAdapter, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_custom_id
-from bot.commands import REPORT_REASON_MAX, Command, CommandError, help_text, parse_animate, parse_command
+from bot.chat import ChatAdapter, Form, Invocation, Message, MessageRef, NotInChannel, Place, Precheck, parse_button
+from bot.commands import (
+    REPORT_REASON_MAX,
+    Command,
+    CommandError,
+    form_for,
+    help_text,
+    parse_animate,
+    parse_command,
+)
 from bot.service import replies as render
 from bot.service.access import Access, Authority, tenant_of
+from bot.service.actions import ActionRefused, action_params
 from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
+from bot.service.presets import Presets
 from bot.service.scope import place_policy, private_channel, scope_of
 from bot.service.where import Where
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import Backend
 from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
-from generation.params import GenerationParams
+from generation.params import ACTIONS as AFTER_ACTIONS
+from generation.params import EXTEND_TIMES, SEED_MAX, VARY_BLENDS, GenerationParams
 from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
 from storage.repository import DuplicateRequest, Repository, Tally
 from storage.scope import Scope
@@ -54,6 +68,10 @@ class Service:
     # Told of every vote after its row and the chat card (the review board's live tallies, the showcase).
     vote_listeners: list[Callable[[Job, Tally], Awaitable[None]]] = field(default_factory=list)
     board: Any = None  # the review board (bot.service.board.Board) when ANIMATEBOT_WEB_PORT is set
+    presets: Presets = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.presets = Presets(self.repo.db, self.access)
 
     # --- wiring ----------------------------------------------------------------------------------------
     @property
@@ -99,7 +117,7 @@ class Service:
         if refused is not None:
             return Precheck(refused, private=True)
         try:
-            command = parse_command(name, text, options)
+            command = await self._parse(inv, name, text, options)
         except CommandError as exc:
             return Precheck(render.error(str(exc)), private=True)
         if command.name != "animate" or command.animate is None:
@@ -114,7 +132,7 @@ class Service:
         if await self._refused_here(inv):
             return
         try:
-            command = parse_command(name, text, options)
+            command = await self._parse(inv, name, text, options)
         except CommandError as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -127,18 +145,18 @@ class Service:
     async def handle_button(self, inv: Invocation, custom_id: str) -> None:
         if await self._refused_here(inv):
             return
-        parsed = parse_custom_id(custom_id)
+        parsed = parse_button(custom_id)
         if parsed is None:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
             return
-        action, job_id = parsed
+        action, job_id, take = parsed
         job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         if job is None or job.deleted:
             await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
             return
         try:
             if action == "reroll":
-                params = GenerationParams.from_dict(job.params).with_changes(seed=None)
+                params = _fresh(GenerationParams.from_dict(job.params))
                 await self._animate(inv, params, (), parent=job, lineage="reroll")
             elif action in ("approve", "reject"):
                 await self._vote(inv, job, action)
@@ -151,9 +169,55 @@ class Service:
                 await self.handle_report(inv, job_id, "")  # a click without the form: no reason given
             elif action == "reveal":
                 await self._reveal(inv, job)
+            elif action == "preset":  # a click without the form: the console types the name after the job
+                await self._reply(inv, render.error(f"name the preset, e.g. preset {job.id} windy"), ephemeral=True)
+            elif action == "pick":
+                await self._pick(inv, job, take)
+            elif action in ("vary-subtle", "vary-strong"):
+                await self._vary(inv, job, take, action.removeprefix("vary-"))
+            elif action in AFTER_ACTIONS:
+                await self._act(inv, job, action)
         except Exception:
             log.exception("button %s failed", custom_id)
             await self._reply(inv, render.error("something went wrong on our side; it has been logged"), ephemeral=True)
+
+    async def _act(
+        self, inv: Invocation, parent: Job, action: str, *, prompt: str | None = None, frames: int | None = None
+    ) -> None:
+        """Smooth, Upscale or Extend ``parent``: a new job in the same queue, made from its clip's file."""
+        if parent.status != JobStatus.SUCCEEDED or not parent.output_path:
+            await self._reply(
+                inv,
+                render.error(f"clip #{parent.id} is not finished; {action} works on a finished clip"),
+                ephemeral=True,
+            )
+            return
+        extensions = await self.repo.db.offload(self._extensions, parent) if action == "extend" else 0
+        try:
+            params = action_params(
+                GenerationParams.from_dict(parent.params),
+                action=action,
+                source=parent.output_path,
+                seed=parent.seed,
+                prompt=prompt,
+                frames=frames,
+                extensions=extensions,
+            )
+        except ActionRefused as exc:
+            await self._reply(inv, render.error(str(exc)), ephemeral=True)
+            return
+        await self._animate(inv, params, (), parent=parent, lineage=action)
+
+    def _extensions(self, job: Job) -> int:
+        """On the database thread: how many Extends in a row made ``job`` (at most EXTEND_TIMES + 1 reads)."""
+        count, current = 0, job
+        while current.lineage == "extend" and current.parent_id is not None and count <= EXTEND_TIMES:
+            count += 1
+            parent = self.repo.job(current.parent_id)
+            if parent is None:
+                break
+            current = parent
+        return count
 
     async def handle_remix(self, inv: Invocation, job_id: int, prompt: str, motion: str | None = None) -> None:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
@@ -170,7 +234,7 @@ class Service:
         if motion is not None and not motion.strip():
             base = base.with_changes(motions=())
         try:
-            request = parse_animate(text, base=base.with_changes(seed=None))
+            request = parse_animate(text, base=_fresh(base))
         except CommandError as exc:
             await self._reply(inv, render.error(str(exc)), ephemeral=True)
             return
@@ -228,6 +292,53 @@ class Service:
         await self.delivery.post_clip(adapter, place_of(job, thread=True), job)
         await self._reply(inv, render.info(f"#{job.id} revealed by {inv.actor.name}"))
 
+    async def _pick(self, inv: Invocation, job: Job, take: int | None) -> None:
+        """Post take ``take`` of a set as a clip of its own, with the review buttons, in the set's thread: a new
+        job (lineage "pick", the set its parent) whose file is a copy of that take's; it made nothing new, so it
+        counts nothing against the limits."""
+        takes = render.takes(job)
+        if job.status != JobStatus.SUCCEEDED.value or not takes:
+            await self._reply(inv, render.error(f"#{job.id} is not a set of takes to pick from"), ephemeral=True)
+            return
+        if take is None or not 1 <= take <= len(takes):
+            await self._reply(inv, render.error(f"#{job.id} has takes 1 to {len(takes)}; pick one of them"), True)
+            return
+        chosen = takes[take - 1]
+        try:
+            picked = await asyncio.to_thread(_copy_take, str(chosen["path"]), take)
+        except OSError as exc:
+            await self._reply(inv, render.error(f"take {take} of #{job.id} is gone from the bot's host ({exc})"), True)
+            return
+        params = GenerationParams.from_dict(job.params).with_changes(variants=1, seed=int(str(chosen["seed"])))
+        row = await self.repo.db.offload(
+            self.repo.insert_pick, job, inv.actor.key, inv.actor.name, params, picked, take
+        )
+        self.delivery.attached(row.id)
+        self.delivery.submit(JobEvent(EventKind.SUCCEEDED, row.id))
+        await self._reply(inv, render.info(f"#{row.id}: take {take} of #{job.id}, picked by {inv.actor.name}"))
+
+    async def _vary(self, inv: Invocation, job: Job, take: int | None, how: str) -> None:
+        """A new job from a clip (or one take of a set): its starting noise blended with a new seed's."""
+        takes = render.takes(job)
+        if job.status != JobStatus.SUCCEEDED.value or job.seed is None:
+            await self._reply(inv, render.error(f"#{job.id} has no clip to vary ({job.status})"), ephemeral=True)
+            return
+        if take is not None and not 1 <= take <= max(1, len(takes)):
+            await self._reply(inv, render.error(f"#{job.id} has takes 1 to {max(1, len(takes))}"), ephemeral=True)
+            return
+        params = GenerationParams.from_dict(job.params)
+        if params.image is not None:
+            await self._reply(inv, render.error("vary works on text clips; reroll an image clip instead"), True)
+            return
+        seed = int(str(takes[take - 1]["seed"])) if takes and take else job.seed
+        if params.vary_seed is not None:
+            # A varied clip's own noise is already a blend: varying it again starts from that blend's seeds.
+            params = params.with_changes(vary_seed=None, vary_blend=0.0)
+        params = params.with_changes(
+            seed=seed, variants=1, vary_seed=secrets.randbelow(SEED_MAX + 1), vary_blend=VARY_BLENDS[how]
+        )
+        await self._animate(inv, params, (), parent=job, lineage="vary")
+
     async def remix_defaults(self, inv: Invocation, job_id: int) -> tuple[str, str] | None:
         job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         return None if job is None or job.deleted else _remix_defaults(job)
@@ -240,11 +351,49 @@ class Service:
             if not needle or needle in m.alias or needle in m.title.lower() or needle in m.repo_id.lower()
         ]
 
+    async def open_form(self, inv: Invocation, action: str, job_id: int) -> Form | None:
+        if action == "remix":
+            defaults = await self.remix_defaults(inv, job_id)
+            return None if defaults is None else form_for(action, job_id, prompt=defaults[0], motion=defaults[1])
+        return form_for(action, job_id)
+
+    async def submit_form(self, inv: Invocation, action: str, job_id: int, values: Mapping[str, str]) -> None:
+        if action == "remix":
+            await self.handle_remix(inv, job_id, values.get("prompt", ""), values.get("motion"))
+        elif action == "report":
+            await self.handle_report(inv, job_id, values.get("reason", ""))
+        elif action == "preset":
+            await self.handle_preset_form(inv, job_id, values.get("name", ""))
+        else:
+            await self._reply(inv, render.error("this form is not one of ours"), ephemeral=True)
+
+    async def handle_preset_form(self, inv: Invocation, job_id: int, name: str) -> None:
+        """The **Save as preset** form of clip ``job_id`` was sent with ``name``."""
+        if await self._refused_here(inv):
+            return
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return
+        answer = await self.presets.save_clip(inv, GenerationParams.from_dict(job.params), name)
+        await self._reply(inv, answer, ephemeral=True)
+
     # --- commands -----------------------------------------------------------------------------------------------------
+    async def _parse(self, inv: Invocation, name: str, text: str, options: Mapping[str, object] | None) -> Command:
+        """``parse_command``; an /animate starts from its preset (preset:<name>, else the person's default)."""
+        command = parse_command(name, text, options)
+        if command.animate is None:
+            return command
+        tokens = await self.presets.starting_tokens(inv, command.animate.preset)
+        return parse_command(name, text, options, preset_tokens=tokens) if tokens else command
+
     async def _dispatch(self, inv: Invocation, command: Command) -> None:
         if command.name == "animate":
             assert command.animate is not None
-            await self._animate(inv, command.animate.params, command.animate.notes, image=command.animate.image)
+            request = command.animate
+            await self._animate(
+                inv, request.params, request.notes, image=request.image, server_takes="variants" not in request.keys
+            )
         elif command.name == "queue":
             view = await self.repo.db.offload(self._queue_view, scope_of(inv.place, inv.actor.key))
             await self._reply(inv, view, ephemeral=True)
@@ -260,10 +409,20 @@ class Service:
             await self._reply(inv, render.history(jobs, "Clips awaiting review in this channel"), ephemeral=True)
         elif command.name == "board":
             await self._board_link(inv)
+        elif command.name == "preset":
+            await self._reply(inv, await self.presets.run(inv, command), ephemeral=True)
         elif command.name == "help":
             await self._reply(inv, render.info(help_text(), "animatebot"), ephemeral=True)
         elif command.name == "admin":
             await self.admin.run(inv, command)
+        elif command.name == "extend":
+            assert command.job_id is not None
+            scope = scope_of(inv.place, inv.actor.key)
+            parent = await self.repo.db.offload(self.repo.visible_job, scope, command.job_id)
+            if parent is None or parent.deleted:
+                await self._reply(inv, render.error(f"clip #{command.job_id} no longer exists"), ephemeral=True)
+                return
+            await self._act(inv, parent, "extend", prompt=command.prompt, frames=command.frames)
 
     async def _animate(
         self,
@@ -274,7 +433,10 @@ class Service:
         parent: Job | None = None,
         lineage: str | None = None,
         image: object | None = None,
+        server_takes: bool = False,
     ) -> None:
+        """Queue a job for ``params``; ``server_takes``: no variants were asked for, so the server's default
+        number of takes applies."""
         original = params  # the access rules judge what was asked
         if image is not None:
             # Refusals first (nothing to store for them), then the still is checked and stored before
@@ -325,10 +487,17 @@ class Service:
             """On the database thread, in one hop: the access rules, the server's base model (a job that
             names none runs on the one its server chose, so the worker switches and the pool routes by it),
             then the queue's limits and row."""
-            refusal = self.access.animate_refusal(inv.actor, original, inv.place)
+            asked = self.access.with_server_variants(tenant, original) if server_takes else original
+            refusal = self.access.animate_refusal(inv.actor, asked, inv.place)
             if refusal is not None:
                 return refusal
-            sub = submission
+            # A set's takes are posted in one message, and Discord's limit counts the whole request (25 MB of
+            # form body, every attachment together), not each file: each take gets its share of the budget.
+            sub = replace(
+                submission,
+                params=submission.params.with_changes(variants=asked.variants),
+                max_bytes=submission.max_bytes // asked.variants,
+            )
             server_model = self.access.server_model(tenant) if sub.params.model is None else None
             if server_model:
                 sub = replace(sub, params=sub.params.with_changes(model=server_model))
@@ -530,6 +699,19 @@ class Service:
         except Exception:
             log.exception("could not answer %s in %s", inv.actor.key, inv.place)
         return None
+
+
+def _fresh(params: GenerationParams) -> GenerationParams:
+    """A parent's parameters for a new take of it (reroll, remix): a new seed, and none of Vary's blend."""
+    return params.with_changes(seed=None, vary_seed=None, vary_blend=0.0)
+
+
+def _copy_take(path: str, take: int) -> str:
+    """A picked take's own file beside the set's (deleting one never removes the other's)."""
+    source = Path(path)
+    target = source.with_name(f"{source.stem}-pick{take}{source.suffix}")
+    shutil.copyfile(source, target)
+    return str(target)
 
 
 def _remix_defaults(job: Job) -> tuple[str, str]:

@@ -287,6 +287,8 @@ class Delivery:
         (default: as the clip's safety decision says). ``repost_by``: a re-post asked for by that person,
         recorded apart from the clip's own message (no text fallback for it).
         """
+        if render.takes(job):
+            return await self._post_set(adapter, place, job, spoiler=spoiler, repost_by=repost_by)
         path = Path(job.output_path or "")
         how = DeliveryState.CLIP
         original = job  # the caller's snapshot: it learns how the clip was delivered, as stored
@@ -336,6 +338,42 @@ class Delivery:
         fallback = await self._fallback(adapter, place, job)
         original.delivery = job.delivery
         return fallback
+
+    async def _post_set(
+        self, adapter: ChatAdapter, place: Place, job: Job, *, spoiler: bool | None, repost_by: str | None
+    ) -> MessageRef | None:
+        """A set's takes in one message, each file within its share of the upload budget (the service split it
+        when the job was accepted), each take hidden where its own safety verdict flagged it and the channel
+        hides flagged clips. No re-encoding: a refused set falls back to text naming its files."""
+        message = render.variant_set(job, lineage=await self._lineage_seen(place, job))
+        hiding = job.safety_decision == SafetyDecision.SPOILER.value if spoiler is None else spoiler
+        clips = []
+        for take in render.takes(job):
+            path = Path(str(take["path"]))
+            clips.append(
+                Clip(path, _mime(path), int(str(take["bytes"])), spoiler=hiding and bool(take["safety_flagged"]))
+            )
+        for attempt in range(2):
+            try:
+                if sum(c.size for c in clips) > adapter.max_upload_bytes:
+                    raise UploadTooLarge(adapter.max_upload_bytes)
+                ref = await adapter.post_clips(place, message, clips)
+            except (UploadTooLarge, NotInChannel) as exc:
+                log.warning("the takes of #%s could not be uploaded: %s", job.id, exc)
+                break
+            except Exception as exc:
+                log.warning("uploading the takes of #%s failed (try %d): %s", job.id, attempt + 1, exc)
+                if attempt == 0:
+                    await asyncio.sleep(1.0)
+                    continue
+                break
+            if repost_by is not None:
+                await self._db(self.repo.add_repost, job.id, _where(place), ref.message_id, repost_by)
+                return ref
+            await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=DeliveryState.CLIP)
+            job.clip_message_id, job.delivery = ref.message_id, DeliveryState.CLIP
+            return ref
+        return None if repost_by is not None else await self._fallback(adapter, place, job)
 
     async def _lineage_seen(self, place: Place, job: Job) -> bool:
         """Whether a clip's card in ``place`` may name the clip it was made from (seen from there)."""
@@ -392,15 +430,21 @@ class Delivery:
         cards += [MessageRef(_place_of_repost(r), r.message_id) for r in reposts]
         for ref in cards:
             lineage = await self._lineage_seen(ref.place, job)
+            card = (
+                render.variant_set(job, lineage=lineage)
+                if render.takes(job)
+                else render.clip(job, tally, remix=adapter.supports_remix, lineage=lineage)
+            )
             try:
-                await adapter.edit(ref, render.clip(job, tally, remix=adapter.supports_remix, lineage=lineage))
+                await adapter.edit(ref, card)
             except Exception as exc:
                 log.warning("could not update a clip message of #%s: %s", job.id, exc)
 
     async def delete_clip(self, job: Job, *, by: str) -> None:
         await self._db(self.repo.update_job, job.id, deleted=True)
-        if job.output_path:
-            await asyncio.to_thread(Path(job.output_path).unlink, missing_ok=True)
+        files = [job.output_path] if job.output_path else []
+        files += [str(take["path"]) for take in render.takes(job)]  # a set's other takes
+        await asyncio.to_thread(_unlink_all, files)  # the disk, off the event loop
         adapter = self.adapters.get(job.platform)
         if adapter is None:
             return
@@ -418,6 +462,11 @@ class Delivery:
         if ref is not None:
             with contextlib.suppress(Exception):
                 await adapter.edit(ref, Message(f"#{job.id} was deleted by {by}", tone="info"))
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _where(place: Place) -> dict[str, str | None]:

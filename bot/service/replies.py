@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from bot.chat import Button, Field, Message, Tone, shorten
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import WorkerState
 from generation.jobs.ratelimit import Limits
-from generation.params import GenerationParams
+from generation.params import VARY_BLENDS, GenerationParams, smoothed_length
 from storage.models import Job, JobStatus
 from storage.repository import Tally
 
@@ -39,6 +40,13 @@ def _params(job: Job) -> GenerationParams:
     return GenerationParams.from_dict(job.params)
 
 
+def _size(p: GenerationParams) -> str:
+    if p.upscale == 1:
+        return f"{p.width}x{p.height} ({p.aspect})"
+    width, height = p.output_size
+    return f"{width}x{height} ({p.aspect}, upscaled x{p.upscale:g} from {p.width}x{p.height})"
+
+
 def describe(job: Job) -> tuple[Field, ...]:
     """The parameters of a clip as it was made (or as asked, before it ran)."""
     p = _params(job)
@@ -46,14 +54,19 @@ def describe(job: Job) -> tuple[Field, ...]:
     model = job.model_used or job.requested_model or "active model"
     frames = f"{job.frames} @ {p.fps} fps"
     if p.loop == "pingpong":
-        frames = f"{job.frames}, ping-pong loop of {p.output_frames} @ {p.fps} fps"
+        frames = f"{job.frames}, ping-pong loop of {p.output_frames} @ {p.output_fps} fps"
+    if p.smooth > 1:
+        frames = f"{job.frames}, smoothed x{p.smooth} to {smoothed_length(job.frames, p.smooth)}" + (
+            f", ping-pong loop of {p.output_frames}" if p.loop == "pingpong" else ""
+        )
+        frames += f" @ {p.output_fps} fps"
     fields = [
         Field("Motion", motions),
         Field("Steps", str(job.steps_used or job.steps)),
         Field("Frames", frames),
         Field("Seed", str(job.seed) if job.seed is not None else "random"),
         Field("Model", model),
-        Field("Size", f"{p.width}x{p.height} ({p.aspect})"),
+        Field("Size", _size(p)),
     ]
     if p.loop != "none":
         fields.append(Field("Loop", "ping-pong: forward, then back, seamless"))
@@ -66,6 +79,12 @@ def describe(job: Job) -> tuple[Field, ...]:
         fields.append(Field("Guidance", f"{p.guidance:g}"))
     if p.negative_prompt:
         fields.append(Field("Negative", excerpt(p.negative_prompt, 100), inline=False))
+    if (job.variant_count or 1) > 1:
+        fields.append(
+            Field("Takes", f"{job.variant_count}, seeds {job.seed}..{(job.seed or 0) + job.variant_count - 1}")
+        )
+    if p.vary_seed is not None:
+        fields.append(Field("Varied", f"seed {p.seed} blended {p.vary_blend:g} towards seed {p.vary_seed}"))
     if job.denoise_s is not None:
         total = (job.load_s or 0) + job.denoise_s + (job.decode_s or 0) + (job.encode_s or 0)
         fields.append(Field("Time", seconds(total)))
@@ -112,14 +131,76 @@ def buttons(job_id: int, *, remix: bool = True) -> tuple[Button, ...]:
         Button("delete", job_id, "Delete", "secondary"),
         Button("report", job_id, "Report", "secondary"),
     ]
+    if remix:  # it asks for a name in a form, as Remix asks for a prompt
+        items.append(Button("preset", job_id, "Save as preset", "secondary"))
+    items += [
+        Button("vary-subtle", job_id, "Vary (subtle)", "secondary"),
+        Button("vary-strong", job_id, "Vary (strong)", "secondary"),
+        Button("smooth", job_id, "Smooth", "secondary"),
+        Button("upscale", job_id, "Upscale", "secondary"),
+        Button("extend", job_id, "Extend", "secondary"),
+    ]
     return tuple(items)
+
+
+def set_buttons(job_id: int, takes: int) -> tuple[Button, ...]:
+    """A row per take (Pick, Vary subtle, Vary strong), then Reroll for the whole set, Delete and Report."""
+    items: list[Button] = []
+    for take in range(1, takes + 1):
+        items += [
+            Button("pick", job_id, f"Pick {take}", "primary", variant=take),
+            Button("vary-subtle", job_id, f"Vary {take} (subtle)", "secondary", variant=take),
+            Button("vary-strong", job_id, f"Vary {take} (strong)", "secondary", variant=take),
+        ]
+    items += [
+        Button("reroll", job_id, "Reroll all", "primary"),
+        Button("delete", job_id, "Delete", "secondary"),
+        Button("report", job_id, "Report", "secondary"),
+    ]
+    return tuple(items)
+
+
+def takes(job: Job) -> list[dict[str, object]]:
+    """A set's takes as recorded (empty for a single clip, or a set not made yet)."""
+    return list(job.variants or ()) if (job.variant_count or 1) > 1 else []
+
+
+def made_from(job: Job) -> str:
+    """How a clip came from its parent: "varied from #3 (subtle)", "take 2 of #3", "reroll of #3"."""
+    if job.parent_id is None:
+        return ""
+    p = _params(job)
+    if job.lineage == "vary":
+        names = [name for name, blend in VARY_BLENDS.items() if blend == p.vary_blend]
+        return f"varied from #{job.parent_id} ({names[0] if names else f'blend {p.vary_blend:g}'})"
+    if job.lineage == "pick":
+        return f"picked from #{job.parent_id}"
+    return f"{job.lineage} of #{job.parent_id}"
+
+
+def variant_set(job: Job, *, lineage: bool = True) -> Message:
+    """The one message that carries a set's takes, each with its seed and its own row of buttons."""
+    made = f" ({made_from(job)})" if job.parent_id and lineage else ""
+    seeds = " · ".join(f"{i}: seed {t['seed']}" for i, t in enumerate(takes(job), start=1))
+    notes = [n for n in (job.notes or "").splitlines() if n]
+    if job.tiny and not any("tiny test model" in n for n in notes):
+        notes.insert(0, TINY_NOTE)
+    footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
+    return Message(
+        f"{excerpt(job.prompt, 300)}\npick a take to post it as a clip, or vary one",
+        title=f"#{job.id}{made}: {len(takes(job))} takes",
+        fields=(*describe(job), Field("Takes", seeds, inline=False)),
+        buttons=set_buttons(job.id, len(takes(job))),
+        tone="ok",
+        footer=footer,
+    )
 
 
 def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) -> Message:
     """The message that carries the clip, with its parameters, review tally and actions.
 
     ``lineage``: name the clip it was made from (only where that clip may be seen)."""
-    made_from = f" ({job.lineage} of #{job.parent_id})" if job.parent_id and lineage else ""
+    made = f" ({made_from(job)})" if job.parent_id and lineage else ""
     fields = [*describe(job), Field("Review", review_text(tally))]
     notes = [n for n in (job.notes or "").splitlines() if n]
     if job.tiny and not any("tiny test model" in n for n in notes):
@@ -127,7 +208,7 @@ def clip(job: Job, tally: Tally, *, remix: bool = True, lineage: bool = True) ->
     footer = f"requested by {job.user_name or job.user_key}" + (" · " + " · ".join(notes) if notes else "")
     return Message(
         excerpt(job.prompt, 300),
-        title=f"#{job.id}{made_from}",
+        title=f"#{job.id}{made}",
         fields=tuple(fields),
         buttons=buttons(job.id, remix=remix),
         tone="ok",
@@ -163,7 +244,9 @@ def job_line(job: Job) -> str:
     if job.expired_at is not None:
         status = f"{job.status}, expired"
     who = job.user_name or job.user_key
-    return f"#{job.id} [{status}] {excerpt(job.prompt, 50)} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
+    kind = f" {job.variant_count} takes" if (job.variant_count or 1) > 1 else ""
+    origin = f" ({made_from(job)})" if job.parent_id and job.lineage in ("pick", "vary") else ""
+    return f"#{job.id} [{status}{kind}] {excerpt(job.prompt, 50)}{origin} — {who}, {job.created_at:%Y-%m-%d %H:%M} UTC"
 
 
 def queue_view(
@@ -199,6 +282,11 @@ def job_detail(job: Job, tally: Tally) -> Message:
         )
     elif job.output_path and job.status == JobStatus.SUCCEEDED.value:
         lines.append(f"file: {job.output_path}")
+    for number, take in enumerate(takes(job), start=1):
+        if number > 1:
+            lines.append(f"take {number}: seed {take['seed']}, file {take['path']}")
+    if job.parent_id and job.lineage in ("pick", "vary"):
+        lines.append(made_from(job))
     return Message("\n".join(lines), title=f"#{job.id}", fields=(*describe(job), Field("Review", review_text(tally))))
 
 
@@ -349,3 +437,33 @@ def direct_messages_off(platform: str) -> Message:
 def server_not_allowed(platform: str) -> Message:
     word = _server_word(platform)
     return error(f"this bot is not available in this {word}; its owner allows it only in the {word}s they chose")
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+
+def preset_missing(name: str) -> str:
+    return f"there is no preset {name!r} here; /animate-preset list shows yours and this server's"
+
+
+def preset_saved(name: str, tokens: str, *, server: bool, new: bool) -> Message:
+    whose = "server preset" if server else "preset"
+    verb = "saved" if new else "replaced"
+    return Message(f"{whose} {name} {verb}: {tokens}\nuse it with /animate <prompt> preset:{name}", tone="ok")
+
+
+def preset_default(name: str | None) -> Message:
+    if name is None:
+        return info("no default preset: your /animate starts from the usual defaults")
+    return Message(f"preset {name} is now your default: every /animate of yours starts from it", tone="ok")
+
+
+def preset_list(presets: list[Any], default: str | None) -> Message:
+    """``presets``: SavedPreset rows (name, tokens, server), the person's first."""
+    if not presets:
+        return info("no presets yet; save one with /animate-preset save windy motion:pan-left frames:8", "Presets")
+    lines = [
+        f"{p.name}{' (server)' if p.server else ''}{' (your default)' if p.name == default else ''}: {p.tokens}"
+        for p in presets
+    ]
+    return info("\n".join(lines), "Presets")

@@ -18,18 +18,22 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from diffusers import AnimateDiffPipeline, AnimateDiffVideoToVideoPipeline, EulerDiscreteScheduler
 from diffusers.models.modeling_utils import no_init_weights
 from diffusers.pipelines.free_noise_utils import SplitInferenceModule
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from generation.catalog import ALLOWED_STEPS, DEFAULT_BASE_MODEL, MotionLora
 from generation.engine.checks import check_inputs
 from generation.engine.motion import build_adapter, check_fits, load_motion_weights, motion_state
+from generation.engine.noise import slerp
+from generation.engine.passes import make_clip
+from generation.engine.smoothing import Smoother, smooth_result
 from generation.engine.sources import (
     BaseRef,
     HubSource,
@@ -52,6 +56,7 @@ from generation.params import (
     GenerationParams,
     MotionSpec,
     scene_starts,
+    variant_seed,
 )
 from generation.result import GenerationResult, Timings
 
@@ -134,6 +139,9 @@ class Engine:
         # (context length, stride) of FreeNoise while on, else None; see _use_free_noise.
         self._free_noise: tuple[int, int] | None = None
         self._split = False
+        # The tiny pipeline's frames are noise: the fast fallback smooths them (the learned model takes
+        # seconds per frame on a CPU).
+        self._smoother = Smoother(self.device, self.dtype, learned=not self._tiny)
 
     # -- what it is
 
@@ -323,7 +331,8 @@ class Engine:
         """
         motions = check_inputs(params)
         try:
-            return self._generate(params, motions, progress, should_cancel)
+            result = make_clip(self, params, motions, progress, should_cancel)
+            return smooth_result(self._smoother, params, result, should_cancel)
         except torch.cuda.OutOfMemoryError:
             pass  # handled below, once the traceback holding the big tensors is gone
         _free_memory()
@@ -338,6 +347,8 @@ class Engine:
         motions: tuple[tuple[MotionLora, float], ...],
         progress: Callable[[int, int], None] | None,
         should_cancel: Callable[[], bool] | None,
+        video: list[Image.Image] | None = None,
+        size: tuple[int, int] | None = None,
     ) -> GenerationResult:
         started = time.perf_counter()
         self.load()
@@ -346,6 +357,9 @@ class Engine:
         if params.steps != self._steps:
             self._set_steps(params.steps)
         still = self._still(params)
+        if video is None and still is not None:
+            video = [still] * params.frames
+        width, height = size or params.size
         self._use_free_noise(params)  # before the motions: switching blocks drops loaded LoRAs
         self._apply_motions(motions)
         load_s = time.perf_counter() - started
@@ -353,12 +367,13 @@ class Engine:
             raise GenerationCancelled("cancelled before the first step")
 
         seed = params.seed if params.seed is not None else secrets.randbelow(SEED_MAX + 1)
+        seeds = [variant_seed(seed, i) for i in range(params.variants)]
         guided = params.guidance > 1.0
         notes = [_TINY_NOTE] if self._tiny else []
         if params.negative_prompt.strip() and not guided:
             notes.append(_NEGATIVE_NOTE)
         state = {"done": 0, "cancelled": False}
-        pipe, inputs, total = self._inputs(params, still)
+        pipe, inputs, total = self._inputs(params, video)
         if total != params.steps:
             notes.append(f"strength {params.strength:g} of {params.steps} steps runs {total} denoising step(s)")
 
@@ -373,40 +388,123 @@ class Engine:
 
         started = time.perf_counter()
         with torch.inference_mode():
-            output = pipe(
+            # A CPU generator gives the same noise for a seed on any device; a set of takes gets one per take.
+            generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
+            inputs.update(self._batch_inputs(params, video, seed, generators))
+            output = self._denoise(
+                pipe,
                 **inputs,
                 negative_prompt=params.negative_prompt if guided and params.negative_prompt.strip() else None,
-                height=params.height,
-                width=params.width,
+                height=height,
+                width=width,
                 num_inference_steps=params.steps,
                 guidance_scale=params.guidance,
-                # A CPU generator gives the same noise for a seed on any device.
-                generator=torch.Generator("cpu").manual_seed(seed),
+                generator=generators[0] if len(generators) == 1 else generators,
                 output_type="latent",
                 callback_on_step_end=on_step_end,
             )
             denoise_s = time.perf_counter() - started
-            if still is not None:
+            if video is not None:
                 self._restore_vae_dtype()
             if state["cancelled"]:
                 raise GenerationCancelled(f"cancelled after step {state['done']} of {total}")
             started = time.perf_counter()
             frames = self._decode(output.frames)
             decode_s = time.perf_counter() - started
+        takes = [frames[i * params.frames : (i + 1) * params.frames] for i in range(params.variants)]
+        if params.vary_seed is not None:
+            notes.append(f"varied: seed {seed} blended {params.vary_blend:g} towards seed {params.vary_seed}")
 
         return GenerationResult(
-            frames=frames,
+            frames=takes[0],
             seed=seed,
             model=self.active_model,
             steps=params.steps,
             motions=tuple(MotionSpec(m.name, s) for m, s in motions),
-            width=params.width,
-            height=params.height,
+            width=width,
+            height=height,
             fps=params.fps,
             timings=Timings(load_s=load_s, denoise_s=denoise_s, decode_s=decode_s),
             tiny=self._tiny,
             notes=tuple(notes),
+            variants=params.variants,
+            more=tuple(takes[1:]),
         )
+
+    def _denoise(self, pipe: Any, **kwargs: Any) -> Any:
+        """The one denoising call of a job, whatever its number of takes (a seam the tests count calls through)."""
+        return pipe(**kwargs)
+
+    def _batch_inputs(
+        self, params: GenerationParams, video: list[Image.Image] | None, seed: int, generators: list[torch.Generator]
+    ) -> dict[str, Any]:
+        """The arguments that make one call of the pipeline the whole set: a batch of takes, and Vary's noise."""
+        # diffusers' AnimateDiff pipelines fix num_videos_per_prompt at 1: a batch is a list of prompts, and for
+        # video-to-video (which draws its noise per video) one copy of the video (a still's, or a pass's) per take.
+        batch: dict[str, Any] = {"prompt": [params.prompt] * params.variants} if params.variants > 1 else {}
+        if video is not None:
+            return batch | ({"video": [video] * params.variants} if batch else {})
+        return batch | {"latents": self._start_latents(params, seed, generators)}
+
+    def start_latents(self, params: GenerationParams) -> torch.Tensor:
+        """The starting noise of ``params`` (seed required), one sample per take: what a job with them starts from."""
+        if params.seed is None:
+            raise GenerationError("starting noise needs a seed")
+        self.load()
+        self._use_free_noise(params)
+        seeds = [variant_seed(params.seed, i) for i in range(params.variants)]
+        return self._start_latents(params, params.seed, [torch.Generator("cpu").manual_seed(s) for s in seeds])
+
+    def _start_latents(self, params: GenerationParams, seed: int, generators: list[torch.Generator]) -> torch.Tensor:
+        """Each take's noise as the pipeline would draw it for that seed alone (so take i of a set is the clip of
+        seed+i), stacked; a varied clip's is its parent's noise slerped towards ``vary_seed``'s by ``vary_blend``.
+        The generators are left as the pipeline would have left them."""
+        latents = torch.cat([self._noise(params, g) for g in generators])
+        if params.vary_seed is not None:
+            other = self._noise(params, torch.Generator("cpu").manual_seed(params.vary_seed))
+            latents = slerp(latents, other, params.vary_blend)
+        return latents
+
+    def _noise(self, params: GenerationParams, generator: torch.Generator) -> torch.Tensor:
+        pipe = self.pipeline
+        dtype = pipe.text_encoder.dtype  # the pipeline draws its noise in the prompt embeddings' dtype
+        channels = pipe.unet.config.in_channels
+        if pipe.free_noise_enabled:
+            noise: torch.Tensor = pipe._prepare_latents_free_noise(
+                1, channels, params.frames, params.height, params.width, dtype, self.device, generator
+            )
+            return noise
+        scale = pipe.vae_scale_factor
+        shape = (1, channels, params.frames, params.height // scale, params.width // scale)
+        return randn_tensor(shape, generator=generator, device=self.device, dtype=dtype)
+
+    def denoise(
+        self,
+        params: GenerationParams,
+        motions: tuple[tuple[MotionLora, float], ...],
+        *,
+        video: list[Image.Image] | None = None,
+        size: tuple[int, int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> GenerationResult:
+        """One pass of the warm pipeline: text to video, or ``video`` redrawn at ``params.strength`` (the
+        video-to-video pipeline on the same modules), at ``size`` (default the aspect's), ``params.frames``
+        frames; ``motions`` as ``check_inputs`` resolved them. ``generation.engine.passes`` chains these."""
+        return self._generate(params, motions, progress, should_cancel, video=video, size=size)
+
+    @contextlib.contextmanager
+    def tiled_vae(self) -> Iterator[None]:
+        """The VAE in tiles and slices while inside: 1024 px frames then fit a 24 GB card."""
+        vae = self.pipeline.vae
+        vae.enable_tiling()
+        vae.enable_slicing()
+        try:
+            yield
+        finally:
+            vae.disable_tiling()
+            if self.device.type != "cuda":  # on CUDA slicing is always on (see _assemble)
+                vae.disable_slicing()
 
     # -- long clips, prompt travel, image to video
 
@@ -420,7 +518,7 @@ class Engine:
             raise GenerationError(str(exc)) from None
 
     def _inputs(
-        self, params: GenerationParams, still: Image.Image | None
+        self, params: GenerationParams, video: list[Image.Image] | None
     ) -> tuple[AnimateDiffPipeline | AnimateDiffVideoToVideoPipeline, dict[str, Any], int]:
         """(pipeline, its clip-specific arguments, denoising steps it will run) for ``params``."""
         scenes = params.scenes
@@ -428,13 +526,13 @@ class Engine:
         if len(scenes) > 1:
             # FreeNoise's per-frame prompts: each scene from its first frame, embeddings blended between.
             prompt = dict(zip(scene_starts(params.frames, len(scenes)), scenes, strict=True))
-        if still is None:
+        if video is None:
             return self.pipeline, {"prompt": prompt, "num_frames": params.frames}, params.steps
         # The trailing Lightning timesteps of the full schedule, the last ``strength`` share of them;
         # at least one, or the clip would be the still plus noise.
         strength = max(params.strength, 1 / params.steps)
         steps_run = min(int(params.steps * strength), params.steps)
-        inputs = {"prompt": prompt, "video": [still] * params.frames, "strength": strength}
+        inputs = {"prompt": prompt, "video": video, "strength": strength}
         return self.video_pipeline, inputs, steps_run
 
     @property
@@ -565,6 +663,7 @@ class Engine:
         self._pipe = None
         self._v2v, self._free_noise, self._split = None, None, False
         self._loras = set()
+        self._smoother.close()
         _free_memory()
 
     def __enter__(self) -> Engine:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -27,7 +28,7 @@ from generation.jobs.queue import JobQueue
 from generation.media.encode import EncodedClip, EncodeError, encode_clip
 from generation.media.files import write_atomically
 from generation.media.loop import apply_loop
-from generation.params import GenerationParams
+from generation.params import VARIANTS, GenerationParams
 from generation.result import GenerationResult
 from storage.models import Job, JobStatus, SafetyDecision
 
@@ -48,12 +49,21 @@ def clip_filename(job_id: int, prompt: str, extension: str) -> str:
 
 
 def encode(result: GenerationResult, params: GenerationParams, max_bytes: int) -> EncodedClip:
-    """The clip's file in its playing order (``params.loop``) and format, within ``max_bytes``.
+    """The clip's file in its playing order (``params.loop``) and format, at the rate its frames were made for
+    (``result.fps``: a smoothed clip's is higher than asked), within ``max_bytes``.
 
     Raises EncodeError when nothing fits the budget.
     """
     frames = apply_loop(result.frames, params.loop)
-    return encode_clip(frames, format=params.format, fps=params.fps, max_bytes=max_bytes)
+    return encode_clip(frames, format=params.format, fps=result.fps, max_bytes=max_bytes)
+
+
+def variant_filename(path: str, index: int) -> str:
+    """Where take ``index`` (from 0) of a set is kept: the first take at ``path``, take 2 at ``...-v2.gif``."""
+    if index == 0:
+        return path
+    stem, extension = os.path.splitext(path)
+    return f"{stem}-v{index + 1}{extension}"
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,23 @@ class Made:
     """A clip generated and encoded where its frames were made: what a back end hands to the ``Finisher``.
 
     ``result.frames`` are the raw frames for the safety check (empty where no check wants them: a Ray
-    actor then sends none).
+    actor then sends none); ``more`` the files of a set's other takes, in order.
     """
 
     result: GenerationResult
     clip: EncodedClip
+    more: tuple[EncodedClip, ...] = ()
+
+    @property
+    def clips(self) -> tuple[EncodedClip, ...]:
+        return (self.clip, *self.more)
+
+
+def encode_made(result: GenerationResult, params: GenerationParams, max_bytes: int) -> Made:
+    """Every take of ``result`` encoded (each within ``max_bytes``: the service splits a message's budget
+    between the takes); raises EncodeError when one does not fit."""
+    clips = [encode(dataclasses.replace(result, frames=frames), params, max_bytes) for frames in result.clips]
+    return Made(result, clips[0], tuple(clips[1:]))
 
 
 def generated_values(result: GenerationResult) -> dict[str, object]:
@@ -193,10 +215,22 @@ class Finisher:
         result, clip = made.result, made.clip
         path = os.path.join(self.media_dir, clip_filename(job.id, job.prompt, clip.extension))
         self._writers[path] = run
-        write_atomically(path, clip.data)  # a crash never leaves half a clip under the real name
+        for index, take in enumerate(made.clips):  # a crash never leaves half a clip under the real name
+            write_atomically(variant_filename(path, index), take.data)
         t = result.timings
-        self.queue.record_timing(result.steps, params.frames, t.denoise_s, t.load_s + t.decode_s + clip.encode_s)
+        encode_s = sum(take.encode_s for take in made.clips)
+        overhead_s = t.load_s + t.decode_s + encode_s
+        self.queue.record_timing(result.steps, params.frames, t.denoise_s, overhead_s, variants=len(made.clips))
         score, flagged = self.verdict(job, result.frames)
+        takes = self._takes(job, path, made, (score, flagged)) if made.more else None
+        if takes is not None:
+            scores = [take["safety_score"] for take in takes if take["safety_score"] is not None]
+            score = max(scores) if scores else None
+            flagged = (
+                None
+                if all(take["safety_flagged"] is None for take in takes)
+                else any(bool(take["safety_flagged"]) for take in takes)
+            )
         values: dict[str, Any] = {
             **generated_values(result),
             "notes": "\n".join((*result.notes, *clip.changes)) or None,
@@ -205,13 +239,33 @@ class Finisher:
             "output_path": path,
             "output_format": clip.format,
             "output_bytes": clip.size,
-            "encode_s": clip.encode_s,
+            "encode_s": encode_s,
+            "variant_count": len(made.clips),
+            "variants": takes,
         }
         if worker is not None:
             values["worker"] = worker
         if not flagged:  # a clip nobody flagged passes whatever its channel's policy (written with the end)
             values["safety_decision"] = SafetyDecision.PASSED.value
         return path, values
+
+    def _takes(self, job: Job, path: str, made: Made, first: tuple[float | None, bool | None]) -> list[dict[str, Any]]:
+        """A set's takes for its row: each one's seed, file and its own safety verdict."""
+        takes = []
+        for index, (seed, take) in enumerate(zip(made.result.seeds, made.clips, strict=True)):
+            frames = made.result.clips[index] if index < len(made.result.clips) else []
+            score, flagged = first if index == 0 else self.verdict(job, frames)
+            takes.append(
+                {
+                    "seed": seed,
+                    "path": variant_filename(path, index),
+                    "bytes": take.size,
+                    "format": take.format,
+                    "safety_score": score,
+                    "safety_flagged": flagged,
+                }
+            )
+        return takes
 
     def verdict(self, job: Job, frames: Sequence[Any]) -> tuple[float | None, bool | None]:
         """The NSFW verdict on the raw frames; None when the check is off. A check that fails counts as
@@ -247,8 +301,9 @@ class Finisher:
         if self._writers.get(path) is not run:
             return
         del self._writers[path]
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+        for index in range(max(VARIANTS)):  # a set's other takes sit beside its first
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(variant_filename(path, index))
 
     # --- the other ends ------------------------------------------------------------------------------------
     async def fail(self, job: Job, message: str, *, attempt: int | None = None, **values: Any) -> None:

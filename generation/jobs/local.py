@@ -41,7 +41,7 @@ from typing import Any
 from generation.errors import GenerationCancelled, GenerationError
 from generation.jobs.backend import Engine, WorkerState, supervise
 from generation.jobs.events import EventKind, EventSink, JobEvent
-from generation.jobs.finish import Finisher, Made, SafetyCheck, encode
+from generation.jobs.finish import Finisher, Made, SafetyCheck, encode_made
 from generation.jobs.queue import CancelOutcome, JobQueue
 from generation.params import GenerationParams
 from generation.result import GenerationResult
@@ -416,7 +416,7 @@ class Worker:
         and stores, then hands the job's end straight to the database thread (three hand-overs in all)."""
 
         def make() -> Made:  # on the encode thread
-            return Made(result, encode(result, params, job.max_bytes))
+            return encode_made(result, params, job.max_bytes)
 
         if await self.finisher.succeed(job, params, make, self._enc, dropped=dropped):
             self.state.jobs_done += 1

@@ -49,6 +49,8 @@ class _Sized(Protocol):
     def steps(self) -> int: ...
     @property
     def frames(self) -> int: ...
+    @property
+    def variant_count(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class _Running:
     user_key: str
     steps: int
     frames: int
+    variant_count: int = 1
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class JobQueue:
         if not self._order.knows(user):
             started = self.repo.last_started_of(user)
             self._order.learn(user, served_key(started.timestamp() if started else None))
-        self._order.add(row["id"], user, row["steps"] * denoise_frames(row["frames"]))
+        self._order.add(row["id"], user, row["steps"] * denoise_frames(row["frames"]) * (row.get("variant_count") or 1))
         self._rows[row["id"]] = row
 
     # --- limits and pause ---------------------------------------------------------------------------
@@ -253,6 +256,7 @@ class JobQueue:
         frames: int = UNIT_FRAMES,
         server: Tenant | None = None,
         server_limits: Limits | None = None,
+        variants: int = 1,
     ) -> ratelimit.Decision:
         """Would a submission of ``frames`` by this user be accepted now? Writes nothing.
 
@@ -263,7 +267,7 @@ class JobQueue:
                 self.clock(),
                 self._recent(user_key),
                 self._active_for(user_key),
-                clip_units(frames),
+                clip_units(frames, variants),
             )
             decision = ratelimit.check(
                 self.limits,
@@ -315,7 +319,12 @@ class JobQueue:
         with self._lock:  # check-then-insert must not interleave within this process
             server = Tenant(sub.platform, sub.workspace_id)
             decision = self.check(
-                sub.user_key, exempt=exempt, frames=sub.params.frames, server=server, server_limits=server_limits
+                sub.user_key,
+                exempt=exempt,
+                frames=sub.params.frames,
+                server=server,
+                server_limits=server_limits,
+                variants=sub.params.variants,
             )
             if not decision.allowed:
                 raise Refused(decision.message, decision.retry_after_s)
@@ -337,6 +346,7 @@ class JobQueue:
                     "params": p.to_dict(),
                     "steps": p.steps,
                     "frames": p.frames,
+                    "variant_count": p.variants,
                     "requested_model": p.model,
                     "format": p.format,
                     "max_bytes": sub.max_bytes,
@@ -348,7 +358,7 @@ class JobQueue:
                     "created_at": created,
                 }
             )
-            self._recent(sub.user_key).add(created.timestamp(), clip_units(p.frames))
+            self._recent(sub.user_key).add(created.timestamp(), clip_units(p.frames, p.variants))
             self._add_waiting(columns_of(job))
             position, eta = self.standing(job.id)
         self._notify()
@@ -394,7 +404,7 @@ class JobQueue:
             row = self._left_waiting(job_id)
             assert row is not None  # every id in the order has its row
             job = as_claimed(row, started, seed)
-            self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames)
+            self._running[job_id] = _Running(job_id, job.user_key, job.steps, job.frames, job.variant_count or 1)
         dropped = threading.Event()
         return Claim(job, lambda: self._record_claim(job_id, started, seed, row, dropped), dropped)
 
@@ -453,15 +463,17 @@ class JobQueue:
     def estimate(self, job: _Sized) -> float:
         # Long clips cost more than their length: FreeNoise's windows overlap (48 frames: 144 evaluated).
         t = self._timing
-        return t.seconds_per_step * job.steps * denoise_frames(job.frames) / 16 + t.overhead_s
+        # A set of takes denoises each of them: it counts that many times.
+        takes = job.variant_count or 1
+        return t.seconds_per_step * job.steps * denoise_frames(job.frames) * takes / 16 + t.overhead_s
 
     def eta(self, job_id: int) -> float:
         """Seconds until ``job_id`` should be finished, from measured seconds per step."""
         return self.standing(job_id)[1]
 
-    def record_timing(self, steps: int, frames: int, denoise_s: float, overhead_s: float) -> None:
+    def record_timing(self, steps: int, frames: int, denoise_s: float, overhead_s: float, variants: int = 1) -> None:
         """Fold a finished job's timings into the estimates (an exponential moving average)."""
-        per_step = denoise_s / max(1, steps) / max(1, denoise_frames(frames)) * 16
+        per_step = denoise_s / max(1, steps) / max(1, denoise_frames(frames) * variants) * 16
         t = self._timing
         if not t.measured:
             self._timing = _Timing(per_step, overhead_s, True)

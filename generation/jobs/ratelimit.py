@@ -47,9 +47,10 @@ class Decision:
     retry_after_s: float | None = None  # None: retry when something finishes (no fixed time)
 
 
-def by_length(jobs: Iterable[tuple[datetime, int]]) -> list[tuple[float, int]]:
-    """Accepted jobs as stored, ``(created_at, frames)``, as the limiters' ``(seconds, units)`` submissions."""
-    return [(at.timestamp(), clip_units(frames)) for at, frames in jobs]
+def by_length(jobs: Iterable[tuple[datetime, int, int]]) -> list[tuple[float, int]]:
+    """Accepted jobs as stored, ``(created_at, frames, variants)``, as the limiters' ``(seconds, units)``
+    submissions."""
+    return [(at.timestamp(), clip_units(frames, variants)) for at, frames, variants in jobs]
 
 
 def _weighted(submissions: Iterable[Submission]) -> list[tuple[float, int]]:

@@ -8,7 +8,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageSequence
 
-from generation.params import FPS_MAX, FPS_MIN
+from generation.params import FPS_MIN, PLAY_FPS_MAX
 
 
 def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
@@ -27,4 +27,4 @@ def read_clip(path: Path) -> tuple[list[np.ndarray], int]:
                 frames.append(np.asarray(frame.convert("RGB")))
                 durations.append(frame.info.get("duration") or 125)
         fps = 1000 * len(durations) / max(1, sum(durations))
-    return [frame[..., :3] for frame in frames], min(FPS_MAX, max(FPS_MIN, round(fps)))
+    return [frame[..., :3] for frame in frames], min(PLAY_FPS_MAX, max(FPS_MIN, round(fps)))

@@ -44,7 +44,7 @@ import numpy as np
 from PIL import Image
 
 from generation.media.gif import clip_palette, frame_palettes, write_gif
-from generation.params import FORMATS, FPS_MAX, FPS_MIN
+from generation.params import FORMATS, FPS_MIN, PLAY_FPS_MAX
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -249,8 +249,8 @@ def _check_inputs(
 ) -> list[Image.Image]:
     if format not in FORMATS:
         raise EncodeError(f"unknown format {format!r}; allowed: {', '.join(FORMATS)}")
-    if isinstance(fps, bool) or not isinstance(fps, int) or not FPS_MIN <= fps <= FPS_MAX:
-        raise EncodeError(f"fps must be a whole number from {FPS_MIN} to {FPS_MAX}, got {fps!r}")
+    if isinstance(fps, bool) or not isinstance(fps, int) or not FPS_MIN <= fps <= PLAY_FPS_MAX:
+        raise EncodeError(f"fps must be a whole number from {FPS_MIN} to {PLAY_FPS_MAX}, got {fps!r}")
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
         raise EncodeError(f"max_bytes must be a positive whole number of bytes, got {max_bytes!r}")
     if len(frames) == 0:

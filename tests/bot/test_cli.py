@@ -20,6 +20,8 @@ BAD_INPUTS = [
     ("", "prompt is empty", "/animate"),
     ("x" * 5000, "5000 characters", "at most"),
     ("x motion:zoom-in@7", "strength", "0 to 1"),
+    ("a cat motoin:zoom-in", "unknown option 'motoin'", "did you mean motion?"),
+    ("a kite preset:windy", "preset:windy works in chat", "give the options here"),
 ]
 
 
@@ -60,6 +62,15 @@ def test_generate_tiny_is_deterministic_per_seed(tmp_path: Path, capsys: pytest.
     assert a.read_bytes() == b.read_bytes()
     assert main(["generate", command.replace("seed:7", "seed:8"), "-o", str(c)]) == 0
     assert a.read_bytes() != c.read_bytes()
+
+
+def test_generate_with_variants_writes_every_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "kite.gif"
+    assert main(["generate", "a kite in the wind variants:2 steps:1 frames:8 seed:5", "-o", str(out_file)]) == 0
+    second = tmp_path / "kite-v2.gif"
+    assert gif_frames(out_file)[0] == 8 and gif_frames(second)[0] == 8
+    assert out_file.read_bytes() != second.read_bytes()
+    assert f"{second}  (take 2, seed 6)" in capsys.readouterr().out
 
 
 def test_generate_flags_and_format_from_the_file_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.chat import Clip, Message, MessageRef, Place
@@ -15,6 +16,7 @@ class FakeChat:
     posts: list[tuple[Place, Message]] = field(default_factory=list)
     edits: list[tuple[MessageRef, Message]] = field(default_factory=list)
     clips: list[tuple[Place, Message, Clip]] = field(default_factory=list)
+    sets: list[tuple[Place, Message, tuple[Clip, ...]]] = field(default_factory=list)  # a set's takes, one message
     deleted: list[MessageRef] = field(default_factory=list)
     notes: list[tuple[str, Message]] = field(default_factory=list)
     _next: int = 0
@@ -35,6 +37,10 @@ class FakeChat:
 
     async def post_clip(self, place: Place, message: Message, clip: Clip) -> MessageRef:
         self.clips.append((place, message, clip))
+        return self._ref(place)
+
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        self.sets.append((place, message, tuple(clips)))
         return self._ref(place)
 
     async def delete(self, ref: MessageRef) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import aiohttp
@@ -24,6 +24,7 @@ from bot.chat import (
     Actor,
     Clip,
     CommandHandler,
+    Form,
     ImageFile,
     Invocation,
     Message,
@@ -33,9 +34,9 @@ from bot.chat import (
     UploadTooLarge,
 )
 from bot.platforms.discord.commands import build_tree
-from bot.platforms.discord.images import AnimateImageModal, fetch_attachment, first_image
+from bot.platforms.discord.images import fetch_attachment, first_image, image_modal
 from bot.platforms.discord.interactions import InteractionAck, InteractionResponder
-from bot.platforms.discord.render import ClipButton, RemixModal, ReportModal, render, thread_name
+from bot.platforms.discord.render import ClipButton, FormModal, render, thread_name
 from bot.platforms.flow import run_command
 from bot.settings import Settings
 
@@ -274,25 +275,20 @@ class DiscordAdapter:
         responder = self.responder(interaction)
         inv = self.invocation(interaction, responder)
         log.info("button %s from %s", custom_id, inv.actor.key)
-        if action == "remix":
-            defaults = await self.handler.remix_defaults(inv, job_id)
-            if defaults is not None:
-                prompt, motion = defaults
-                modal = RemixModal(job_id, prompt, motion, self.on_remix, nonce=interaction.id)
-                await interaction.response.send_modal(modal)
-                return
-        if action == "report":
-            await interaction.response.send_modal(ReportModal(job_id, self.on_report, nonce=interaction.id))
+        form = await self.handler.open_form(inv, action, job_id)
+        if form is not None:
+            await interaction.response.send_modal(FormModal(form, self.on_form, nonce=interaction.id))
             return
         # A deferred update shows nothing; every answer is then a follow-up, public or private.
         await responder.defer(ephemeral=False, thinking=False)
         await self.handler.handle_button(inv, custom_id)
 
-    async def on_remix(self, interaction: discord.Interaction, job_id: int, prompt: str, motion: str) -> None:
+    async def on_form(self, interaction: discord.Interaction, form: Form, values: dict[str, str]) -> None:
         responder = self.responder(interaction)
         inv = self.invocation(interaction, responder)
-        await responder.defer(ephemeral=False, thinking=False)
-        await self.handler.handle_remix(inv, job_id, prompt, motion)
+        # A remix answers in public (a new clip); the others privately (a report, a saved preset).
+        await responder.defer(ephemeral=form.action != "remix", thinking=False)
+        await self.handler.submit_form(inv, form.action, form.job_id, values)
 
     async def on_animate_image(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """The "Animate image" message menu: a modal for prompt and motion, or why the message will not do."""
@@ -301,7 +297,7 @@ class DiscordAdapter:
             text = "that message has no image attached; use Animate image on a message with a picture"
             await self.responder(interaction).reply(Message(text, tone="error"), ephemeral=True)
             return
-        modal = AnimateImageModal(attachment, self.on_image_submit, nonce=interaction.id)
+        modal = image_modal(attachment, self.on_image_submit, nonce=interaction.id)
         await interaction.response.send_modal(modal)
 
     async def on_image_submit(
@@ -322,12 +318,6 @@ class DiscordAdapter:
             api_base=self.settings.discord_api_base_url,
             timeout_s=self.settings.image_download_timeout_s,
         )
-
-    async def on_report(self, interaction: discord.Interaction, job_id: int, reason: str) -> None:
-        responder = self.responder(interaction)
-        inv = self.invocation(interaction, responder)
-        await responder.defer(ephemeral=True, thinking=False)
-        await self.handler.handle_report(inv, job_id, reason)
 
     async def _on_tree_error(
         self, interaction: discord.Interaction, error: discord.app_commands.AppCommandError
@@ -407,6 +397,23 @@ class DiscordAdapter:
             raise
         finally:
             file.close()
+        return MessageRef(place, str(sent.id))
+
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        """Upload a set's clips as the attachments of one message with its embed and buttons (Discord takes up to
+        10 files in one message; its size limit counts the whole request). Raises UploadTooLarge on 413 / 40005."""
+        files = [discord.File(c.path, filename=c.filename, spoiler=c.spoiler) for c in clips]
+        try:
+            sent = await self._channel(place).send(**render(message), files=files)
+        except discord.Forbidden as exc:
+            raise NotInChannel(f"cannot upload in channel {place.thread_id or place.channel_id}: {exc.text}") from exc
+        except discord.HTTPException as exc:
+            if exc.status == 413 or exc.code == CODE_TOO_LARGE:
+                raise UploadTooLarge() from exc
+            raise
+        finally:
+            for file in files:
+                file.close()
         return MessageRef(place, str(sent.id))
 
     async def notify(self, place: Place, user_id: str, message: Message) -> None:

@@ -1,35 +1,22 @@
-"""The slash commands Discord shows, as discord.py ``app_commands``.
+"""The slash commands Discord shows, as discord.py ``app_commands``, made from the one command table.
 
-Each command only gathers its native options into the shared grammar's keys and hands them to a
-runner (the adapter); parsing, validation and every decision happen in the service. Typed
-``key:value`` tokens inside ``/animate``'s prompt keep working because the prompt is passed on as
-the command's text.
+Each command only gathers its native options into the grammar's keys and hands them to a runner (the
+adapter); parsing, validation and every decision happen in the service. Typed ``key:value`` tokens inside
+``/animate``'s prompt keep working because the prompt is passed on as the command's text. Nothing here
+names a command or an option: they come from :data:`bot.commands.COMMANDS`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Optional
 
 import discord
 from discord import app_commands
 
-from bot.commands import LIMIT_MAX, MAX_REASON_CHARS, SHOWCASE_MAX
-from bot.commands.moderation import BLOCK_OPS, CHANNEL_OPS, QUOTA_MAX, ROLE_OPS, SAFETY_OPS
-from generation.catalog import ALLOWED_STEPS, MOTIONS, STEP_CHECKPOINTS
-from generation.params import (
-    ASPECTS,
-    DEFAULT_MOTION_STRENGTH,
-    FORMATS,
-    FRAMES_MAX,
-    FRAMES_MIN,
-    GUIDANCE_MAX,
-    GUIDANCE_MIN,
-    LOOPS,
-    SEED_MAX,
-    STRENGTH_MAX,
-    STRENGTH_MIN,
-)
+from bot.commands import COMMANDS, Option, Spec
 
 log = logging.getLogger("animatebot.discord")
 
@@ -38,20 +25,18 @@ ModelChoices = Callable[[str], list[tuple[str, str]]]
 MessageRunner = Callable[[discord.Interaction, discord.Message], Awaitable[None]]
 ANIMATE_IMAGE_MENU = "Animate image"
 
-JOB_MAX = 2**53  # Discord integer options stop here
 CHOICES_MAX = 25  # Discord shows at most 25 autocomplete choices
 
-MOTION_CHOICES: list[app_commands.Choice[str]] = [
-    app_commands.Choice(name=f"{m.name}: {m.description}", value=m.name) for m in MOTIONS
-]
-STEP_CHOICES: list[app_commands.Choice[int]] = [
-    app_commands.Choice(name=f"{s}: {STEP_CHECKPOINTS[s].note}"[:100], value=s) for s in ALLOWED_STEPS
-]
-ASPECT_CHOICES: list[app_commands.Choice[str]] = [
-    app_commands.Choice(name=f"{a} ({w}x{h})", value=a) for a, (w, h) in ASPECTS.items()
-]
-FORMAT_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=f, value=f) for f in FORMATS]
-LOOP_CHOICES: list[app_commands.Choice[str]] = [app_commands.Choice(name=loop, value=loop) for loop in LOOPS]
+_TYPES: dict[str, Any] = {
+    "text": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "user": discord.User,
+    "channel": app_commands.AppCommandChannel,
+    "role": discord.Role,
+    "file": discord.Attachment,
+}
 
 
 def motion_option(motion: str | None, motion2: str | None, strength: float | None) -> str | None:
@@ -67,12 +52,126 @@ def motion_option(motion: str | None, motion2: str | None, strength: float | Non
     return "+".join(name + suffix for name in names)
 
 
-def _given(options: Mapping[str, object | None]) -> dict[str, object]:
-    return {key: value for key, value in options.items() if value is not None}
+def _value(value: object) -> object:
+    """A native value as the grammar reads it: people, channels and roles as their mentions."""
+    if isinstance(value, discord.Role):
+        return f"<@&{value.id}>"
+    if isinstance(value, discord.abc.User):
+        return f"<@{value.id}>"
+    if isinstance(value, app_commands.AppCommandChannel | app_commands.AppCommandThread):
+        return f"<#{value.id}>"
+    return value
 
 
-def _mention(user: discord.abc.User | None) -> str | None:
-    return f"<@{user.id}>" if user is not None else None
+def gather(values: Mapping[str, object]) -> dict[str, object]:
+    """Native values by grammar key -> the options the grammar reads. Discord splits two things the grammar
+    holds in one value: the motions with their strength (``motion``, ``motion2``, ``motion_strength``), and
+    ``showcase off`` (a switch beside the channel)."""
+    given = {key: _value(value) for key, value in values.items() if value is not None}
+    if {"motion", "motion2", "motion_strength"} & set(given):
+        strength = given.pop("motion_strength", None)
+        combined = motion_option(given.pop("motion", None), given.pop("motion2", None), strength)  # type: ignore[arg-type]
+        if combined is not None:
+            given["motion"] = combined
+    if given.pop("off", False) is True:
+        given["channel"] = "off"
+    return given
+
+
+def _annotation(option: Option) -> Any:
+    kind: Any = _TYPES[option.kind]
+    if option.choices:
+        pass  # the choices bound the value
+    elif option.kind == "int" and option.low is not None and option.high is not None:
+        kind = app_commands.Range[int, int(option.low), int(option.high)]
+    elif option.kind == "float" and option.low is not None and option.high is not None:
+        kind = app_commands.Range[float, float(option.low), float(option.high)]
+    elif option.kind == "text" and option.low is not None and option.high is not None:
+        kind = app_commands.Range[str, int(option.low), int(option.high)]
+    return kind if option.required else Optional[kind]  # noqa: UP045  discord.py reads typing.Optional
+
+
+def _native(spec: Spec) -> list[Option]:
+    # Discord wants the required options first.
+    offered = [o for o in spec.options if o.offered]
+    return sorted(offered, key=lambda o: not o.required)
+
+
+def _command(
+    spec: Spec, command_name: str, action: str | None, run: CommandRunner, model_choices: ModelChoices
+) -> app_commands.Command[Any, ..., None]:
+    """One application command (or subcommand) for ``spec``: its options, their limits, choices and help."""
+    options = _native(spec)
+    by_native = {o.native_name: o for o in options}
+
+    async def callback(interaction: discord.Interaction, **native: object) -> None:
+        text = ""
+        values: dict[str, object] = {"action": action} if action else {}
+        for name, value in native.items():
+            option = by_native[name]
+            if option.is_text:
+                text = str(value or "")
+            else:
+                values[option.key] = value
+        await run(interaction, command_name, text, gather(values))
+
+    parameters = [
+        inspect.Parameter("interaction", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=discord.Interaction)
+    ]
+    for option in options:
+        default = inspect.Parameter.empty if option.required else None
+        parameters.append(
+            inspect.Parameter(
+                option.native_name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=_annotation(option),
+            )
+        )
+    callback.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    described = app_commands.describe(**{o.native_name: o.help[:100] for o in options})(callback)
+    choices = {
+        o.native_name: [app_commands.Choice(name=label[:100], value=value) for label, value in o.choices]
+        for o in options
+        if o.choices
+    }
+    if choices:
+        described = app_commands.choices(**choices)(described)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=spec.name, description=spec.help[:100], callback=described
+    )
+    for option in options:
+        if option.autocomplete:
+            command.autocomplete(option.native_name)(_autocomplete(model_choices))
+    return command
+
+
+def _autocomplete(
+    model_choices: ModelChoices,
+) -> Callable[[discord.Interaction, str], Coroutine[Any, Any, list[app_commands.Choice[str]]]]:
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        try:
+            choices = model_choices(current)
+        except Exception:  # an autocomplete that fails just shows nothing
+            log.exception("model autocomplete failed")
+            return []
+        return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in choices[:CHOICES_MAX]]
+
+    return complete
+
+
+def _group(spec: Spec, run: CommandRunner, model_choices: ModelChoices) -> app_commands.Group:
+    # default_permissions only hides an admin group from members without Manage Server (and server
+    # admins can change that); the service checks again on every call.
+    group = app_commands.Group(
+        name=spec.name,
+        description=spec.help[:100],
+        default_permissions=discord.Permissions(manage_guild=True) if spec.admin else None,
+        guild_only=spec.admin,
+    )
+    for sub in spec.subcommands:
+        group.add_command(_command(sub, spec.name, sub.name, run, model_choices))
+    return group
 
 
 def build_tree(
@@ -89,253 +188,15 @@ def build_tree(
     "Animate image" calls ``animate_image(interaction, message)``.
     """
     tree = app_commands.CommandTree(client)
-
-    @tree.command(name="animate", description="Turn a line of text into a short animated clip")
-    @app_commands.describe(
-        prompt="What to animate; key:value tokens such as motion:zoom-in steps:8 work here too",
-        motion="Camera motion (MotionLoRA)",
-        motion2="A second camera motion to combine with the first",
-        motion_strength=f"Strength of the motion(s), 0 to 1 (default {DEFAULT_MOTION_STRENGTH:g})",
-        steps="AnimateDiff-Lightning checkpoint: fewer steps are faster",
-        frames=f"Clip length in frames ({FRAMES_MIN}-{FRAMES_MAX})",
-        seed="Same seed and settings give the same clip",
-        negative="What to avoid (acts when guidance > 1)",
-        guidance="How hard to follow the prompt (Lightning is made for 1)",
-        aspect="Shape of the clip",
-        format="File type",
-        loop="pingpong plays forward then back: a seamless loop",
-        image="A picture to animate (PNG, JPEG, WebP, GIF; up to 20 MB)",
-        strength="With an image: how far the clip may move away from it, 0.1 to 1 (default 0.6)",
-    )
-    @app_commands.choices(motion=MOTION_CHOICES, motion2=MOTION_CHOICES, aspect=ASPECT_CHOICES, format=FORMAT_CHOICES)
-    @app_commands.choices(loop=LOOP_CHOICES)
-    @app_commands.choices(steps=STEP_CHOICES)
-    async def animate(
-        interaction: discord.Interaction,
-        prompt: str,
-        motion: str | None = None,
-        motion2: str | None = None,
-        motion_strength: app_commands.Range[float, 0.0, 1.0] | None = None,
-        steps: int | None = None,
-        frames: app_commands.Range[int, FRAMES_MIN, FRAMES_MAX] | None = None,
-        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
-        negative: str | None = None,
-        guidance: app_commands.Range[float, GUIDANCE_MIN, GUIDANCE_MAX] | None = None,
-        aspect: str | None = None,
-        format: str | None = None,
-        loop: str | None = None,
-        image: discord.Attachment | None = None,
-        strength: app_commands.Range[float, STRENGTH_MIN, STRENGTH_MAX] | None = None,
-    ) -> None:
-        options = _given(
-            {
-                "motion": motion_option(motion, motion2, motion_strength),
-                "steps": steps,
-                "frames": frames,
-                "seed": seed,
-                "neg": negative,
-                "guidance": guidance,
-                "aspect": aspect,
-                "format": format,
-                "loop": loop,
-                "image": image,
-                "strength": strength,
-            }
-        )
-        await run(interaction, "animate", prompt, options)
-
+    for spec in COMMANDS:
+        if spec.subcommands:
+            tree.add_command(_group(spec, run, model_choices))
+        else:
+            tree.add_command(_command(spec, spec.name, None, run, model_choices))
     if animate_image is not None:
 
         @tree.context_menu(name=ANIMATE_IMAGE_MENU)
         async def animate_image_menu(interaction: discord.Interaction, message: discord.Message) -> None:
             await animate_image(interaction, message)
 
-    @tree.command(name="animate-queue", description="The clips waiting and running")
-    async def queue(interaction: discord.Interaction) -> None:
-        await run(interaction, "animate-queue", "", {})
-
-    @tree.command(name="animate-cancel", description="Cancel a job of yours (default: your latest)")
-    @app_commands.describe(job="Job number, e.g. 12")
-    async def cancel(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX] | None = None) -> None:
-        await run(interaction, "animate-cancel", "", _given({"job": job}))
-
-    @tree.command(name="animate-history", description="Past clips, optionally one person's or matching words")
-    @app_commands.describe(user="Whose clips", search="Words in the prompt")
-    async def history(
-        interaction: discord.Interaction, user: discord.User | None = None, search: str | None = None
-    ) -> None:
-        await run(interaction, "animate-history", "", _given({"user": _mention(user), "search": search}))
-
-    @tree.command(name="animate-show", description="One job and its clip")
-    @app_commands.describe(job="Job number, e.g. 12")
-    async def show(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX]) -> None:
-        await run(interaction, "animate-show", "", {"job": job})
-
-    @tree.command(name="animate-review", description="Review clips with the team in their threads")
-    @app_commands.describe(job="Job number (default: the clips waiting for review)")
-    async def review(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX] | None = None) -> None:
-        await run(interaction, "animate-review", "", _given({"job": job}))
-
-    @tree.command(name="animate-board", description="A private one-time link to the team's review board (web)")
-    async def board(interaction: discord.Interaction) -> None:
-        await run(interaction, "animate-board", "", {})
-
-    @tree.command(name="animate-help", description="How to use animatebot: commands, options, motions, models")
-    async def help_(interaction: discord.Interaction) -> None:
-        await run(interaction, "animate-help", "", {})
-
-    tree.add_command(_admin_group(run, model_choices))
     return tree
-
-
-def _admin_group(run: CommandRunner, model_choices: ModelChoices) -> app_commands.Group:
-    # default_permissions only hides the group from members without Manage Server (and server
-    # admins can change that); the service checks again on every call.
-    admin = app_commands.Group(
-        name="animate-admin",
-        description="Admins: base model, pause/resume, limits, bans, moderation",
-        default_permissions=discord.Permissions(manage_guild=True),
-        guild_only=True,
-    )
-
-    async def run_admin(interaction: discord.Interaction, action: str, **options: object) -> None:
-        await run(interaction, "animate-admin", "", _given({"action": action, **options}))
-
-    @admin.command(name="model", description="Switch the base model")
-    @app_commands.describe(name="A catalog alias or a Hugging Face repo id owner/name")
-    async def model(interaction: discord.Interaction, name: app_commands.Range[str, 1, 200]) -> None:
-        await run_admin(interaction, "model", model=name)
-
-    @model.autocomplete("name")
-    async def model_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        try:
-            choices = model_choices(current)
-        except Exception:  # an autocomplete that fails just shows nothing
-            log.exception("model autocomplete failed")
-            return []
-        return [app_commands.Choice(name=label[:100], value=value[:100]) for label, value in choices[:CHOICES_MAX]]
-
-    @admin.command(name="models", description="List the base models")
-    async def models(interaction: discord.Interaction) -> None:
-        await run_admin(interaction, "models")
-
-    @admin.command(name="pause", description="Stop starting new jobs (running ones finish)")
-    async def pause(interaction: discord.Interaction) -> None:
-        await run_admin(interaction, "pause")
-
-    @admin.command(name="resume", description="Start jobs again")
-    async def resume(interaction: discord.Interaction) -> None:
-        await run_admin(interaction, "resume")
-
-    @admin.command(name="workers", description="Each worker: host, GPU, model, idle or busy, jobs done")
-    async def workers(interaction: discord.Interaction) -> None:
-        await run_admin(interaction, "workers")
-
-    @admin.command(name="limits", description="Show or change the limits")
-    @app_commands.describe(
-        per_user="Active jobs one person may have",
-        per_hour="Jobs per person per hour",
-        queue_cap="Jobs waiting at most",
-    )
-    async def limits(
-        interaction: discord.Interaction,
-        per_user: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
-        per_hour: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
-        queue_cap: app_commands.Range[int, 1, LIMIT_MAX] | None = None,
-    ) -> None:
-        await run_admin(interaction, "limits", per_user=per_user, per_hour=per_hour, queue_cap=queue_cap)
-
-    @admin.command(name="ban", description="Stop someone from queueing clips")
-    @app_commands.describe(user="Who", reason="Why (shown to them)")
-    async def ban(
-        interaction: discord.Interaction,
-        user: discord.User,
-        reason: app_commands.Range[str, 1, MAX_REASON_CHARS] | None = None,
-    ) -> None:
-        await run_admin(interaction, "ban", user=_mention(user), reason=reason)
-
-    @admin.command(name="showcase", description="Where clips with enough approvals are posted (once each)")
-    @app_commands.describe(
-        channel="The showcase channel (none: show the setting)",
-        approvals="Approvals needed (default 3)",
-        off="Turn the showcase off",
-    )
-    async def showcase(
-        interaction: discord.Interaction,
-        channel: app_commands.AppCommandChannel | None = None,
-        approvals: app_commands.Range[int, 1, SHOWCASE_MAX] | None = None,
-        off: bool = False,
-    ) -> None:
-        target = "off" if off else _channel_ref(channel)
-        await run_admin(interaction, "showcase", channel=target, approvals=approvals)
-
-    @admin.command(name="unban", description="Let someone queue clips again")
-    @app_commands.describe(user="A mention or a user id (they may have left the server)")
-    async def unban(interaction: discord.Interaction, user: app_commands.Range[str, 1, 100]) -> None:
-        await run_admin(interaction, "unban", user=user)
-
-    _moderation_commands(admin, run_admin)
-    return admin
-
-
-def _choices(values: tuple[str, ...]) -> list[app_commands.Choice[str]]:
-    return [app_commands.Choice(name=v, value=v) for v in values]
-
-
-def _channel_ref(channel: app_commands.AppCommandChannel | None) -> str | None:
-    return f"<#{channel.id}>" if channel is not None else None
-
-
-def _moderation_commands(admin: app_commands.Group, run_admin: Callable[..., Awaitable[None]]) -> None:
-    """The moderation subcommands; each gathers its options into the grammar's keys (see bot.commands.moderation)."""
-
-    @admin.command(name="block", description="Prompt rules: words, phrases or /regular expressions/")
-    @app_commands.describe(op="What to do", text="A word, phrase or /regex/ (add, remove), or a prompt (test)")
-    @app_commands.choices(op=_choices(BLOCK_OPS))
-    async def block(
-        interaction: discord.Interaction, op: str, text: app_commands.Range[str, 1, 200] | None = None
-    ) -> None:
-        await run_admin(interaction, "block", op=op, text=text)
-
-    @admin.command(name="channels", description="Where /animate works: every channel, an allow list or a deny list")
-    @app_commands.describe(op="What to do", channel="Which channel (default: this one)")
-    @app_commands.choices(op=_choices(CHANNEL_OPS))
-    async def channels(
-        interaction: discord.Interaction, op: str, channel: app_commands.AppCommandChannel | None = None
-    ) -> None:
-        await run_admin(interaction, "channels", op=op, channel=_channel_ref(channel))
-
-    @admin.command(name="safety", description="What a channel does with clips the NSFW check flags")
-    @app_commands.describe(policy="show, or the policy to set", channel="Which channel (default: this one)")
-    @app_commands.choices(policy=_choices(SAFETY_OPS))
-    async def safety(
-        interaction: discord.Interaction, policy: str = "show", channel: app_commands.AppCommandChannel | None = None
-    ) -> None:
-        await run_admin(interaction, "safety", policy=policy, channel=_channel_ref(channel))
-
-    @admin.command(name="quota", description="Show or set the clips per 24 hours (0 = none)")
-    @app_commands.describe(user_daily="Clips per person per 24 h", server_daily="Clips on this server per 24 h")
-    async def quota(
-        interaction: discord.Interaction,
-        user_daily: app_commands.Range[int, 0, QUOTA_MAX] | None = None,
-        server_daily: app_commands.Range[int, 0, QUOTA_MAX] | None = None,
-    ) -> None:
-        await run_admin(interaction, "quota", user_daily=user_daily, server_daily=server_daily)
-
-    @admin.command(name="roles", description="Roles allowed to use /animate (none = everyone)")
-    @app_commands.describe(op="What to do", role="Which role (add, remove)")
-    @app_commands.choices(op=_choices(ROLE_OPS))
-    async def roles(interaction: discord.Interaction, op: str, role: discord.Role | None = None) -> None:
-        await run_admin(interaction, "roles", op=op, role=f"<@&{role.id}>" if role is not None else None)
-
-    @admin.command(name="release", description="Post a clip the safety check withheld")
-    @app_commands.describe(job="Job number, e.g. 12")
-    async def release(interaction: discord.Interaction, job: app_commands.Range[int, 1, JOB_MAX]) -> None:
-        await run_admin(interaction, "release", job=job)
-
-    @admin.command(name="reports", description="The open reports on clips, or close one")
-    @app_commands.describe(close="A report number to close")
-    async def reports(
-        interaction: discord.Interaction, close: app_commands.Range[int, 1, JOB_MAX] | None = None
-    ) -> None:
-        await run_admin(interaction, "reports", close=close)

@@ -12,8 +12,9 @@ from pathlib import PurePosixPath
 
 import discord
 
-from bot.chat import ImageFile
-from bot.platforms.discord.render import shorten
+from bot.chat import Form, ImageFile
+from bot.commands import form_for
+from bot.platforms.discord.render import FormModal
 from bot.platforms.download import fetch_image, origin
 
 # Where Discord serves attachments; an API base set for a proxy or a fake is trusted the same way.
@@ -50,25 +51,12 @@ async def fetch_attachment(attachment: discord.Attachment, *, api_base: str | No
     )
 
 
-class AnimateImageModal(discord.ui.Modal):
-    """Prompt and motion for animating an image picked from a message."""
+def image_modal(attachment: discord.Attachment, on_submit: ImageSubmit, *, nonce: int = 0) -> FormModal:
+    """The table's image form as a modal, for an image picked from a message."""
+    form = form_for("image", 0)
+    assert form is not None
 
-    def __init__(self, attachment: discord.Attachment, on_submit: ImageSubmit, *, nonce: int = 0) -> None:
-        super().__init__(title="Animate image", timeout=900, custom_id=f"animatebot-image:{nonce}")
-        self.attachment = attachment
-        self._on_submit = on_submit
-        self.prompt: discord.ui.TextInput[AnimateImageModal] = discord.ui.TextInput(
-            label="Prompt (key:value tokens work here too)",
-            style=discord.TextStyle.paragraph,
-            placeholder=shorten(f"what happens in {attachment.filename}, e.g. waves crashing strength:0.5", 100),
-            required=True,
-            max_length=4000,
-        )
-        self.motion: discord.ui.TextInput[AnimateImageModal] = discord.ui.TextInput(
-            label="Motion", placeholder="zoom-in@0.8+pan-left, or leave empty", required=False, max_length=100
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.motion)
+    async def submitted(interaction: discord.Interaction, _form: Form, values: dict[str, str]) -> None:
+        await on_submit(interaction, attachment, values.get("prompt", ""), values.get("motion", ""))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self._on_submit(interaction, self.attachment, self.prompt.value or "", self.motion.value or "")
+    return FormModal(form, submitted, nonce=nonce)

@@ -13,8 +13,7 @@ from typing import Any
 import discord
 
 from bot import chat
-from bot.chat import ACTIONS, BUTTON_PREFIX, Button, ButtonStyle, Message, shorten
-from bot.commands import REMIX_MOTION_MAX, REMIX_PROMPT_MAX, REPORT_REASON_MAX
+from bot.chat import ACTIONS, BUTTON_PREFIX, Button, ButtonStyle, Form, Message, shorten
 
 # Discord's own limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 CONTENT_MAX = 2000
@@ -40,7 +39,10 @@ BUTTON_STYLES: dict[str, discord.ButtonStyle] = {
     "danger": discord.ButtonStyle.danger,
 }
 # The same id bot.chat.Button.custom_id writes, so clicks on messages posted before a restart still match.
-CUSTOM_ID_TEMPLATE = rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+CUSTOM_ID_TEMPLATE = (
+    rf"{BUTTON_PREFIX}:(?P<action>{'|'.join(map(re.escape, ACTIONS))}):(?P<job_id>[1-9][0-9]*)"
+    r"(?::(?P<variant>[1-9][0-9]*))?"
+)
 
 
 def progress_bar(fraction: float) -> str:
@@ -114,10 +116,12 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
     comes from the database through the service.
     """
 
-    def __init__(self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary") -> None:
+    def __init__(
+        self, action: str, job_id: int, label: str = "", style: ButtonStyle = "secondary", variant: int | None = None
+    ) -> None:
         self.action = action
         self.job_id = job_id
-        button = Button(action, job_id, label or action.title(), style)
+        button = Button(action, job_id, label or action.title(), style, variant)
         super().__init__(
             discord.ui.Button(
                 label=shorten(button.label, BUTTON_LABEL_MAX),
@@ -131,7 +135,8 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ClipButton:
         label = getattr(item, "label", None) or ""
-        return cls(match["action"], int(match["job_id"]), label)
+        variant = int(match["variant"]) if match["variant"] else None
+        return cls(match["action"], int(match["job_id"]), label, variant=variant)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         handler: ButtonHandler | None = getattr(interaction.client, "on_clip_button", None)
@@ -140,74 +145,70 @@ class ClipButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_T
         await handler(interaction, self)
 
 
+ROW_MAX = 5  # buttons in one action row (Discord refuses a sixth)
+ROWS_MAX = 5  # action rows in one message
+
+
+def _chunks(buttons: list[Button]) -> list[list[Button]]:
+    return [buttons[i : i + ROW_MAX] for i in range(0, len(buttons), ROW_MAX)]
+
+
+def button_rows(buttons: tuple[Button, ...]) -> list[list[Button]]:
+    """The buttons as Discord's action rows: a set's takes a row each (Pick, Vary), then the others five to a row.
+
+    When that would need more than five rows, every button goes five to a row in order instead, and what does not
+    fit in five rows (25 buttons) is left off, so Discord never refuses the message.
+    """
+    takes = sorted({b.variant for b in buttons if b.variant is not None})
+    rows: list[list[Button]] = []
+    for take in takes:
+        rows += _chunks([b for b in buttons if b.variant == take])
+    rows += _chunks([b for b in buttons if b.variant is None])
+    if len(rows) > ROWS_MAX:
+        rows = _chunks([b for row in rows for b in row])[:ROWS_MAX]
+    return rows
+
+
 def clip_view(buttons: tuple[Button, ...]) -> discord.ui.View:
-    """A never-expiring view holding one persistent button per neutral Button (5 to a row)."""
+    """A never-expiring view holding one persistent button per neutral Button, in :func:`button_rows`' rows."""
     view = discord.ui.View(timeout=None)
-    for index, button in enumerate(buttons[:25]):
-        item = ClipButton(button.action, button.job_id, button.label, button.style)
-        item.row = index // 5
-        view.add_item(item)
+    for index, row in enumerate(button_rows(buttons)):
+        for button in row:
+            item = ClipButton(button.action, button.job_id, button.label, button.style, button.variant)
+            item.row = index
+            view.add_item(item)
     return view
 
 
-# --- remix modal ----------------------------------------------------------------------------------
+# --- forms ---------------------------------------------------------------------------------------
 
-RemixHandler = Callable[[discord.Interaction, int, str, str], Awaitable[None]]
+FormHandler = Callable[[discord.Interaction, Form, dict[str, str]], Awaitable[None]]
 
 
-class RemixModal(discord.ui.Modal):
-    """Prompt and motion text inputs, prefilled from the job being remixed."""
+class FormModal(discord.ui.Modal):
+    """A neutral Form as a modal: one text input per field, prefilled."""
 
-    def __init__(self, job_id: int, prompt: str, motion: str, on_submit: RemixHandler, *, nonce: int = 0) -> None:
-        # The interaction id in the custom id keeps two people remixing one job apart.
+    def __init__(self, form: Form, on_submit: FormHandler, *, nonce: int = 0) -> None:
+        # The interaction id in the custom id keeps two people filling one job's form apart.
         super().__init__(
-            title=shorten(f"Remix #{job_id}", 45), timeout=900, custom_id=f"{BUTTON_PREFIX}-remix:{job_id}:{nonce}"
+            title=shorten(form.title, 45),
+            timeout=900,
+            custom_id=f"{BUTTON_PREFIX}-{form.action}:{form.job_id}:{nonce}",
         )
-        self.job_id = job_id
+        self.form = form
         self._on_submit = on_submit
-        self.prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Prompt (key:value tokens work here too)",
-            style=discord.TextStyle.paragraph,
-            default=shorten(prompt, REMIX_PROMPT_MAX) or None,
-            required=False,
-            max_length=REMIX_PROMPT_MAX,
-        )
-        self.motion: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-            label="Motion",
-            placeholder="zoom-in@0.8+pan-left, or none",
-            default=shorten(motion, REMIX_MOTION_MAX) or None,
-            required=False,
-            max_length=REMIX_MOTION_MAX,
-        )
-        self.add_item(self.prompt)
-        self.add_item(self.motion)
+        self.inputs: dict[str, discord.ui.TextInput[FormModal]] = {}
+        for field in form.fields[:5]:  # Discord takes five inputs per modal
+            text_input: discord.ui.TextInput[FormModal] = discord.ui.TextInput(
+                label=shorten(field.label, 45),
+                style=discord.TextStyle.paragraph if field.multiline else discord.TextStyle.short,
+                placeholder=shorten(field.placeholder, 100) or None,
+                default=shorten(field.value, field.max_length) or None,
+                required=not field.optional,
+                max_length=min(field.max_length, 4000),
+            )
+            self.inputs[field.key] = text_input
+            self.add_item(text_input)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self._on_submit(interaction, self.job_id, self.prompt.value or "", self.motion.value or "")
-
-
-# --- report modal ---------------------------------------------------------------------------------
-
-ReportHandler = Callable[[discord.Interaction, int, str], Awaitable[None]]
-
-
-class ReportModal(discord.ui.Modal):
-    """One short text input: why the clip is being reported."""
-
-    def __init__(self, job_id: int, on_submit: ReportHandler, *, nonce: int = 0) -> None:
-        super().__init__(
-            title=shorten(f"Report #{job_id}", 45), timeout=900, custom_id=f"animatebot-report:{job_id}:{nonce}"
-        )
-        self.job_id = job_id
-        self._on_submit = on_submit
-        self.reason: discord.ui.TextInput[ReportModal] = discord.ui.TextInput(
-            label="Why should the admins look at this clip?",
-            style=discord.TextStyle.short,
-            placeholder="e.g. not safe for work, hateful, spam",
-            required=True,
-            max_length=REPORT_REASON_MAX,
-        )
-        self.add_item(self.reason)
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await self._on_submit(interaction, self.job_id, self.reason.value or "")
+        await self._on_submit(interaction, self.form, {key: i.value or "" for key, i in self.inputs.items()})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -252,6 +253,29 @@ class SlackAdapter:
         if not files or not files[0].get("id"):
             return ref
         return MessageRef(ref.place, f"{ref.message_id}{_FILE_SEP}{files[0]['id']}")
+
+    async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
+        """Upload a set's clips as one message with every file (files_upload_v2's file_uploads), then the message
+        and its buttons (a row per take). Raises UploadTooLarge, NotInChannel as post_clip does."""
+        if any(clip.size > self.max_upload_bytes for clip in clips):
+            raise UploadTooLarge(self.max_upload_bytes)
+        uploads = [{"file": str(c.path), "filename": c.filename, "title": c.filename} for c in clips]
+        try:
+            await self.client.files_upload_v2(
+                channel=place.channel_id,
+                thread_ts=place.thread_id,
+                file_uploads=uploads,
+                initial_comment=headline(message) or clips[0].filename,
+            )
+        except SlackApiError as e:
+            if error_code(e) in _TOO_LARGE:
+                raise UploadTooLarge(self.max_upload_bytes) from e
+            raise _translate(e, place) from e
+        except SlackRequestError as e:
+            if "status: 413" in str(e):
+                raise UploadTooLarge(self.max_upload_bytes) from e
+            raise
+        return await self.post(place, message)
 
     async def delete(self, ref: MessageRef) -> None:
         """Remove a message the bot posted (chat.delete) and, for a clip, its uploaded file (files.delete): the

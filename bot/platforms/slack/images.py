@@ -15,8 +15,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.chat import CommandHandler, Invocation, Message, Place
+from bot.commands import form_for
 from bot.platforms.download import fetch_image, origin
-from bot.platforms.slack.inbound import SlackInbound, private_conversation
+from bot.platforms.slack.inbound import SlackInbound, form_view, private_conversation
 from bot.settings import Settings
 
 log = logging.getLogger("animatebot.slack")
@@ -115,35 +116,6 @@ class SlackImages:
 
 def image_view(meta: dict[str, Any]) -> dict[str, Any]:
     """The modal: prompt (required) and motion; ``meta`` (channel, team, the file) rides in private_metadata."""
-    return {
-        "type": "modal",
-        "callback_id": IMAGE_CALLBACK,
-        "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": "Animate this image"},
-        "submit": {"type": "plain_text", "text": "Animate"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "prompt",
-                "label": {"type": "plain_text", "text": "Prompt (key:value tokens work here too)"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "placeholder": {"type": "plain_text", "text": "waves crashing strength:0.5"},
-                },
-            },
-            {
-                "type": "input",
-                "block_id": "motion",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Motion"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "placeholder": {"type": "plain_text", "text": "zoom-in@0.8+pan-left"},
-                },
-            },
-        ],
-    }
+    form = form_for("image", 0)
+    assert form is not None
+    return form_view(form, meta, IMAGE_CALLBACK)

@@ -33,6 +33,7 @@ from bot.chat import (
     BUTTON_PREFIX,
     Actor,
     CommandHandler,
+    Form,
     Invocation,
     Message,
     MessageRef,
@@ -40,15 +41,13 @@ from bot.chat import (
     Place,
     parse_custom_id,
 )
-from bot.commands import COMMAND_NAMES, REMIX_MOTION_MAX, REMIX_PROMPT_MAX, REPORT_REASON_MAX
+from bot.commands import COMMAND_NAMES, FORMS
 from bot.platforms.flow import run_command
 from bot.platforms.slack.render import blocks, fallback_text, unescape
 
 log = logging.getLogger("animatebot.slack")
 
 COMMANDS = COMMAND_NAMES  # every command of the shared grammar is a Slack slash command
-REMIX_CALLBACK = "animatebot_remix"
-REPORT_CALLBACK = f"{BUTTON_PREFIX}_report"
 _ACTION_ID = re.compile(rf"^{re.escape(BUTTON_PREFIX)}:")  # every button; the value says which job and action
 USER_CACHE_S = 300.0
 _USER_LOOKUP_TIMEOUT_S = 1.5  # users.info runs inside the 3 s ack window
@@ -146,8 +145,9 @@ class SlackInbound:
         for name in COMMANDS:
             app.command(f"/{name}")(self._on_command)
         app.action(_ACTION_ID)(self._on_action)
-        app.view(REMIX_CALLBACK)(self._on_remix_submit)
-        app.view(REPORT_CALLBACK)(self._on_report_submit)
+        for action in FORMS:
+            if action != "image":  # its view belongs to the message shortcut (bot.platforms.slack.images)
+                app.view(form_callback(action))(self._on_form_submit)
 
     # --- listeners -----------------------------------------------------------------------------
     async def _skip_retries(self, request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]) -> Any:
@@ -211,57 +211,41 @@ class SlackInbound:
             trigger_id,
         )
         action_name, job_id = parsed
-        if action_name == "remix":
-            defaults = await self._handler.remix_defaults(inv, job_id)
-            if defaults is not None:
-                await self._open_remix(trigger_id, job_id, place, defaults)
-                return
-        if action_name == "report":
-            await self._open_report(trigger_id, job_id, place)
+        form = await self._handler.open_form(inv, action_name, job_id)
+        if form is not None:
+            await self._open_form(trigger_id, form, place)
             return
         await self._handler.handle_button(inv, custom_id)
 
-    async def _open_report(self, trigger_id: str, job_id: int, place: Place) -> None:
-        meta = {"job_id": job_id, "channel": place.channel_id, "thread": place.thread_id, "team": place.workspace_id}
+    async def _open_form(self, trigger_id: str, form: Form, place: Place) -> None:
+        meta = {
+            "job_id": form.job_id,
+            "channel": place.channel_id,
+            "thread": place.thread_id,
+            "team": place.workspace_id,
+        }
         try:
-            await self.out.client.views_open(trigger_id=trigger_id, view=report_view(meta))
+            await self.out.client.views_open(trigger_id=trigger_id, view=form_view(form, meta))
         except SlackApiError as e:
-            log.warning("could not open the report dialog for job #%s: %s", job_id, error_code(e))
+            log.warning("could not open the %s dialog for job #%s: %s", form.action, form.job_id, error_code(e))
 
-    async def _on_report_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def _on_form_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
         if not self._seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
             return
+        action = str(view.get("callback_id") or "").removeprefix(f"{BUTTON_PREFIX}_")
         meta = json.loads(view.get("private_metadata") or "{}")
-        values = (view.get("state") or {}).get("values") or {}
-        reason = str(((values.get("reason") or {}).get("value") or {}).get("value") or "")
+        state = (view.get("state") or {}).get("values") or {}
+        # A field left empty arrives as None: not given (a remix then keeps the clip's motion).
+        values = {
+            key: str(value)
+            for key, block in state.items()
+            if (value := ((block or {}).get("value") or {}).get("value")) is not None
+        }
         place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")), thread_id=meta.get("thread"))
         user = body.get("user") or {}
         inv = await self.invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
-        job_id = int(meta.get("job_id", 0))
-        await self._handler.handle_report(inv, job_id, reason)
-
-    async def _open_remix(self, trigger_id: str, job_id: int, place: Place, defaults: tuple[str, str]) -> None:
-        prompt, motion = defaults
-        meta = {"job_id": job_id, "channel": place.channel_id, "thread": place.thread_id, "team": place.workspace_id}
-        try:
-            await self.out.client.views_open(trigger_id=trigger_id, view=remix_view(meta, prompt, motion))
-        except SlackApiError as e:
-            log.warning("could not open the remix dialog for job #%s: %s", job_id, error_code(e))
-
-    async def _on_remix_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await ack()
-        if not self._seen.first_time(f"view:{view.get('id')}:{view.get('hash')}"):
-            return
-        meta = json.loads(view.get("private_metadata") or "{}")
-        values = (view.get("state") or {}).get("values") or {}
-        prompt = str(((values.get("prompt") or {}).get("value") or {}).get("value") or "")
-        motion = ((values.get("motion") or {}).get("value") or {}).get("value") or None
-        place = Place("slack", str(meta.get("channel", "")), str(meta.get("team", "")), thread_id=meta.get("thread"))
-        user = body.get("user") or {}
-        inv = await self.invocation(str(user.get("id", "")), str(user.get("username") or ""), place, None, "")
-        job_id = int(meta.get("job_id", 0))
-        await self._handler.handle_remix(inv, job_id, prompt, motion)
+        await self._handler.submit_form(inv, action, int(meta.get("job_id", 0)), values)
 
     # --- helpers (also for the image shortcut) -------------------------------------------------
     def first_time(self, key: str) -> bool:
@@ -312,67 +296,40 @@ class SlackInbound:
             log.warning("could not show an ephemeral message to %s in %s: %s", user_id, place.channel_id, e)
 
 
-def remix_view(meta: dict[str, Any], prompt: str, motion: str) -> dict[str, Any]:
-    """The remix modal: the job's prompt and motion prefilled; ``meta`` rides in private_metadata."""
-    prompt_input: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "multiline": True}
-    if prompt:
-        prompt_input["initial_value"] = prompt[:REMIX_PROMPT_MAX]
-    prompt_input["max_length"] = REMIX_PROMPT_MAX
-    motion_input: dict[str, Any] = {
-        "type": "plain_text_input",
-        "action_id": "value",
-        "placeholder": {"type": "plain_text", "text": "zoom-in@0.8+pan-left"},
-        "max_length": REMIX_MOTION_MAX,
-    }
-    if motion:
-        motion_input["initial_value"] = motion[:REMIX_MOTION_MAX]
-    return {
-        "type": "modal",
-        "callback_id": REMIX_CALLBACK,
-        "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": f"Remix #{meta['job_id']}"[:24]},
-        "submit": {"type": "plain_text", "text": "Animate"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "prompt",
-                "label": {"type": "plain_text", "text": "Prompt"},
-                "element": prompt_input,
-            },
-            {
-                "type": "input",
-                "block_id": "motion",
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Motion"},
-                "element": motion_input,
-            },
-        ],
-    }
+def form_callback(action: str) -> str:
+    """The callback id of the view for the form a click on ``action`` opens."""
+    return f"{BUTTON_PREFIX}_{action}"
 
 
-def report_view(meta: dict[str, Any]) -> dict[str, Any]:
-    """The report modal: one short reason; ``meta`` (job, channel, thread, team) rides in private_metadata."""
+def form_view(form: Form, meta: dict[str, Any], callback_id: str | None = None) -> dict[str, Any]:
+    """A neutral Form as a modal view: one input block per field (its block id the field's key), prefilled;
+    ``meta`` (job, channel, thread, team) rides in private_metadata."""
+    blocks_: list[dict[str, Any]] = []
+    for field in form.fields:
+        element: dict[str, Any] = {"type": "plain_text_input", "action_id": "value", "max_length": field.max_length}
+        if field.multiline:
+            element["multiline"] = True
+        if field.placeholder:
+            element["placeholder"] = {"type": "plain_text", "text": field.placeholder[:150]}
+        if field.value:
+            element["initial_value"] = field.value[: field.max_length]
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": field.key,
+            "label": {"type": "plain_text", "text": field.label[:2000]},
+            "element": element,
+        }
+        if field.optional:
+            block["optional"] = True
+        blocks_.append(block)
     return {
         "type": "modal",
-        "callback_id": REPORT_CALLBACK,
+        "callback_id": callback_id or form_callback(form.action),
         "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": f"Report #{meta['job_id']}"[:24]},
-        "submit": {"type": "plain_text", "text": "Report"},
+        "title": {"type": "plain_text", "text": form.title[:24]},
+        "submit": {"type": "plain_text", "text": form.submit[:24]},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "reason",
-                "label": {"type": "plain_text", "text": "Why should the admins look at this clip?"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "max_length": REPORT_REASON_MAX,
-                    "placeholder": {"type": "plain_text", "text": "e.g. not safe for work, hateful, spam"},
-                },
-            }
-        ],
+        "blocks": blocks_,
     }
 
 

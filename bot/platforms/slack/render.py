@@ -71,7 +71,8 @@ def button_element(button: Button) -> dict[str, Any]:
     """One Block Kit button; ``value`` carries the custom id so a click works after a restart."""
     element: dict[str, Any] = {
         "type": "button",
-        "action_id": f"{BUTTON_PREFIX}:{button.action}",
+        # Unique within its message (Slack refuses repeats): a take's buttons carry its number.
+        "action_id": f"{BUTTON_PREFIX}:{button.action}" + (f":{button.variant}" if button.variant else ""),
         "text": {"type": "plain_text", "text": shorten(button.label, 75), "emoji": True},
         "value": button.custom_id,
     }
@@ -101,12 +102,11 @@ def blocks(message: Message) -> list[dict[str, Any]]:
         out.append({"type": "section", "fields": fields})
     if message.footer:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": shorten(mrkdwn(message.footer), 3000)}]})
-    if message.buttons:
-        out.append(
-            {
-                "type": "actions",
-                "block_id": "animatebot_actions",
-                "elements": [button_element(b) for b in message.buttons[:MAX_BUTTONS]],
-            }
-        )
+    shown = message.buttons[:MAX_BUTTONS]
+    for take in sorted({b.variant for b in shown if b.variant is not None}):  # a row of buttons per take
+        row = [button_element(b) for b in shown if b.variant == take]
+        out.append({"type": "actions", "block_id": f"animatebot_take_{take}", "elements": row})
+    rest = [b for b in shown if b.variant is None]
+    if rest:
+        out.append({"type": "actions", "block_id": "animatebot_actions", "elements": [button_element(b) for b in rest]})
     return out

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from generation.errors import GenerationCancelled, GenerationError
-from generation.jobs.finish import Made, encode
+from generation.jobs.finish import encode_made
 from generation.media.files import write_atomically
 from generation.params import GenerationParams
 
@@ -75,6 +75,7 @@ class RunRequest:
     timeout_s: float
     image: bytes | None = None  # the still of an image job (params["image"] names it on the bot's host only)
     want_frames: bool = False  # send the raw frames back (the bot's safety check reads them)
+    source: bytes | None = None  # the earlier clip a Smooth/Upscale/Extend job starts from (its file's bytes)
 
 
 @functools.cache
@@ -165,6 +166,8 @@ class EngineActor:
         params = GenerationParams.from_dict(request.params)
         if request.image is not None:
             params = params.with_changes(image=str(self._keep_still(request.image)))
+        if request.source is not None and params.source is not None:
+            params = params.with_changes(source=str(self._keep_still(request.source, Path(params.source).suffix)))
         deadline = time.monotonic() + request.timeout_s
         try:
             if params.model and params.model != self.engine.active_model:
@@ -212,9 +215,10 @@ class EngineActor:
             return
         yield self._encode(item[1], params, request)
 
-    def _keep_still(self, data: bytes) -> Path:
-        """The still's bytes in a folder on this actor's host, named by content (a reroll finds it there)."""
-        path = self._stills / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
+    def _keep_still(self, data: bytes, suffix: str = ".png") -> Path:
+        """The still's (or source clip's) bytes in a folder on this actor's host, named by content (a reroll
+        finds it there)."""
+        path = self._stills / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
         if not path.exists():
             self._stills.mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
@@ -222,11 +226,11 @@ class EngineActor:
 
     def _encode(self, result: Any, params: GenerationParams, request: RunRequest) -> tuple[Any, ...]:
         try:
-            clip = encode(result, params, request.max_bytes)
+            made = encode_made(result, params, request.max_bytes)
         except Exception as exc:
             self.last_error = f"encoding: {exc}"
             return ("failed", f"could not encode the clip: {exc}")
         self.jobs_done += 1
         if not request.want_frames:
-            result = dataclasses.replace(result, frames=[])
-        return ("done", Made(result, clip))
+            made = dataclasses.replace(made, result=dataclasses.replace(result, frames=[], more=()))
+        return ("done", made)

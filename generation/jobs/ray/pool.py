@@ -394,6 +394,12 @@ class RayPool:
                 image = await asyncio.get_running_loop().run_in_executor(self._files, _read, params.image)
             except OSError as exc:
                 return ("failed", f"the input image {params.image!r} cannot be read: {exc.strerror or exc}")
+        source = None
+        if params.source is not None:  # a Smooth/Upscale/Extend job's clip travels like a still
+            try:
+                source = await asyncio.get_running_loop().run_in_executor(self._files, _read, params.source)
+            except OSError as exc:
+                return ("failed", f"the clip to start from cannot be read: {exc.strerror or exc}")
         await self.finisher.emit(JobEvent(EventKind.STARTED, job.id, 0, params.steps, job=job))
         request = RunRequest(
             job.id,
@@ -403,6 +409,7 @@ class RayPool:
             self.job_timeout_s,
             image=image,
             want_frames=self.finisher.safety is not None,
+            source=source,
         )
         try:
             stream = slot.handle.run.options(num_returns="streaming").remote(request)

@@ -586,7 +586,18 @@ def test_grammar_shaped_text_is_parsed_or_refused_politely(text: str, options: d
 def test_command_lines_are_parsed_or_refused_politely(name: str, words: list[str]) -> None:
     result = _parse_or_fail_politely(parse_line, " ".join(["/" + name, *words]))
     if isinstance(result, Command):
-        assert result.name in {"animate", "queue", "cancel", "history", "show", "review", "board", "admin", "help"}
+        assert result.name in {
+            "animate",
+            "queue",
+            "cancel",
+            "history",
+            "show",
+            "review",
+            "board",
+            "admin",
+            "help",
+            "extend",
+        }
         assert result.job_id is None or result.job_id >= 1
 
 

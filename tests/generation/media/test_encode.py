@@ -171,7 +171,7 @@ def test_a_clip_already_at_the_floor_cannot_shrink() -> None:
         ([np.zeros((8, 8, 3), np.float32)], {}, "allowed: HxWx3 uint8"),
         ([np.zeros((8, 8), np.uint8)], {}, "shape (8, 8)"),
         (["frame.png"], {}, "frame 0 is a str"),
-        ([Image.new("RGB", (8, 8))], {"fps": 0}, "fps must be a whole number from 1 to 30, got 0"),
+        ([Image.new("RGB", (8, 8))], {"fps": 0}, "fps must be a whole number from 1 to 50, got 0"),
         ([Image.new("RGB", (8, 8))], {"max_bytes": 0}, "max_bytes must be a positive whole number"),
     ],
 )

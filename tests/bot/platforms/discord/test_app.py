@@ -36,6 +36,23 @@ FAST = {"steps": 1, "frames": 8}
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 
 
+# A clip card's buttons, in order: the review buttons, Save as preset (issue 21), Vary (issue 21), after the clip (22).
+CARD_ACTIONS = (
+    "reroll",
+    "remix",
+    "approve",
+    "reject",
+    "delete",
+    "report",
+    "preset",
+    "vary-subtle",
+    "vary-strong",
+    "smooth",
+    "upscale",
+    "extend",
+)
+
+
 async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_thread(
     fake: FakeDiscord, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -88,9 +105,7 @@ async def test_animate_over_the_gateway_defers_in_time_and_posts_the_gif_in_a_th
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert fields["Motion"].startswith("zoom-in") and fields["Steps"] == "4"
     assert "requested by Alice" in embed["footer"]["text"]
-    assert custom_ids(clip) == [
-        f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report")
-    ]
+    assert custom_ids(clip) == [f"animatebot:{a}:1" for a in CARD_ACTIONS]
 
 
 async def test_a_validation_error_is_ephemeral_and_queues_nothing(bot: DiscordBot) -> None:

@@ -43,19 +43,29 @@ class SlackBot:
         fields.setdefault("response_url", self.fake.response_url(fields.get("trigger_id", "trigger-1")))
         return await self.send(form_body(slash_command(command, text, **fields)))
 
-    async def click(self, value: str, user: str, trigger_id: str) -> tuple[int, str, float]:
+    async def click(self, value: str, user: str, trigger_id: str, *, on_parent: bool = False) -> tuple[int, str, float]:
+        """Click ``value`` on its job's clip message (``on_parent``: on the request's parent message)."""
         job = self.app.repo.job(int(value.rsplit(":", 1)[1]))
-        assert job is not None and job.clip_message_id
+        assert job is not None
+        message_ts, thread_ts = (job.message_id, None) if on_parent else (job.clip_message_id, job.thread_id)
+        assert message_ts
         payload = block_action(
             value,
             user=user,
             channel=job.channel_id,
-            message_ts=job.clip_message_id.split("/")[0],  # the clip's message id names its file after a /
-            thread_ts=job.thread_id,
+            message_ts=message_ts.split("/")[0],  # the clip's message id names its file after a /
+            thread_ts=thread_ts,
             trigger_id=trigger_id,
             response_url=self.fake.response_url(trigger_id),
         )
         return await self.send(interactive_body(payload))
+
+    async def open_view(self, value: str, user: str, trigger_id: str) -> dict[str, Any]:
+        """Click ``value`` on its job's parent message; the view the bot opened for the form (views.open's args)."""
+        status, _, took = await self.click(value, user, trigger_id, on_parent=True)
+        assert status == 200 and took < 3.0
+        await self.fake.wait_for(lambda: self.fake.calls_to("views.open"))
+        return dict(self.fake.calls_to("views.open")[-1].args)
 
     def jobs(self) -> int:
         return self.app.repo.count_status("queued", "running", "succeeded", "failed", "cancelled")

@@ -28,6 +28,22 @@ from tests.fakes.slack_server import (
     slash_command,
 )
 
+# A clip card's buttons, in order: the review buttons, Save as preset (issue 21), Vary (issue 21), after the clip (22).
+CARD_ACTIONS = (
+    "reroll",
+    "remix",
+    "approve",
+    "reject",
+    "delete",
+    "report",
+    "preset",
+    "vary-subtle",
+    "vary-strong",
+    "smooth",
+    "upscale",
+    "extend",
+)
+
 
 async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
     fake: FakeSlack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -67,7 +83,7 @@ async def test_animate_over_http_acks_in_time_and_the_gif_reaches_the_thread(
     buttons = fake.calls_to("chat.postMessage")[-1].args
     assert buttons["thread_ts"] == parent_ts
     values = [e["value"] for b in buttons["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert values == [f"animatebot:{a}:1" for a in ("reroll", "remix", "approve", "reject", "delete", "report")]
+    assert values == [f"animatebot:{a}:1" for a in CARD_ACTIONS]
 
 
 async def test_bad_signature_and_stale_timestamp_get_401(bot: SlackBot) -> None:

@@ -14,7 +14,7 @@ from bot.platforms.slack.adapter import SlackAdapter
 from generation.params import GenerationParams
 from storage.models import Tenant
 from tests.bot.platforms.slack.harness import SlackBot, settings_for, start_bot, stop_bot
-from tests.fakes.slack_server import TEAM_ID, FakeSlack, block_action, interactive_body, slash_command, view_submission
+from tests.fakes.slack_server import TEAM_ID, FakeSlack, interactive_body, slash_command, view_submission
 
 ADMIN = "UADMIN001"
 MEMBER = "UMEMBER01"
@@ -92,21 +92,9 @@ async def test_remix_opens_a_prefilled_modal_and_its_submission_makes_a_child_jo
     parent = bot.app.repo.job(1)
     assert parent is not None and parent.message_id
 
-    click = block_action(
-        "animatebot:remix:1",
-        user=MEMBER,
-        channel=parent.channel_id,
-        message_ts=parent.message_id,
-        thread_ts=None,
-        trigger_id="r-click",
-        response_url=bot.fake.response_url("r-click"),
-    )
-    status, _, took = await bot.send(interactive_body(click))
-    assert status == 200 and took < 3.0
-    await bot.fake.wait_for(lambda: bot.fake.calls_to("views.open"))
-    (opened,) = bot.fake.calls_to("views.open")
-    assert opened.args["trigger_id"] == "r-click"
-    view = opened.args["view"]
+    opened = await bot.open_view("animatebot:remix:1", MEMBER, "r-click")
+    assert opened["trigger_id"] == "r-click"
+    view = opened["view"]
     inputs = {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"]}
     assert inputs == {"prompt": "a lighthouse at dusk", "motion": "pan-left@0.75"}
 
