@@ -327,12 +327,7 @@ class Delivery:
                     await asyncio.sleep(1.0)
                     continue
                 break
-            if repost_by is not None:
-                await self._db(self.repo.add_repost, job.id, _where(place), ref.message_id, repost_by)
-                return ref
-            await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=how)
-            original.clip_message_id, original.delivery = ref.message_id, how
-            return ref
+            return await self._record_post(job.id, place, ref, how, repost_by, original)
         if repost_by is not None:
             return None  # the clip's own message and delivery stay as they were
         fallback = await self._fallback(adapter, place, job)
@@ -367,13 +362,20 @@ class Delivery:
                     await asyncio.sleep(1.0)
                     continue
                 break
-            if repost_by is not None:
-                await self._db(self.repo.add_repost, job.id, _where(place), ref.message_id, repost_by)
-                return ref
-            await self._db(self.repo.update_job, job.id, clip_message_id=ref.message_id, delivery=DeliveryState.CLIP)
-            job.clip_message_id, job.delivery = ref.message_id, DeliveryState.CLIP
-            return ref
+            return await self._record_post(job.id, place, ref, DeliveryState.CLIP, repost_by, job)
         return None if repost_by is not None else await self._fallback(adapter, place, job)
+
+    async def _record_post(
+        self, job_id: int, place: Place, ref: MessageRef, how: DeliveryState, repost_by: str | None, snapshot: Job
+    ) -> MessageRef:
+        """Store where a clip was just posted: a re-post's own row (the clip's card stays its own), or the clip's
+        message and how it was delivered (also on ``snapshot``, the caller's copy of the row)."""
+        if repost_by is not None:
+            await self._db(self.repo.add_repost, job_id, _where(place), ref.message_id, repost_by)
+            return ref
+        await self._db(self.repo.update_job, job_id, clip_message_id=ref.message_id, delivery=how)
+        snapshot.clip_message_id, snapshot.delivery = ref.message_id, how
+        return ref
 
     async def _lineage_seen(self, place: Place, job: Job) -> bool:
         """Whether a clip's card in ``place`` may name the clip it was made from (seen from there)."""

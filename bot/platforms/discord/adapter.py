@@ -386,18 +386,7 @@ class DiscordAdapter:
         Raises UploadTooLarge when Discord refuses the file for size (413 / code 40005), so the
         service can re-encode it smaller; 429 and 5xx are retried inside discord.py first.
         """
-        file = discord.File(clip.path, filename=clip.filename, spoiler=clip.spoiler)  # SPOILER_<name>
-        try:
-            sent = await self._channel(place).send(**render(message), file=file)
-        except discord.Forbidden as exc:
-            raise NotInChannel(f"cannot upload in channel {place.thread_id or place.channel_id}: {exc.text}") from exc
-        except discord.HTTPException as exc:
-            if exc.status == 413 or exc.code == CODE_TOO_LARGE:
-                raise UploadTooLarge() from exc
-            raise
-        finally:
-            file.close()
-        return MessageRef(place, str(sent.id))
+        return await self.post_clips(place, message, [clip])  # one file is a set of one (SPOILER_<name> as asked)
 
     async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
         """Upload a set's clips as the attachments of one message with its embed and buttons (Discord takes up to
