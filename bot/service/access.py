@@ -20,6 +20,7 @@ from enum import IntEnum
 from bot.chat import Actor, Message, Place
 from bot.service import replies
 from bot.service.moderation import Match, Rule, RuleSet
+from bot.service.scope import default_policy
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs import JobQueue
 from generation.jobs.ratelimit import DAY_S, Limits, by_length, when, window_retry_after
@@ -273,6 +274,4 @@ class Access:
             if current.parent_id is None or not current.thread_id or current.thread_id != current.channel_id:
                 break
             current = self.repo.job(current.parent_id)
-        if job.platform == "discord" and job.age_restricted:
-            return SafetyPolicy.ALLOW
-        return SafetyPolicy.BLOCK
+        return default_policy(job.platform, job.age_restricted)

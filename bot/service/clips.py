@@ -35,7 +35,7 @@ from bot.service.admin import Admin
 from bot.service.delivery import Delivery, place_of
 from bot.service.images import ImageRefused, take_image
 from bot.service.presets import Presets
-from bot.service.scope import place_policy, private_channel, scope_of
+from bot.service.scope import private_channel, scope_of
 from bot.service.where import Where
 from generation.catalog import BASE_MODELS, find_base_model
 from generation.jobs.backend import Backend
@@ -43,7 +43,7 @@ from generation.jobs.events import EventKind, JobEvent
 from generation.jobs.queue import Accepted, CancelOutcome, JobQueue, Refused, Submission
 from generation.params import ACTIONS as AFTER_ACTIONS
 from generation.params import EXTEND_TIMES, SEED_MAX, VARY_BLENDS, GenerationParams
-from storage.models import DeliveryState, Job, JobStatus, SafetyDecision, SafetyPolicy
+from storage.models import DeliveryState, Job, JobStatus, SafetyDecision
 from storage.repository import DuplicateRequest, Repository, Tally
 from storage.scope import Scope
 
@@ -150,9 +150,8 @@ class Service:
             await self._reply(inv, render.error("this button is not one of ours"), ephemeral=True)
             return
         action, job_id, take = parsed
-        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
-        if job is None or job.deleted:
-            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+        job = await self._live_clip(inv, job_id)
+        if job is None:
             return
         try:
             if action == "reroll":
@@ -223,9 +222,8 @@ class Service:
         """A new job from a parent's parameters with an edited prompt and/or motion (and any tokens typed)."""
         if await self._refused_here(inv):
             return
-        parent = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
-        if parent is None or parent.deleted:
-            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+        parent = await self._live_clip(inv, job_id)
+        if parent is None:
             return
         base = GenerationParams.from_dict(parent.params)
         text = prompt.strip()
@@ -247,9 +245,8 @@ class Service:
         """
         if await self._refused_here(inv):
             return
-        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
-        if job is None or job.deleted:
-            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+        job = await self._live_clip(inv, job_id)
+        if job is None:
             return
         reason = " ".join(reason.split())[:REPORT_REASON_MAX]
         adapter = self.adapters.get(job.platform)
@@ -339,6 +336,15 @@ class Service:
         )
         await self._animate(inv, params, (), parent=job, lineage="vary")
 
+    async def _live_clip(self, inv: Invocation, job_id: int) -> Job | None:
+        """Clip ``job_id`` as seen from where ``inv`` was made, or None once the person is told it no longer exists
+        (deleted, never made, or another server's: the same words for all three)."""
+        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
+        if job is None or job.deleted:
+            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+            return None
+        return job
+
     async def remix_defaults(self, inv: Invocation, job_id: int) -> tuple[str, str] | None:
         job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
         return None if job is None or job.deleted else _remix_defaults(job)
@@ -371,9 +377,8 @@ class Service:
         """The **Save as preset** form of clip ``job_id`` was sent with ``name``."""
         if await self._refused_here(inv):
             return
-        job = await self.repo.db.offload(self.repo.visible_job, scope_of(inv.place, inv.actor.key), job_id)
-        if job is None or job.deleted:
-            await self._reply(inv, render.error(f"clip #{job_id} no longer exists"), ephemeral=True)
+        job = await self._live_clip(inv, job_id)
+        if job is None:
             return
         answer = await self.presets.save_clip(inv, GenerationParams.from_dict(job.params), name)
         await self._reply(inv, answer, ephemeral=True)
@@ -417,10 +422,8 @@ class Service:
             await self.admin.run(inv, command)
         elif command.name == "extend":
             assert command.job_id is not None
-            scope = scope_of(inv.place, inv.actor.key)
-            parent = await self.repo.db.offload(self.repo.visible_job, scope, command.job_id)
-            if parent is None or parent.deleted:
-                await self._reply(inv, render.error(f"clip #{command.job_id} no longer exists"), ephemeral=True)
+            parent = await self._live_clip(inv, command.job_id)
+            if parent is None:
                 return
             await self._act(inv, parent, "extend", prompt=command.prompt, frames=command.frames)
 
@@ -622,11 +625,8 @@ class Service:
             tally = await self.repo.db.offload(self.repo.tally, job.id)
             await self._reply(inv, render.job_detail(job, tally), ephemeral=True)
             return
-        policy = SafetyPolicy.ALLOW
-        if job.safety_flagged:
-            policy = await self.repo.db.offload(place_policy, self.access.moderation, inv.place)
-        spoiler = policy is SafetyPolicy.SPOILER
-        if policy is SafetyPolicy.BLOCK or (spoiler and not getattr(adapter, "supports_spoiler", False)):
+        spoiler = await self.delivery.repost_spoiler(adapter, inv.place, job, self.access.moderation)
+        if spoiler is None:
             await self._reply(inv, render.error(f"#{job.id} is withheld in this channel by the safety check"), True)
             return
         ref = await self.delivery.repost(adapter, inv.place, job, spoiler=spoiler, by=inv.actor.key)

@@ -22,10 +22,11 @@ from typing import Any, TypeVar
 
 from bot.chat import ChatAdapter, Clip, Message, MessageRef, NotInChannel, Place, UploadTooLarge
 from bot.service import replies as render
-from bot.service.scope import scope_of
+from bot.service.scope import place_policy, scope_of
 from generation.jobs.events import JobEvent
 from generation.media import EncodeError, encode_clip, read_clip
 from storage.models import DeliveryState, Job, JobStatus, Repost, SafetyDecision, SafetyPolicy
+from storage.moderation import ModerationStore
 from storage.repository import Repository, Tally, columns_of, detached
 
 log = logging.getLogger("animatebot.delivery")
@@ -376,6 +377,21 @@ class Delivery:
         await self._db(self.repo.update_job, job_id, clip_message_id=ref.message_id, delivery=how)
         snapshot.clip_message_id, snapshot.delivery = ref.message_id, how
         return ref
+
+    async def repost_spoiler(
+        self, adapter: ChatAdapter, place: Place, job: Job, moderation: ModerationStore
+    ) -> bool | None:
+        """How ``job`` may be posted again in ``place``, by that channel's safety policy: False plainly, True
+        behind a spoiler, None not at all (the channel withholds flagged clips, or wants a spoiler the platform
+        cannot show)."""
+        if not job.safety_flagged:
+            return False
+        policy = await self._db(place_policy, moderation, place)
+        if policy is SafetyPolicy.BLOCK:
+            return None
+        if policy is SafetyPolicy.SPOILER:
+            return True if getattr(adapter, "supports_spoiler", False) else None
+        return False
 
     async def _lineage_seen(self, place: Place, job: Job) -> bool:
         """Whether a clip's card in ``place`` may name the clip it was made from (seen from there)."""

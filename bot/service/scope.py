@@ -32,8 +32,10 @@ def place_policy(moderation: ModerationStore, place: Place) -> SafetyPolicy:
     platform's default (Discord: allow in age-restricted channels, block elsewhere; Slack, the console: block).
     On the database thread."""
     stored = moderation.channel_policy(place.platform, place.workspace_id, place.rules_channel_id)
-    if stored is not None:
-        return SafetyPolicy(stored)
-    if place.platform == "discord" and place.age_restricted:
-        return SafetyPolicy.ALLOW
-    return SafetyPolicy.BLOCK
+    return SafetyPolicy(stored) if stored is not None else default_policy(place.platform, place.age_restricted)
+
+
+def default_policy(platform: str, age_restricted: bool) -> SafetyPolicy:
+    """A channel's policy where no admin chose one: Discord allows flagged clips in age-restricted channels and
+    blocks them elsewhere; Slack and the console block them."""
+    return SafetyPolicy.ALLOW if platform == "discord" and age_restricted else SafetyPolicy.BLOCK

@@ -18,8 +18,7 @@ from bot.commands import Command
 from bot.commands.moderation import HERE
 from bot.service import replies as render
 from bot.service.delivery import Delivery, place_of
-from bot.service.scope import place_policy
-from storage.models import Job, SafetyPolicy, Tenant
+from storage.models import Job, Tenant
 from storage.moderation import ModerationStore
 from storage.repository import Repository, Tally
 
@@ -76,11 +75,8 @@ class Showcase:
         self._locks.pop(job.id, None)
 
     async def _post(self, adapter: ChatAdapter, place: Place, job: Job, approvals: int) -> None:
-        policy = SafetyPolicy.ALLOW
-        if job.safety_flagged:
-            policy = await self.repo.db.offload(place_policy, self.moderation, place)
-        spoiler = policy is SafetyPolicy.SPOILER
-        if policy is SafetyPolicy.BLOCK or (spoiler and not getattr(adapter, "supports_spoiler", False)):
+        spoiler = await self.delivery.repost_spoiler(adapter, place, job, self.moderation)
+        if spoiler is None:
             log.info("#%s reached the showcase's approvals but its channel withholds flagged clips", job.id)
             return
         ref = await self.delivery.repost(adapter, place, job, spoiler=spoiler, by=BY)
