@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -228,27 +229,7 @@ class SlackAdapter:
         Returns the message holding the buttons, its id naming the file too (``delete`` removes both). Raises
         UploadTooLarge when Slack refuses the size, NotInChannel when the bot may not share files there.
         """
-        if clip.size > self.max_upload_bytes:
-            raise UploadTooLarge(self.max_upload_bytes)
-        try:
-            uploaded = await self.client.files_upload_v2(
-                channel=place.channel_id,
-                thread_ts=place.thread_id,
-                file=str(clip.path),
-                filename=clip.filename,
-                title=clip.filename,
-                initial_comment=headline(message) or clip.filename,
-            )
-        except SlackApiError as e:
-            if error_code(e) in _TOO_LARGE:
-                raise UploadTooLarge(self.max_upload_bytes) from e
-            raise _translate(e, place) from e
-        except SlackRequestError as e:
-            # The upload step reports HTTP failures only as text ("status: 413, ...").
-            if "status: 413" in str(e):
-                raise UploadTooLarge(self.max_upload_bytes) from e
-            raise
-        files = uploaded.get("files") or []
+        files = await self._upload(place, message, [clip])
         ref = await self.post(place, message)
         if not files or not files[0].get("id"):
             return ref
@@ -257,11 +238,16 @@ class SlackAdapter:
     async def post_clips(self, place: Place, message: Message, clips: Sequence[Clip]) -> MessageRef:
         """Upload a set's clips as one message with every file (files_upload_v2's file_uploads), then the message
         and its buttons (a row per take). Raises UploadTooLarge, NotInChannel as post_clip does."""
+        await self._upload(place, message, clips)
+        return await self.post(place, message)
+
+    async def _upload(self, place: Place, message: Message, clips: Sequence[Clip]) -> list[dict[str, Any]]:
+        """Share ``clips`` in one message of ``place`` (files_upload_v2); the files Slack made."""
         if any(clip.size > self.max_upload_bytes for clip in clips):
             raise UploadTooLarge(self.max_upload_bytes)
         uploads = [{"file": str(c.path), "filename": c.filename, "title": c.filename} for c in clips]
         try:
-            await self.client.files_upload_v2(
+            uploaded = await self.client.files_upload_v2(
                 channel=place.channel_id,
                 thread_ts=place.thread_id,
                 file_uploads=uploads,
@@ -272,10 +258,11 @@ class SlackAdapter:
                 raise UploadTooLarge(self.max_upload_bytes) from e
             raise _translate(e, place) from e
         except SlackRequestError as e:
+            # The upload step reports HTTP failures only as text ("status: 413, ...").
             if "status: 413" in str(e):
                 raise UploadTooLarge(self.max_upload_bytes) from e
             raise
-        return await self.post(place, message)
+        return list(uploaded.get("files") or [])
 
     async def delete(self, ref: MessageRef) -> None:
         """Remove a message the bot posted (chat.delete) and, for a clip, its uploaded file (files.delete): the
